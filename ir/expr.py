@@ -1,0 +1,477 @@
+"""Immutable scalar expressions evaluated per row of one relation.
+
+Every node knows its result type given the input schema (`type_in`), so type
+errors surface when a frontend lowers a workflow, never inside an engine.
+Column references name columns of the operator's (single) input schema; joins
+see the concatenation of both sides, which lowering keeps name-unique.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from ir.schema import Schema
+from ir.types import (
+    BOOL, DATE, FLOAT64, INT64, INTERVAL, NULL, STRING, TIMESTAMP,
+    DataType, IRTypeError, common_type, decimal,
+)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A calendar interval; months and days stay apart because months vary."""
+
+    months: int = 0
+    days: int = 0
+
+    def __str__(self) -> str:
+        parts = []
+        if self.months:
+            parts.append(f"{self.months} month")
+        if self.days or not parts:
+            parts.append(f"{self.days} day")
+        return " ".join(parts)
+
+
+class Expr:
+    """Base class. Subclasses are frozen dataclasses whose Expr-valued fields
+    (directly, or inside tuples) are the children."""
+
+    def type_in(self, schema: Schema) -> DataType:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def children(self) -> Iterator["Expr"]:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            yield from _exprs_in(getattr(self, f.name))
+
+    def map_children(self, fn: Callable[["Expr"], "Expr"]) -> "Expr":
+        changes = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            old = getattr(self, f.name)
+            new = _map_in(old, fn)
+            if new is not old:
+                changes[f.name] = new
+        return dataclasses.replace(self, **changes) if changes else self  # type: ignore[type-var]
+
+    def walk(self) -> Iterator["Expr"]:
+        yield self
+        for c in self.children():
+            yield from c.walk()
+
+    def columns(self) -> set[str]:
+        return {e.name for e in self.walk() if isinstance(e, Col)}
+
+    def __str__(self) -> str:
+        from ir.text import expr_text
+
+        return expr_text(self)
+
+
+def _exprs_in(value: Any) -> Iterator[Expr]:
+    if isinstance(value, Expr):
+        yield value
+    elif isinstance(value, tuple):
+        for v in value:
+            yield from _exprs_in(v)
+
+
+def _map_in(value: Any, fn: Callable[[Expr], Expr]) -> Any:
+    if isinstance(value, Expr):
+        return fn(value)
+    if isinstance(value, tuple):
+        mapped = tuple(_map_in(v, fn) for v in value)
+        return value if all(a is b for a, b in zip(mapped, value)) else mapped
+    return value
+
+
+def transform(expr: Expr, fn: Callable[[Expr], Expr]) -> Expr:
+    """Bottom-up rewrite: children first, then `fn` on the rebuilt node."""
+    return fn(expr.map_children(lambda c: transform(c, fn)))
+
+
+@dataclass(frozen=True)
+class Col(Expr):
+    name: str
+
+    def type_in(self, schema: Schema) -> DataType:
+        return schema.dtype(self.name)
+
+
+@dataclass(frozen=True)
+class Lit(Expr):
+    """value: None, bool, int, float, str, datetime.date/datetime, Interval."""
+
+    value: Any
+    dtype: DataType
+
+    def type_in(self, schema: Schema) -> DataType:
+        return self.dtype
+
+    @staticmethod
+    def of(value: Any) -> "Lit":
+        if value is None:
+            return Lit(None, NULL)
+        if isinstance(value, bool):
+            return Lit(value, BOOL)
+        if isinstance(value, int):
+            return Lit(value, INT64)
+        if isinstance(value, float):
+            return Lit(value, FLOAT64)
+        if isinstance(value, str):
+            return Lit(value, STRING)
+        if isinstance(value, dt.datetime):
+            return Lit(value, TIMESTAMP)
+        if isinstance(value, dt.date):
+            return Lit(value, DATE)
+        if isinstance(value, Interval):
+            return Lit(value, INTERVAL)
+        raise IRTypeError(f"unsupported literal {value!r}")
+
+
+ARITH_OPS = ("+", "-", "*", "/", "%")
+COMPARE_OPS = ("=", "<>", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True)
+class Arith(Expr):
+    op: str
+    left: Expr
+    right: Expr
+
+    def type_in(self, schema: Schema) -> DataType:
+        lt, rt = self.left.type_in(schema), self.right.type_in(schema)
+        if lt.kind == "null" or rt.kind == "null":
+            return rt if lt.kind == "null" else lt
+        if self.op in ("+", "-") and lt.is_temporal and rt == INTERVAL:
+            return lt
+        if self.op == "+" and lt == INTERVAL and rt.is_temporal:
+            return rt
+        if self.op == "-" and lt == DATE and rt == DATE:
+            return INT64
+        if not (lt.is_numeric and rt.is_numeric):
+            raise IRTypeError(f"cannot apply '{self.op}' to {lt} and {rt} in {self}")
+        if self.op == "/":
+            return FLOAT64
+        t = common_type(lt, rt)
+        assert t is not None
+        if self.op == "*" and t.kind == "decimal" and lt.kind == rt.kind == "decimal":
+            return decimal(38, min(38, (lt.scale or 0) + (rt.scale or 0)))
+        return t
+
+
+@dataclass(frozen=True)
+class Compare(Expr):
+    op: str
+    left: Expr
+    right: Expr
+
+    def type_in(self, schema: Schema) -> DataType:
+        lt, rt = self.left.type_in(schema), self.right.type_in(schema)
+        if common_type(lt, rt) is None and not _string_vs_temporal(lt, rt):
+            raise IRTypeError(f"cannot compare {lt} with {rt} in {self}")
+        return BOOL
+
+
+def _string_vs_temporal(a: DataType, b: DataType) -> bool:
+    return {a.kind, b.kind} in ({"string", "date"}, {"string", "timestamp"})
+
+
+def _require_bool(e: Expr, schema: Schema, where: str) -> None:
+    t = e.type_in(schema)
+    if t.kind not in ("bool", "null"):
+        raise IRTypeError(f"{where} needs a boolean, got {t} in {e}")
+
+
+@dataclass(frozen=True)
+class And(Expr):
+    args: tuple[Expr, ...]
+
+    def type_in(self, schema: Schema) -> DataType:
+        for a in self.args:
+            _require_bool(a, schema, "AND")
+        return BOOL
+
+
+@dataclass(frozen=True)
+class Or(Expr):
+    args: tuple[Expr, ...]
+
+    def type_in(self, schema: Schema) -> DataType:
+        for a in self.args:
+            _require_bool(a, schema, "OR")
+        return BOOL
+
+
+@dataclass(frozen=True)
+class Not(Expr):
+    arg: Expr
+
+    def type_in(self, schema: Schema) -> DataType:
+        _require_bool(self.arg, schema, "NOT")
+        return BOOL
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    arg: Expr
+
+    def type_in(self, schema: Schema) -> DataType:
+        t = self.arg.type_in(schema)
+        if not (t.is_numeric or t.kind in ("null", "interval")):
+            raise IRTypeError(f"cannot negate {t} in {self}")
+        return t
+
+
+@dataclass(frozen=True)
+class IsNull(Expr):
+    arg: Expr
+    negated: bool = False
+
+    def type_in(self, schema: Schema) -> DataType:
+        self.arg.type_in(schema)
+        return BOOL
+
+
+@dataclass(frozen=True)
+class InList(Expr):
+    arg: Expr
+    values: tuple[Expr, ...]
+    negated: bool = False
+
+    def type_in(self, schema: Schema) -> DataType:
+        t = self.arg.type_in(schema)
+        for v in self.values:
+            vt = v.type_in(schema)
+            if common_type(t, vt) is None and not _string_vs_temporal(t, vt):
+                raise IRTypeError(f"IN list value {v} ({vt}) does not match {self.arg} ({t})")
+        return BOOL
+
+
+@dataclass(frozen=True)
+class Like(Expr):
+    """SQL LIKE with '%' and '_' wildcards; the pattern is a constant string."""
+
+    arg: Expr
+    pattern: str
+    negated: bool = False
+    case_insensitive: bool = False
+
+    def type_in(self, schema: Schema) -> DataType:
+        t = self.arg.type_in(schema)
+        if t.kind not in ("string", "null"):
+            raise IRTypeError(f"LIKE needs a string, got {t} in {self}")
+        return BOOL
+
+
+@dataclass(frozen=True)
+class Case(Expr):
+    whens: tuple[tuple[Expr, Expr], ...]
+    default: Expr | None = None
+
+    def type_in(self, schema: Schema) -> DataType:
+        result: DataType = NULL
+        branches = [v for _, v in self.whens] + ([self.default] if self.default else [])
+        for cond, _ in self.whens:
+            _require_bool(cond, schema, "CASE WHEN")
+        for v in branches:
+            vt = v.type_in(schema)
+            t = common_type(result, vt)
+            if t is None:
+                raise IRTypeError(f"CASE branches mix {result} and {vt} in {self}")
+            result = t
+        return result
+
+
+@dataclass(frozen=True)
+class Cast(Expr):
+    arg: Expr
+    to: DataType
+
+    def type_in(self, schema: Schema) -> DataType:
+        t = self.arg.type_in(schema)
+        ok = (
+            t == self.to
+            or t.kind == "null"
+            or self.to.kind == "string"
+            or (t.is_numeric and self.to.is_numeric)
+            or (t.kind == "string" and self.to.kind in ("int64", "float64", "decimal", "date", "timestamp", "bool"))
+            or (t.is_temporal and self.to.is_temporal)
+            or (t.kind == "bool" and self.to.kind == "int64")
+        )
+        if not ok:
+            raise IRTypeError(f"cannot cast {t} to {self.to} in {self}")
+        return self.to
+
+
+EXTRACT_PARTS = ("year", "quarter", "month", "day", "dow", "doy", "hour", "minute", "second")
+
+
+@dataclass(frozen=True)
+class Extract(Expr):
+    part: str
+    arg: Expr
+
+    def type_in(self, schema: Schema) -> DataType:
+        t = self.arg.type_in(schema)
+        if not (t.is_temporal or t.kind == "null"):
+            raise IRTypeError(f"EXTRACT({self.part.upper()} FROM ...) needs a date or timestamp, got {t}")
+        return INT64
+
+
+# name -> (argument kinds per position ('any', 'numeric', 'string', ...), min args, result rule)
+_STRING_FUNCS = {"upper", "lower", "trim", "ltrim", "rtrim"}
+
+
+@dataclass(frozen=True)
+class Func(Expr):
+    """A scalar function from a fixed, portable list (see FUNCTIONS)."""
+
+    name: str
+    args: tuple[Expr, ...]
+
+    def type_in(self, schema: Schema) -> DataType:
+        types = [a.type_in(schema) for a in self.args]
+        rule = FUNCTIONS.get(self.name)
+        if rule is None:
+            raise IRTypeError(f"unknown function {self.name}")
+        return rule(self, types)
+
+
+def _want(cond: bool, f: Func, what: str) -> None:
+    if not cond:
+        raise IRTypeError(f"{f.name.upper()} {what} in {f}")
+
+
+def _string_func(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) == 1 and types[0].kind in ("string", "null"), f, "takes one string")
+    return STRING
+
+
+def _substring(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) in (2, 3) and types[0].kind in ("string", "null"), f, "takes a string, a start and an optional length")
+    _want(all(t.kind in ("int64", "null") for t in types[1:]), f, "takes integer start and length")
+    return STRING
+
+
+def _length(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) == 1 and types[0].kind in ("string", "null"), f, "takes one string")
+    return INT64
+
+
+def _abs(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) == 1 and (types[0].is_numeric or types[0].kind == "null"), f, "takes one number")
+    return types[0]
+
+
+def _round(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) in (1, 2) and (types[0].is_numeric or types[0].kind == "null"), f, "takes a number and optional digits")
+    return types[0]
+
+
+def _coalesce(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) >= 1, f, "takes at least one argument")
+    result: DataType | None = NULL
+    for t in types:
+        result = common_type(result, t) if result is not None else None
+        _want(result is not None, f, "arguments must share a type")
+    assert result is not None
+    return result
+
+
+def _concat(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) >= 1, f, "takes at least one argument")
+    return STRING
+
+
+def _float_math(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) == 1 and (types[0].is_numeric or types[0].kind == "null"), f, "takes one number")
+    return FLOAT64
+
+
+FUNCTIONS: dict[str, Callable[[Func, list[DataType]], DataType]] = {
+    **{name: _string_func for name in _STRING_FUNCS},
+    "substring": _substring,
+    "length": _length,
+    "abs": _abs,
+    "round": _round,
+    "coalesce": _coalesce,
+    "concat": _concat,
+    "sqrt": _float_math,
+    "ln": _float_math,
+    "exp": _float_math,
+    "floor": _abs,
+    "ceil": _abs,
+}
+
+
+AGG_FUNCS = ("sum", "count", "count_star", "avg", "min", "max")
+
+
+@dataclass(frozen=True)
+class AggCall:
+    """One aggregate over a column of the Aggregate's input.
+
+    Arguments are plain columns: lowering projects any argument expression
+    first, so every engine only aggregates columns.
+    """
+
+    func: str
+    arg: str | None = None  # None only for count_star
+    distinct: bool = False
+
+    def result_type(self, schema: Schema) -> DataType:
+        if self.func == "count_star":
+            return INT64
+        if self.arg is None:
+            raise IRTypeError(f"{self.func.upper()} needs an argument")
+        t = schema.dtype(self.arg)
+        if self.func == "count":
+            return INT64
+        if self.func in ("min", "max"):
+            return t
+        if not (t.is_numeric or t.kind == "null"):
+            raise IRTypeError(f"{self.func.upper()} needs a number, got {t} column {self.arg!r}")
+        if self.func == "avg":
+            return FLOAT64
+        if t.kind == "decimal":
+            return decimal(38, t.scale or 0)
+        return t
+
+    def __str__(self) -> str:
+        if self.func == "count_star":
+            return "count(*)"
+        d = "DISTINCT " if self.distinct else ""
+        return f"{self.func}({d}{self.arg})"
+
+
+def conjuncts(e: Expr | None) -> list[Expr]:
+    """Split a predicate on top-level ANDs."""
+    if e is None:
+        return []
+    if isinstance(e, And):
+        out: list[Expr] = []
+        for a in e.args:
+            out.extend(conjuncts(a))
+        return out
+    return [e]
+
+
+def conjoin(parts: list[Expr]) -> Expr | None:
+    """Inverse of `conjuncts`; None for no parts."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return And(tuple(parts))
+
+
+def rename_columns(e: Expr, mapping: dict[str, str]) -> Expr:
+    return transform(e, lambda n: Col(mapping[n.name]) if isinstance(n, Col) and n.name in mapping else n)
+
+
+def substitute(e: Expr, mapping: dict[str, Expr]) -> Expr:
+    """Replace column references by expressions (used to push through Project)."""
+    return transform(e, lambda n: mapping[n.name] if isinstance(n, Col) and n.name in mapping else n)
