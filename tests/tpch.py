@@ -55,6 +55,7 @@ def _tpch_connection():
     import duckdb
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"LOAD '{_extension_path()}'")
     return con
 
@@ -120,6 +121,7 @@ def duckdb_connection(data_dir: Path, threads: int | None = None):
     import duckdb
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     for t, p in table_paths(data_dir).items():
