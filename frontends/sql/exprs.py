@@ -1,0 +1,288 @@
+"""Lower sqlglot scalar expressions to IR expressions.
+
+Columns, aggregates and subqueries depend on where the expression sits (a
+WHERE clause, a grouped SELECT list, ...), so the caller supplies them via an
+`ExprEnv`; everything else is a fixed mapping from sqlglot nodes to IR nodes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlglot import exp
+
+from frontends.sql.source import SourceText
+from ir import expr as E
+from ir.schema import Schema
+from ir.types import (
+    BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataType, IRError, MusketeerError,
+    UnsupportedError, decimal,
+)
+
+
+@dataclass
+class ExprEnv:
+    src: SourceText
+    column: Callable[[exp.Column], E.Expr]
+    aggregate: Callable[[exp.AggFunc], E.Expr] | None = None
+    subquery: Callable[[exp.Expression], E.Expr] | None = None
+    schema: Callable[[], Schema | None] = lambda: None  # for eager type checks
+    where: str = "expression"  # for "aggregates are not allowed in WHERE"
+
+
+_ARITH = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
+_COMPARE = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">="}
+_SIMPLE_FUNCS: dict[type, str] = {
+    exp.Upper: "upper", exp.Lower: "lower", exp.Length: "length", exp.Abs: "abs",
+    exp.Sqrt: "sqrt", exp.Ln: "ln", exp.Exp: "exp", exp.Floor: "floor", exp.Ceil: "ceil",
+}
+_INTERVAL_UNITS = {
+    "day": (0, 1), "days": (0, 1), "week": (0, 7), "weeks": (0, 7),
+    "month": (1, 0), "months": (1, 0), "quarter": (3, 0), "quarters": (3, 0),
+    "year": (12, 0), "years": (12, 0),
+}
+_EXTRACT_PARTS = {
+    "year": "year", "quarter": "quarter", "month": "month", "day": "day", "dow": "dow",
+    "dayofweek": "dow", "doy": "doy", "dayofyear": "doy", "hour": "hour", "minute": "minute",
+    "second": "second",
+}
+_DATE_PART_FUNCS: dict[type, str] = {exp.Year: "year", exp.Month: "month", exp.Day: "day"}
+
+
+def sql_type(dtype: exp.DataType, src: SourceText) -> DataType:
+    t = dtype.this
+    T = exp.DataType.Type
+    if t in (T.BIGINT, T.INT, T.SMALLINT, T.TINYINT, T.UBIGINT, T.UINT, T.USMALLINT, T.UTINYINT, T.INT128):
+        return INT64
+    if t in (T.DOUBLE, T.FLOAT):
+        return FLOAT64
+    if t == T.DECIMAL:
+        params = [int(p.this.this) for p in dtype.expressions if isinstance(p.this, exp.Literal)]
+        precision, scale = (params + [18, 3])[:2] if params else (18, 3)
+        return decimal(precision, scale if len(params) > 1 else (0 if params else 3))
+    if t in (T.VARCHAR, T.TEXT, T.CHAR, T.NVARCHAR, T.NCHAR):
+        return STRING
+    if t == T.DATE:
+        return DATE
+    if t in (T.TIMESTAMP, T.DATETIME, T.TIMESTAMPNTZ):
+        return TIMESTAMP
+    if t == T.BOOLEAN:
+        return BOOL
+    raise UnsupportedError(f"type {dtype.sql(dialect='duckdb')}", src.loc_of(dtype))
+
+
+def parse_interval(node: exp.Interval, src: SourceText) -> E.Interval:
+    text = node.this.name if node.this is not None else ""
+    unit = node.args.get("unit")
+    unit_text = unit.name if unit is not None else ""
+    m = re.fullmatch(r"\s*(-?\d+)\s*([A-Za-z]*)\s*", text)
+    if not m:
+        raise UnsupportedError(f"interval {node.sql()}", src.loc_of(node))
+    n = int(m.group(1))
+    unit_name = (unit_text or m.group(2) or "").lower()
+    if unit_name not in _INTERVAL_UNITS:
+        raise UnsupportedError(f"interval unit {unit_name or '(none)'!r}", src.loc_of(node))
+    months, days = _INTERVAL_UNITS[unit_name]
+    return E.Interval(months * n, days * n)
+
+
+def literal_as(value: str, target: DataType, node: exp.Expression, src: SourceText) -> E.Lit:
+    """A string literal read as a date/timestamp/number (CAST or comparison)."""
+    try:
+        if target == DATE:
+            return E.Lit(dt.date.fromisoformat(value.strip()), DATE)
+        if target == TIMESTAMP:
+            return E.Lit(dt.datetime.fromisoformat(value.strip()), TIMESTAMP)
+        if target == INT64:
+            return E.Lit(int(value), INT64)
+        if target.kind in ("float64", "decimal"):
+            return E.Lit(float(value), FLOAT64)
+    except ValueError:
+        raise IRError(f"cannot read {value!r} as {target}", src.loc_of(node)) from None
+    return E.Lit(value, STRING)
+
+
+def lower_expr(node: exp.Expression, env: ExprEnv) -> E.Expr:
+    try:
+        result = _lower(node, env)
+    except MusketeerError as err:
+        if err.loc is None:
+            err.loc = env.src.loc_of(node)
+        raise
+    return result
+
+
+def _check(e: E.Expr, node: exp.Expression, env: ExprEnv) -> E.Expr:
+    schema = env.schema()
+    if schema is not None:
+        try:
+            e.type_in(schema)
+        except MusketeerError as err:
+            if err.loc is None:
+                err.loc = env.src.loc_of(node)
+            raise
+    return e
+
+
+def _coerce_pair(a: E.Expr, b: E.Expr, a_node: exp.Expression, b_node: exp.Expression,
+                 env: ExprEnv) -> tuple[E.Expr, E.Expr]:
+    """Comparing a temporal column with a string literal reads the literal as
+    a date (what SQL engines do), so backends never compare mixed types."""
+    schema = env.schema()
+    if schema is None:
+        return a, b
+
+    def t(e: E.Expr) -> DataType | None:
+        try:
+            return e.type_in(schema)
+        except MusketeerError:
+            return None
+
+    ta, tb = t(a), t(b)
+    if ta is not None and ta.is_temporal and isinstance(b, E.Lit) and b.dtype == STRING:
+        b = literal_as(b.value, ta, b_node, env.src)
+    if tb is not None and tb.is_temporal and isinstance(a, E.Lit) and a.dtype == STRING:
+        a = literal_as(a.value, tb, a_node, env.src)
+    return a, b
+
+
+def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one dispatch table
+    low = lambda n: lower_expr(n, env)  # noqa: E731
+    if isinstance(node, exp.Paren):
+        return low(node.this)
+    if isinstance(node, exp.Column):
+        return env.column(node)
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return E.Lit(node.this, STRING)
+        text = node.this
+        if re.fullmatch(r"-?\d+", text):
+            return E.Lit(int(text), INT64)
+        return E.Lit(float(text), FLOAT64)
+    if isinstance(node, exp.Null):
+        return E.Lit.of(None)
+    if isinstance(node, exp.Boolean):
+        return E.Lit(bool(node.this), BOOL)
+    if isinstance(node, exp.Interval):
+        return E.Lit.of(parse_interval(node, env.src))
+    if type(node) in _ARITH:
+        return _check(E.Arith(_ARITH[type(node)], low(node.this), low(node.expression)), node, env)
+    if type(node) in _COMPARE:
+        a, b = _coerce_pair(low(node.this), low(node.expression), node.this, node.expression, env)
+        return _check(E.Compare(_COMPARE[type(node)], a, b), node, env)
+    if isinstance(node, exp.And):
+        return _check(E.And(tuple(low(a) for a in node.flatten())), node, env)
+    if isinstance(node, exp.Or):
+        return _check(E.Or(tuple(low(a) for a in node.flatten())), node, env)
+    if isinstance(node, exp.Not):
+        inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
+        lowered = low(inner)
+        if isinstance(lowered, (E.IsNull, E.InList, E.Like)):
+            import dataclasses
+
+            return dataclasses.replace(lowered, negated=not lowered.negated)
+        return _check(E.Not(lowered), node, env)
+    if isinstance(node, exp.Neg):
+        inner = low(node.this)
+        if isinstance(inner, E.Lit) and isinstance(inner.value, (int, float)) and not isinstance(inner.value, bool):
+            return E.Lit(-inner.value, inner.dtype)
+        return _check(E.Neg(inner), node, env)
+    if isinstance(node, exp.Is):
+        if not isinstance(node.expression, exp.Null):
+            raise UnsupportedError(f"IS {node.expression.sql()}", env.src.loc_of(node))
+        return E.IsNull(low(node.this))
+    if isinstance(node, exp.Between):
+        arg = low(node.this)
+        lo, hi = low(node.args["low"]), low(node.args["high"])
+        arg, lo = _coerce_pair(arg, lo, node.this, node.args["low"], env)
+        arg, hi = _coerce_pair(arg, hi, node.this, node.args["high"], env)
+        return _check(E.And((E.Compare(">=", arg, lo), E.Compare("<=", arg, hi))), node, env)
+    if isinstance(node, exp.In):
+        if node.args.get("query") is not None:
+            if env.subquery is None:
+                raise UnsupportedError(f"IN (subquery) in {env.where}", env.src.loc_of(node))
+            return env.subquery(node)
+        arg = low(node.this)
+        values = []
+        for v in node.expressions:
+            _, lv = _coerce_pair(arg, low(v), node.this, v, env)
+            values.append(lv)
+        return _check(E.InList(arg, tuple(values)), node, env)
+    if isinstance(node, (exp.Like, exp.ILike)):
+        pattern = node.expression
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise UnsupportedError("LIKE with a non-constant pattern", env.src.loc_of(pattern))
+        if node.args.get("escape") is not None:
+            raise UnsupportedError("LIKE ... ESCAPE", env.src.loc_of(node))
+        return _check(E.Like(low(node.this), pattern.this, False, isinstance(node, exp.ILike)), node, env)
+    if isinstance(node, exp.Case):
+        subject = node.this
+        whens = []
+        for w in node.args.get("ifs") or []:
+            cond = low(w.this)
+            if subject is not None:
+                cond = E.Compare("=", low(subject), cond)
+            whens.append((cond, low(w.args["true"])))
+        default = node.args.get("default")
+        return _check(E.Case(tuple(whens), low(default) if default is not None else None), node, env)
+    if isinstance(node, exp.If):
+        false = node.args.get("false")
+        return _check(E.Case(((low(node.this), low(node.args["true"])),),
+                             low(false) if false is not None else None), node, env)
+    if isinstance(node, (exp.Cast, exp.TryCast)):
+        to = sql_type(node.to, env.src)
+        arg = low(node.this)
+        if isinstance(arg, E.Lit) and arg.dtype == STRING and to.kind in ("date", "timestamp"):
+            return literal_as(arg.value, to, node, env.src)
+        return _check(E.Cast(arg, to), node, env)
+    if isinstance(node, exp.Extract):
+        part = node.this.name.lower()
+        if part not in _EXTRACT_PARTS:
+            raise UnsupportedError(f"EXTRACT({part.upper()} ...)", env.src.loc_of(node))
+        return _check(E.Extract(_EXTRACT_PARTS[part], low(node.expression)), node, env)
+    if type(node) in _DATE_PART_FUNCS:
+        return _check(E.Extract(_DATE_PART_FUNCS[type(node)], low(node.this)), node, env)
+    if isinstance(node, exp.Substring):
+        args = [low(node.this), low(node.args["start"])]
+        if node.args.get("length") is not None:
+            args.append(low(node.args["length"]))
+        return _check(E.Func("substring", tuple(args)), node, env)
+    if isinstance(node, exp.Trim):
+        position = (node.args.get("position") or "").upper()
+        if node.expression is not None:
+            raise UnsupportedError("TRIM of specific characters", env.src.loc_of(node))
+        name = {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "trim")
+        return _check(E.Func(name, (low(node.this),)), node, env)
+    if type(node) in _SIMPLE_FUNCS:
+        return _check(E.Func(_SIMPLE_FUNCS[type(node)], (low(node.this),)), node, env)
+    if isinstance(node, exp.Round):
+        args = [low(node.this)] + ([low(node.args["decimals"])] if node.args.get("decimals") else [])
+        return _check(E.Func("round", tuple(args)), node, env)
+    if isinstance(node, exp.Coalesce):
+        args = [low(node.this)] + [low(a) for a in node.expressions]
+        return _check(E.Func("coalesce", tuple(args)), node, env)
+    if isinstance(node, exp.Concat):
+        return _check(E.Func("concat", tuple(low(a) for a in node.expressions)), node, env)
+    if isinstance(node, exp.DPipe):
+        return _check(E.Func("concat", (low(node.this), low(node.expression))), node, env)
+    if isinstance(node, (exp.DateAdd, exp.DateSub)):
+        unit = node.args.get("unit")
+        amount = node.expression
+        interval = exp.Interval(this=exp.Literal.string(amount.name), unit=unit)
+        op = "+" if isinstance(node, exp.DateAdd) else "-"
+        return _check(E.Arith(op, low(node.this), E.Lit.of(parse_interval(interval, env.src))), node, env)
+    if isinstance(node, exp.AggFunc):
+        if env.aggregate is None:
+            raise IRError(f"aggregate {node.sql(dialect='duckdb')} is not allowed in {env.where}", env.src.loc_of(node))
+        return env.aggregate(node)
+    if isinstance(node, (exp.Subquery, exp.Exists)):
+        if env.subquery is None:
+            raise UnsupportedError(f"subquery in {env.where}", env.src.loc_of(node))
+        return env.subquery(node)
+    if isinstance(node, exp.Star):
+        raise UnsupportedError("* here", env.src.loc_of(node))
+    name = node.sql_name() if hasattr(node, "sql_name") else type(node).__name__
+    raise UnsupportedError(f"{name} ({node.sql(dialect='duckdb')[:60]})", env.src.loc_of(node))

@@ -1,0 +1,552 @@
+"""Lower one qualified query (SELECT, set operations, CTEs) to IR operators.
+
+Order of work for a SELECT: FROM items -> joins (comma/inner joins are
+ordered greedily so each join has an equi-condition where one exists) ->
+WHERE filters -> subquery predicates (semi/anti/left joins) -> GROUP BY /
+aggregates -> HAVING -> SELECT list -> DISTINCT -> ORDER BY -> LIMIT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from sqlglot import exp
+
+from frontends.sql.exprs import ExprEnv, lower_expr
+from frontends.sql.predicates import factor_or, free_qualifiers, split_conjuncts
+from frontends.sql.scope import Rel, fresh_name, make_disjoint
+from frontends.sql.source import SourceText
+from frontends.sql.subqueries import SubqueryMixin
+from ir import expr as E
+from ir import operators as O
+from ir.catalog import Catalog
+from ir.schema import suggest
+from ir.types import IRError, MusketeerError, UnsupportedError
+
+
+@dataclass
+class Named:
+    """A relation named by CREATE TABLE ... AS or WITH: lowered once, shared."""
+
+    rel: Rel
+
+
+def _has_subquery(node: exp.Expression) -> bool:
+    return any(isinstance(n, (exp.Subquery, exp.Exists)) or (isinstance(n, exp.In) and n.args.get("query"))
+               for n in node.walk())
+
+
+class QueryLowerer(SubqueryMixin):
+    def __init__(self, catalog: Catalog, src: SourceText, env: dict[str, Named]) -> None:
+        self.catalog = catalog
+        self.src = src
+        self.env = env
+
+    # --- errors ------------------------------------------------------------
+    def fail(self, message: str, node: exp.Expression | None) -> IRError:
+        return IRError(message, self.src.loc_of(node))
+
+    def build(self, node: exp.Expression | None, make):  # type: ignore[no-untyped-def]
+        """Construct an IR operator, blaming `node` for type errors."""
+        try:
+            return make()
+        except MusketeerError as err:
+            if err.loc is None:
+                err.loc = self.src.loc_of(node)
+            raise
+
+    # --- queries -------------------------------------------------------------
+    def lower_query(self, node: exp.Expression, outer: Rel | None = None) -> Rel:
+        if isinstance(node, exp.Subquery):
+            return self.lower_query(node.this, outer)
+        saved = dict(self.env)
+        try:
+            self._lower_ctes(node)
+            if isinstance(node, exp.Select):
+                return self.lower_select(node)
+            if isinstance(node, (exp.Union, exp.Intersect, exp.Except)):
+                return self.lower_setop(node)
+        finally:
+            self.env = saved
+        raise UnsupportedError(f"{node.key.upper()} as a query", self.src.loc_of(node))
+
+    def _lower_ctes(self, node: exp.Expression) -> None:
+        with_ = node.args.get("with_") or node.args.get("with")
+        if not with_:
+            return
+        if with_.args.get("recursive"):
+            raise UnsupportedError("WITH RECURSIVE (use a While loop from the Python API)", self.src.loc_of(with_))
+        for cte in with_.expressions:
+            rel = self.lower_query(cte.this)
+            self.env[cte.alias_or_name.lower()] = Named(rel)
+
+    def lower_setop(self, node: exp.Expression) -> Rel:
+        left = self.lower_query(node.this)
+        right = self.lower_query(node.expression)
+        cls = {exp.Union: O.Union, exp.Intersect: O.Intersect, exp.Except: O.Except}[type(node)]
+        distinct = node.args.get("distinct", True) is not False
+        op = self.build(node, lambda: cls(left.op, right.op, distinct))
+        rel = Rel(op, {("", n): ir for n, ir in zip(left.names, op.schema.names)}, list(left.names))
+        return self.order_limit(node, rel, {}, None)
+
+    # --- FROM ----------------------------------------------------------------
+    def from_item(self, item: exp.Expression) -> Rel:
+        alias = item.alias_or_name
+        if isinstance(item, exp.Table):
+            if item.args.get("db") or item.args.get("catalog"):
+                raise UnsupportedError(f"qualified table name {item.sql()}", self.src.loc_of(item))
+            name = item.name
+            named = self.env.get(name.lower())
+            if named is not None:
+                return self._named_ref(named.rel, alias)
+            table = self.build(item, lambda: self.catalog.get(name))
+            cols = tuple(O.ScanColumn(f.name, f.name, f.dtype) for f in table.schema)
+            op = O.Scan(table.name, table.path, table.format, cols)
+            return Rel(op, {(alias, f.name): f.name for f in table.schema}, list(table.schema.names))
+        if isinstance(item, exp.Subquery):
+            inner = self.lower_query(item.this)
+            names = inner.names
+            col_aliases = [c.name for c in (item.args.get("alias").columns if item.args.get("alias") else [])]
+            if col_aliases:
+                names = col_aliases + names[len(col_aliases):]
+            return Rel(inner.op, {(alias, n): ir for n, ir in zip(names, inner.op.schema.names)}, list(names))
+        raise UnsupportedError(f"{item.key.upper()} in FROM", self.src.loc_of(item))
+
+    @staticmethod
+    def _named_ref(rel: Rel, alias: str) -> Rel:
+        return Rel(rel.op, {(alias, n): ir for n, ir in zip(rel.names, rel.op.schema.names)}, list(rel.names))
+
+    def column_env(self, rel_ref: list[Rel], where: str, outer: Rel | None = None) -> ExprEnv:
+        """An ExprEnv resolving columns in `rel_ref[0]` (a one-element list so
+        subquery joins made while lowering are seen by later columns)."""
+
+        def column(node: exp.Column) -> E.Expr:
+            ir = rel_ref[0].lookup(node.table, node.name)
+            if ir is None and outer is not None:
+                ir = outer.lookup(node.table, node.name)
+            if ir is None:
+                known = rel_ref[0].known_names()
+                what = f"{node.table}.{node.name}" if node.table else node.name
+                raise IRError(f"unknown column {what!r}{suggest(node.name, known)}", self.src.loc_of(node))
+            return E.Col(ir)
+
+        return ExprEnv(self.src, column, schema=lambda: rel_ref[0].op.schema, where=where)
+
+    def lower_in(self, node: exp.Expression, rel: Rel, where: str) -> E.Expr:
+        return lower_expr(node, self.column_env([rel], where))
+
+    def join_items(self, sel: exp.Select, where_conjuncts: list[exp.Expression]) -> tuple[Rel, list[exp.Expression]]:
+        """FROM + JOINs + the WHERE conjuncts usable as join conditions.
+
+        Returns the joined relation and the conjuncts left for later (those
+        with subqueries, and those applied above outer joins)."""
+        from_ = sel.args.get("from_") or sel.args.get("from")
+        if from_ is None:
+            raise UnsupportedError("SELECT without FROM", self.src.loc_of(sel))
+        joins = sel.args.get("joins") or []
+        items = [from_.this] + [j.this for j in joins]
+        rels = [self.from_item(i) for i in items]
+        plain = [c for c in where_conjuncts if not _has_subquery(c)]
+        later = [c for c in where_conjuncts if _has_subquery(c)]
+        simple = all((j.side or "") == "" and (j.kind or "").upper() in ("", "INNER", "CROSS") and not j.args.get("using")
+                     for j in joins)
+        if simple:
+            conds = list(plain)
+            for j in joins:
+                if j.args.get("on") is not None:
+                    conds.extend(split_conjuncts(factor_or(j.args["on"])))
+            return self._pool_join(rels, conds), later
+        acc = rels[0]
+        for j, right in zip(joins, rels[1:]):
+            acc = self._sequential_join(acc, right, j)
+        return acc, plain + later
+
+    def _item_index(self, rels: list[Rel], cond: exp.Expression) -> set[int]:
+        quals = {q.lower() for q in free_qualifiers(cond, frozenset())}
+        found = set()
+        for q in quals:
+            for i, r in enumerate(rels):
+                if q in r.qualifiers():
+                    found.add(i)
+                    break
+        for col in cond.find_all(exp.Column):  # unqualified column: find its owner
+            if not col.table:
+                owners = [i for i, r in enumerate(rels) if r.lookup("", col.name) is not None]
+                found.update(owners[:1])
+        return found
+
+    def _pool_join(self, rels: list[Rel], conds: list[exp.Expression]) -> Rel:
+        multi: list[tuple[exp.Expression, set[int]]] = []
+        top: list[exp.Expression] = []
+        for c in conds:
+            idx = self._item_index(rels, c)
+            if len(idx) == 1:
+                i = idx.pop()
+                rels[i] = self.filter(rels[i], [c])
+            elif not idx:
+                top.append(c)
+            else:
+                multi.append((c, idx))
+        acc, members = rels[0], {0}
+        remaining = list(range(1, len(rels)))
+        while remaining:
+            def usable(j: int) -> list[exp.Expression]:
+                return [c for c, idx in multi if j in idx and idx <= members | {j}]
+            pick = next((j for j in remaining if any(isinstance(c, exp.EQ) for c in usable(j))), None)
+            if pick is None:
+                pick = next((j for j in remaining if usable(j)), remaining[0])
+            conds_here = usable(pick)
+            multi = [(c, idx) for c, idx in multi if not any(c is u for u in conds_here)]
+            acc = self.join(acc, rels[pick], "inner", conds_here, rels_right_quals=rels[pick].qualifiers())
+            members.add(pick)
+            remaining.remove(pick)
+        leftover = [c for c, _ in multi] + top
+        return self.filter(acc, leftover) if leftover else acc
+
+    def _sequential_join(self, acc: Rel, right: Rel, j: exp.Join) -> Rel:
+        side = (j.side or "").lower()
+        kind = side or (j.kind or "inner").lower()
+        if kind not in ("inner", "cross", "left", "right", "full", "semi", "anti"):
+            raise UnsupportedError(f"{kind.upper()} JOIN", self.src.loc_of(j))
+        conds: list[exp.Expression] = []
+        if j.args.get("on") is not None:
+            conds = split_conjuncts(factor_or(j.args["on"]))
+        for ident in j.args.get("using") or []:
+            name = ident.name
+            lq = next((q for (q, n) in acc.cols if n.lower() == name.lower()), "")
+            rq = next((q for (q, n) in right.cols if n.lower() == name.lower()), "")
+            conds.append(exp.EQ(this=exp.column(name, table=lq), expression=exp.column(name, table=rq)))
+        if kind == "cross" or (kind == "inner" and not conds):
+            return self.join(acc, right, "cross" if not conds else "inner", conds, right.qualifiers())
+        return self.join(acc, right, kind, conds, right.qualifiers())
+
+    def join(self, left: Rel, right: Rel, kind: str, conds: list[exp.Expression],
+             rels_right_quals: set[str]) -> Rel:
+        """Join with conditions split into equi-keys, one-sided filters and a residual."""
+        right_only, left_only, cross = [], [], []
+        for c in conds:
+            quals = {q.lower() for q in free_qualifiers(c, frozenset())}
+            if quals and quals <= rels_right_quals:
+                right_only.append(c)
+            elif quals and not (quals & rels_right_quals):
+                left_only.append(c)
+            else:
+                cross.append(c)
+        if kind in ("inner", "left", "semi", "anti") and right_only:
+            right = self.filter(right, right_only)
+            right_only = []
+        if kind in ("inner", "right") and left_only:
+            left = self.filter(left, left_only)
+            left_only = []
+        right = make_disjoint(left, right)
+        lkeys, rkeys, residual = [], [], []
+        for c in cross:
+            pair = self._equi_pair(c, left, right)
+            if pair:
+                lkeys.append(pair[0])
+                rkeys.append(pair[1])
+            else:
+                residual.append(c)
+        residual += left_only + right_only
+        both = Rel(left.op, {**left.cols, **right.cols})
+        both_schema = left.op.schema.concat(right.op.schema)
+        res_ir = [lower_expr(c, ExprEnv(self.src, self._both_column(left, right), schema=lambda: both_schema,
+                                        where="a join condition")) for c in residual]
+        if kind == "cross" and (lkeys or res_ir):
+            kind = "inner"
+        if kind == "inner" and not lkeys and not res_ir:
+            kind = "cross"
+        residual_expr = E.conjoin(res_ir)
+        op = self.build(conds[0] if conds else None, lambda: O.Join(
+            left.op, right.op, kind, tuple(lkeys), tuple(rkeys), residual_expr))
+        if kind in ("semi", "anti"):
+            return Rel(op, dict(left.cols), list(left.names))
+        del both
+        return Rel(op, {**left.cols, **right.cols})
+
+    def _both_column(self, left: Rel, right: Rel):  # type: ignore[no-untyped-def]
+        def column(node: exp.Column) -> E.Expr:
+            ir = right.lookup(node.table, node.name) if node.table and node.table.lower() in right.qualifiers() else None
+            if ir is None:
+                ir = left.lookup(node.table, node.name) or right.lookup(node.table, node.name)
+            if ir is None:
+                raise IRError(f"unknown column {node.sql()!r}", self.src.loc_of(node))
+            return E.Col(ir)
+        return column
+
+    def _equi_pair(self, c: exp.Expression, left: Rel, right: Rel) -> tuple[str, str] | None:
+        if not isinstance(c, exp.EQ):
+            return None
+        a, b = c.this, c.expression
+        if not (isinstance(a, exp.Column) and isinstance(b, exp.Column)):
+            return None
+        rq = right.qualifiers()
+        a_right = a.table.lower() in rq if a.table else right.lookup("", a.name) is not None
+        b_right = b.table.lower() in rq if b.table else right.lookup("", b.name) is not None
+        if a_right == b_right:
+            return None
+        lcol, rcol = (b, a) if a_right else (a, b)
+        li, ri = left.lookup(lcol.table, lcol.name), right.lookup(rcol.table, rcol.name)
+        if li is None or ri is None:
+            return None
+        lt, rt = left.op.schema.dtype(li), right.op.schema.dtype(ri)
+        from ir.types import common_type
+        if common_type(lt, rt) is None:
+            raise IRError(f"cannot join {lcol.sql()} ({lt}) with {rcol.sql()} ({rt})", self.src.loc_of(c))
+        return li, ri
+
+    def filter(self, rel: Rel, conds: Iterable[exp.Expression]) -> Rel:
+        conds = list(conds)
+        if not conds:
+            return rel
+        ref = [rel]
+        env = self.column_env(ref, "WHERE")
+        env.subquery = lambda n: self.scalar_or_predicate_subquery(n, ref)
+        parts = []
+        for c in conds:
+            parts.append(lower_expr(c, env))
+        pred = E.conjoin(parts)
+        assert pred is not None
+        op = self.build(conds[0], lambda: O.Filter(ref[0].op, pred))
+        return Rel(op, dict(ref[0].cols), list(ref[0].names))
+
+    # --- SELECT ----------------------------------------------------------------
+    def from_where(self, sel: exp.Select, conjuncts: list[exp.Expression]) -> Rel:
+        rel, later = self.join_items(sel, conjuncts)
+        for c in later:
+            rel = self.apply_predicate(rel, c)
+        return rel
+
+    def apply_predicate(self, rel: Rel, c: exp.Expression) -> Rel:
+        """A WHERE conjunct; EXISTS / IN (subquery) become semi or anti joins."""
+        negated, node = False, c
+        while isinstance(node, exp.Not):
+            negated, node = not negated, node.this
+        if isinstance(node, exp.Paren):
+            return self.apply_predicate(rel, exp.Not(this=node.this) if negated else node.this)
+        if isinstance(node, exp.Exists):
+            return self.semi_join(rel, node.this, negated, None, node)
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            return self.semi_join(rel, node.args["query"], negated, node.this, node)
+        return self.filter(rel, [c])
+
+    def lower_select(self, sel: exp.Select) -> Rel:
+        where = sel.args.get("where")
+        conjuncts = split_conjuncts(factor_or(where.this)) if where is not None else []
+        rel = self.from_where(sel, conjuncts)
+        items = sel.expressions
+        has_aggs = (any(_aggregates_in(i) for i in items) or sel.args.get("group") is not None
+                    or sel.args.get("having") is not None)
+        if has_aggs:
+            ref, lower_post = self.aggregate(sel, rel)
+        else:
+            ref = [rel]
+            env = self.column_env(ref, "the SELECT list")
+            env.subquery = lambda n: self.scalar_subquery(n, ref)
+            lower_post = lambda node: lower_expr(node, env)  # noqa: E731
+        out: list[tuple[str, E.Expr]] = []
+        names: list[str] = []
+        taken: set[str] = set()
+        for item in items:
+            name = item.alias_or_name or "col"
+            e = lower_post(item.this if isinstance(item, exp.Alias) else item)
+            ir_name = fresh_name(name, taken)
+            taken.add(ir_name)
+            out.append((ir_name, e))
+            names.append(name)
+        cur = ref[0]
+        op = self.build(sel, lambda: O.Project(cur.op, tuple(out)))
+        result = Rel(op, {("", n): ir for n, (ir, _) in zip(names, out)}, names)
+        return self.order_limit(sel, result, dict(out), lower_post)
+
+    def order_limit(self, node: exp.Expression, rel: Rel, out_exprs: dict[str, E.Expr],
+                    lower_pre: Callable[[exp.Expression], E.Expr] | None) -> Rel:
+        """DISTINCT, ORDER BY (by output name, or by an expression over the
+        pre-projection relation, carried as a hidden column) and LIMIT."""
+        if node.args.get("distinct"):
+            if node.args["distinct"].args.get("on"):
+                raise UnsupportedError("DISTINCT ON", self.src.loc_of(node))
+            rel = Rel(O.Distinct(rel.op), rel.cols, rel.names)
+        order = node.args.get("order")
+        if order is not None:
+            keys: list[O.SortKey] = []
+            hidden: list[tuple[str, E.Expr]] = []
+            for o in order.expressions:
+                target = o.this
+                ir_name = None
+                if isinstance(target, exp.Column) and not target.table:
+                    ir_name = rel.lookup("", target.name)
+                if ir_name is None and isinstance(target, exp.Literal) and not target.is_string:
+                    pos = int(target.this)
+                    if not 1 <= pos <= len(rel.op.schema):
+                        raise IRError(f"ORDER BY position {pos} is not in the select list", self.src.loc_of(target))
+                    ir_name = rel.op.schema.names[pos - 1]
+                if ir_name is None:
+                    if lower_pre is None:
+                        raise IRError(f"ORDER BY {target.sql()} must name an output column", self.src.loc_of(target))
+                    e = lower_pre(target)
+                    ir_name = next((n for n, x in out_exprs.items() if x == e), None)
+                    if ir_name is None:
+                        if node.args.get("distinct"):
+                            raise IRError("with SELECT DISTINCT, ORDER BY expressions must appear in the select list",
+                                          self.src.loc_of(target))
+                        ir_name = fresh_name(f"order_{len(hidden)}", set(rel.op.schema.names) | set(out_exprs))
+                        hidden.append((ir_name, e))
+                desc = bool(o.args.get("desc"))
+                nulls_first = bool(o.args.get("nulls_first"))
+                keys.append(O.SortKey(ir_name, not desc, nulls_first))
+            visible = rel.op.schema.names
+            op = rel.op
+            if hidden:
+                assert isinstance(op, O.Project)
+                op = O.Project(op.input, op.exprs + tuple(hidden))
+            op = O.Sort(op, tuple(keys))
+            if hidden:
+                op = O.Project(op, tuple((n, E.Col(n)) for n in visible))
+            rel = Rel(op, rel.cols, rel.names)
+        limit, offset = node.args.get("limit"), node.args.get("offset")
+        if limit is not None or offset is not None:
+            count = self._int_clause(limit, "LIMIT") if limit is not None else None
+            skip = self._int_clause(offset, "OFFSET") if offset is not None else 0
+            rel = Rel(self.build(limit or offset, lambda: O.Limit(rel.op, count, skip)), rel.cols, rel.names)
+        return rel
+
+    def _int_clause(self, clause: exp.Expression, what: str) -> int:
+        value = clause.expression if clause.expression is not None else clause.this
+        if isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit():
+            return int(value.this)
+        raise UnsupportedError(f"{what} that is not a whole-number constant", self.src.loc_of(clause))
+
+    # --- GROUP BY ----------------------------------------------------------
+    def aggregate(self, sel: exp.Select, rel: Rel) -> tuple[list[Rel], Callable[[exp.Expression], E.Expr]]:
+        group = sel.args.get("group")
+        group_nodes = list(group.expressions) if group is not None else []
+        pre_names = set(rel.op.schema.names)
+        pre_exprs: list[tuple[str, E.Expr]] = [(n, E.Col(n)) for n in rel.op.schema.names]
+        taken = set(pre_names)
+
+        def pre_column(e: E.Expr, hint: str) -> str:
+            if isinstance(e, E.Col):
+                return e.name
+            for n, x in pre_exprs:
+                if x == e:
+                    return n
+            name = fresh_name(hint, taken)
+            taken.add(name)
+            pre_exprs.append((name, e))
+            return name
+
+        key_env = self.column_env([rel], "GROUP BY")
+        key_map: dict[E.Expr, str] = {}
+        keys: list[str] = []
+        for g in group_nodes:
+            e = lower_expr(g, key_env)
+            k = pre_column(e, g.alias_or_name if isinstance(g, exp.Column) else "key")
+            if k not in keys:
+                keys.append(k)
+            key_map[e] = k
+
+        aggs: list[tuple[str, E.AggCall]] = []
+        agg_names: dict[str, str] = {}  # sqlglot sql text -> output name
+        alias_of = {}
+        for item in sel.expressions:
+            if isinstance(item, exp.Alias) and isinstance(item.this, exp.AggFunc):
+                alias_of[item.this.sql()] = item.alias
+        arg_env = self.column_env([rel], "an aggregate argument")
+
+        def aggregate_call(node: exp.AggFunc) -> E.Expr:
+            text = node.sql()
+            if text in agg_names:
+                return E.Col(agg_names[text])
+            call = self._agg_call(node, arg_env, pre_column)
+            name = fresh_name(alias_of.get(text) or call.func.replace("count_star", "count"), taken | set(agg_names.values()))
+            taken.add(name)
+            agg_names[text] = name
+            aggs.append((name, call))
+            return E.Col(name)
+
+        # Find every aggregate (SELECT, HAVING, ORDER BY) first, so the Aggregate node is complete.
+        targets = list(sel.expressions) + ([sel.args["having"].this] if sel.args.get("having") else [])
+        if sel.args.get("order"):
+            targets += [o.this for o in sel.args["order"].expressions]
+        for t in targets:
+            for a in _aggregates_in(t):
+                aggregate_call(a)
+        pre_op = rel.op
+        if len(pre_exprs) > len(rel.op.schema):
+            pre_op = self.build(sel, lambda: O.Project(rel.op, tuple(pre_exprs)))
+        agg_op = self.build(sel, lambda: O.Aggregate(pre_op, tuple(keys), tuple(aggs)))
+        ref = [Rel(agg_op, {q_n: ir for q_n, ir in rel.cols.items() if ir in keys})]
+
+        # Post-aggregation expressions resolve columns against the pre-aggregation
+        # relation; `finish` then maps group-key subexpressions onto key columns and
+        # rejects any other column (it is neither grouped nor aggregated).
+        env = self.column_env([rel], "the SELECT list")
+        env.aggregate = aggregate_call
+        env.subquery = lambda n: self.scalar_subquery(n, ref)
+        env.schema = lambda: None
+
+        def to_keys(x: E.Expr) -> E.Expr:
+            return E.Col(key_map[x]) if x in key_map else x.map_children(to_keys)
+
+        def lower_post(node: exp.Expression) -> E.Expr:
+            e = to_keys(lower_expr(node, env))
+            allowed = set(ref[0].op.schema.names)
+            for c in sorted(e.columns()):
+                if c not in allowed:
+                    bad = next((col for col in node.find_all(exp.Column) if rel.lookup(col.table, col.name) == c), node)
+                    raise IRError(f"column {bad.sql()!r} must appear in GROUP BY or be used in an aggregate function",
+                                  self.src.loc_of(bad))
+            try:
+                e.type_in(ref[0].op.schema)
+            except MusketeerError as err:
+                err.loc = err.loc or self.src.loc_of(node)
+                raise
+            return e
+
+        having = sel.args.get("having")
+        if having is not None:
+            pred = lower_post(having.this)
+            ref[0] = Rel(self.build(having, lambda: O.Filter(ref[0].op, pred)), ref[0].cols)
+        return ref, lower_post
+
+    def _agg_call(self, node: exp.AggFunc, env: ExprEnv, pre_column) -> E.AggCall:  # type: ignore[no-untyped-def]
+        funcs = {exp.Sum: "sum", exp.Count: "count", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
+        func = funcs.get(type(node))
+        if func is None:
+            raise UnsupportedError(f"aggregate {node.sql_name()}", self.src.loc_of(node))
+        arg = node.this
+        distinct = False
+        if isinstance(arg, exp.Distinct):
+            distinct = True
+            if len(arg.expressions) != 1:
+                raise UnsupportedError(f"{func.upper()}(DISTINCT ...) over several columns", self.src.loc_of(node))
+            arg = arg.expressions[0]
+        if func == "count" and (arg is None or isinstance(arg, exp.Star)):
+            return E.AggCall("count_star")
+        if arg is None:
+            raise IRError(f"{func.upper()} needs an argument", self.src.loc_of(node))
+        if _aggregates_in(arg):
+            raise IRError("aggregate calls cannot be nested", self.src.loc_of(arg))
+        e = lower_expr(arg, env)
+        col = pre_column(e, f"{func}_arg")
+        call = E.AggCall(func, col, distinct)
+        return call
+
+
+def _aggregates_in(node: exp.Expression) -> list[exp.AggFunc]:
+    """Aggregate calls in `node`, not looking inside subqueries."""
+    out: list[exp.AggFunc] = []
+
+    def visit(n: exp.Expression) -> None:
+        if isinstance(n, (exp.Subquery, exp.Exists, exp.Select)):
+            return
+        if isinstance(n, exp.AggFunc):
+            out.append(n)
+            return
+        for c in n.iter_expressions():
+            visit(c)
+
+    visit(node)
+    return out
