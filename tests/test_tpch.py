@@ -23,14 +23,18 @@ from tests import tpch
 REPO = Path(__file__).resolve().parent.parent
 QUERIES = list(range(1, 23))
 COMPILE_QUERIES = [1, 3, 13, 21]  # standalone-program check: a quick, varied handful
-CLI_TIMEOUT = 300
+CLI_TIMEOUT = 120  # per CLI call at SF 0.01 (seconds); a query should take ~1 s
+SF1_TIMEOUT = 900
 
 
-def _musketeer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "musketeer", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=CLI_TIMEOUT,
-    )
+def _musketeer(*args: str, cwd: Path, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "musketeer", *args],
+            cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"musketeer {' '.join(args[:2])} did not finish within {timeout:g} s", pytrace=False)
 
 
 def _check_ok(proc: subprocess.CompletedProcess, what: str) -> None:
@@ -82,6 +86,20 @@ def test_tpch_compiled_program_runs_standalone(n, tpch_queries, tpch_data_dir, t
     )
     _check_ok(run, f"python {prog.name} --output x.parquet")
     _compare(out, tpch_expected(n), tpch_queries[n])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", QUERIES, ids=[f"q{n:02d}" for n in QUERIES])
+def test_tpch_sf1_query_local(n, tpch_queries, tmp_path):
+    """SF 1 (data cached in benchmarks/data/sf1, as the benchmark uses it)."""
+    data = tpch.ensure_data(1.0, REPO / "benchmarks" / "data")
+    qfile = tmp_path / f"q{n:02d}.sql"
+    qfile.write_text(tpch_queries[n])
+    out = tmp_path / "out.parquet"
+    proc = _musketeer("run", str(qfile), "--backend", "local", "--data-dir", str(data), "--output", str(out),
+                      cwd=REPO, timeout=SF1_TIMEOUT)
+    _check_ok(proc, f"musketeer run q{n:02d}.sql (SF 1)")
+    _compare(out, tpch.duckdb_answer(tpch_queries[n], data), tpch_queries[n])
 
 
 # --------------------------------------------------------------------------- the harness itself

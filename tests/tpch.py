@@ -87,6 +87,28 @@ def generate(sf: float, out_dir: Path, fmt: str = "parquet") -> dict[str, Path]:
         con.close()
 
 
+def sf_label(sf: float) -> str:
+    return f"{sf:g}"
+
+
+def ensure_data(sf: float, root: Path) -> Path:
+    """root/sf<SF>/ with the 8 parquet tables, generated on first use and
+    reused afterwards (a marker file records a completed generation)."""
+    import sys
+    import time
+
+    d = Path(root) / f"sf{sf_label(sf)}"
+    marker = d / ".complete"
+    if marker.exists() and all((d / f"{t}.parquet").exists() for t in TABLES):
+        return d
+    print(f"generating TPC-H SF {sf_label(sf)} into {d} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    generate(sf, d, fmt="parquet")
+    marker.write_text(f"sf={sf}\n")
+    print(f"  done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return d
+
+
 def queries() -> dict[int, str]:
     """The 22 standard TPC-H query texts, exactly as the extension ships them."""
     con = _tpch_connection()
