@@ -1,0 +1,96 @@
+"""Print a result DataFrame as an aligned text table.
+
+`musketeer run` without `--output` is how people look at results, so the
+table shows SQL's view of the data: NULL for missing values (pandas would say
+<NA> or NaN), ISO dates, numbers right-aligned, and a row count footer. Long
+results are cut at `max_rows` with a note, never silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from typing import Any
+
+import pandas as pd
+
+DEFAULT_MAX_ROWS = 100
+MAX_CELL_WIDTH = 60
+
+
+def format_value(value: Any, nan_is_null: bool = False) -> str:
+    """One cell. `nan_is_null` is for numpy-backed columns, where pandas
+    itself uses NaN for a missing value; Arrow-backed columns keep a real
+    NaN (0.0 / 0.0) apart from NULL."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NULL" if nan_is_null else "NaN"
+        # 12 significant digits hide binary noise (0.1 + 0.2) but keep cents.
+        return format(value, ".12g")
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value)
+    if len(text) > MAX_CELL_WIDTH:
+        text = text[: MAX_CELL_WIDTH - 3] + "..."
+    return text.replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    try:
+        return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+    except TypeError:
+        return False
+
+
+def format_table(df: pd.DataFrame, max_rows: int | None = DEFAULT_MAX_ROWS) -> str:
+    """The whole table as text, ending with a newline; `max_rows` None = all."""
+    total = len(df)
+    shown = df if max_rows is None or total <= max_rows else df.head(max_rows)
+    names = [str(c) for c in df.columns]
+    columns = [
+        [format_value(v, not isinstance(shown.dtypes.iloc[i], pd.ArrowDtype)) for v in shown.iloc[:, i].tolist()]
+        for i in range(len(names))
+    ]
+    right = [_is_numeric(df.iloc[:, i]) for i in range(len(names))]
+    widths = [max([len(n), *map(len, col)]) for n, col in zip(names, columns)]
+
+    def row(cells: list[str]) -> str:
+        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
+        return " | ".join(parts).rstrip()
+
+    lines = [row(names), "-+-".join("-" * w for w in widths)]
+    lines += [row([col[n] for col in columns]) for n in range(len(shown))]
+    if len(shown) < total:
+        lines.append(f"({total:,} rows, showing first {len(shown):,}; use --max-rows to see more)")
+    else:
+        lines.append(f"({total:,} row{'' if total == 1 else 's'})")
+    return "\n".join(lines) + "\n"
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """`--metrics`: one `name: value` line per metric, nested dicts flattened
+    with dots, seconds with millisecond precision."""
+    lines = ["metrics:"]
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                add(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, float):
+            lines.append(f"  {prefix}: {value:.3f}")
+        else:
+            lines.append(f"  {prefix}: {value}")
+
+    add("", {k: v for k, v in metrics.items() if k != "warnings"})
+    return "\n".join(lines) + "\n"
