@@ -1,0 +1,255 @@
+"""The Python facade: the same steps the CLI runs, callable from code.
+
+    >>> from musketeer.api import run_workflow
+    >>> result = run_workflow("examples/revenue_by_region.sql", data_dir="examples/data")
+    >>> result.outputs["result"].head()
+
+Each step is its own function (load, plan, compile, run) so tests, notebooks
+and the CLI can stop at any of them. Frontends and backends are imported
+lazily: `explain` of a JSON workflow never imports sqlglot, and a backend's
+heavy dependencies load only when that backend is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from backends.base import Backend, Program, RunOptions, RunResult
+from ir import Catalog, DataError, IRError, MusketeerError, SourceLoc, UnsupportedError, Workflow
+from ir import operators as O
+from ir.schema import suggest
+from musketeer.catalog import FileCatalog
+from musketeer.errors import UsageError
+from musketeer.outputs import OutputTarget, output_target, write_frames_atomic
+
+#: Backends that exist today, in `auto` preference order.
+BACKENDS: tuple[str, ...] = ("local",)
+#: Backends on the roadmap: named in errors, picked up automatically once
+#: `backends/<name>/` exists and exports BACKEND.
+PLANNED_BACKENDS: tuple[str, ...] = ("dask", "spark", "ciel")
+
+Timings = dict[str, float]
+
+
+# --- backends ----------------------------------------------------------------
+
+def get_backend(name: str = "auto") -> Backend:
+    """The backend object for a `--backend` value; `auto` is local for now.
+
+    Raises UsageError (one line) for unknown, planned-but-missing and
+    unavailable backends, saying what exists or what is missing.
+    """
+    if name == "auto":
+        name = BACKENDS[0]
+    known = ", ".join(("auto", *BACKENDS))
+    planned = ", ".join(PLANNED_BACKENDS)
+    if name not in BACKENDS and name not in PLANNED_BACKENDS:
+        raise UsageError(
+            f"unknown backend {name!r}{suggest(name, BACKENDS + PLANNED_BACKENDS)} "
+            f"(known backends: {known}; planned: {planned})"
+        )
+    module_name = f"backends.{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name not in (module_name, "backends"):
+            raise UsageError(
+                f"backend {name!r} needs the Python package {e.name!r}: pip install 'musketeer[{name}]'"
+            ) from None
+        module = None
+    backend: Backend | None = getattr(module, "BACKEND", None)
+    if backend is None:  # no backends/<name>/, or one still being written
+        if name in PLANNED_BACKENDS:
+            raise UsageError(f"backend {name!r} is not available yet (available: {known})")
+        raise UsageError(f"backend {name!r} is missing from this copy of Musketeer ({module_name}.BACKEND)")
+    ok, reason = backend.available()
+    if not ok:
+        raise UsageError(f"backend {name!r} is not available: {reason}")
+    return backend
+
+
+# --- workflows ---------------------------------------------------------------
+
+def open_catalog(workflow_path: str | os.PathLike[str], data_dir: str | None = None,
+                 tables: dict[str, str] | None = None) -> FileCatalog:
+    """The catalog for one workflow file: paths written in the workflow
+    resolve against its directory first."""
+    return FileCatalog(data_dir, tables, base_dir=os.path.dirname(os.fspath(workflow_path)) or ".")
+
+
+def _load_sql(path: str, text: str, catalog: Catalog) -> Workflow:
+    from frontends.sql import parse_workflow
+
+    return parse_workflow(text, catalog, filename=path)
+
+
+def _load_json(path: str, text: str, catalog: Catalog) -> Workflow:
+    """IR JSON (as `musketeer explain --json` writes it). Tables the catalog
+    binds (--data-dir, --table) replace the paths recorded in the file."""
+    try:
+        workflow = Workflow.from_json(text)
+    except json.JSONDecodeError as e:
+        raise IRError(f"invalid JSON: {e.msg}", SourceLoc(path, e.lineno, e.colno)) from None
+    except MusketeerError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise IRError(f"{path} is not a Musketeer workflow JSON file ({type(e).__name__}: {e})") from None
+    return rebind_scans(workflow, catalog)
+
+
+#: Workflow file suffix -> loader(path, text, catalog).
+LOADERS: dict[str, Callable[[str, str, Catalog], Workflow]] = {".sql": _load_sql, ".json": _load_json}
+
+
+def load_workflow(path: str | os.PathLike[str], catalog: Catalog) -> Workflow:
+    """Parse a workflow file into IR, choosing the frontend by extension."""
+    path = os.fspath(path)
+    suffix = Path(path).suffix.lower()
+    loader = LOADERS.get(suffix)
+    if loader is None:
+        if suffix == ".py":
+            raise UnsupportedError(f"Python workflow files ({path}); write the workflow in SQL (.sql)")
+        raise UsageError(f"cannot tell the workflow language of {path}: expected a .sql or .json file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UsageError(f"workflow file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"workflow file {path} is a directory") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"workflow file {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return loader(path, text, catalog)
+
+
+def rebind_scans(workflow: Workflow, catalog: Catalog) -> Workflow:
+    """Point each Scan of a table the catalog knows at the catalog's file,
+    checking that the file still has the columns (and types) the plan reads."""
+    swap: dict[int, O.Op] = {}
+    for op in workflow.ops():
+        if not isinstance(op, O.Scan) or op.table not in catalog:
+            continue
+        table = catalog.get(op.table)
+        for col in op.columns:
+            if col.source not in table.schema:
+                raise DataError(f"table {op.table} ({table.path}) has no column {col.source!r}"
+                                f"{suggest(col.source, table.schema.names)}")
+            found = table.schema.dtype(col.source)
+            if found != col.dtype:
+                raise DataError(f"table {op.table} ({table.path}): column {col.source!r} is {found}, "
+                                f"the workflow expects {col.dtype}")
+        if (table.path, table.format) != (op.path, op.format):
+            swap[id(op)] = op.replace(path=table.path, format=table.format)
+    if not swap:
+        return workflow
+    memo: dict[int, O.Op] = {}
+    sinks = [O.replace_nodes(s, swap, memo) for s in workflow.sinks]
+    return workflow.replace_sinks(sinks)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _timed(timings: Timings | None, phase: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[phase] = time.perf_counter() - start
+
+
+def plan_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
+                  data_dir: str | None = None, tables: dict[str, str] | None = None,
+                  passes: bool = True, timings: Timings | None = None) -> Workflow:
+    """Parse and (unless `passes` is False) optimize: what `explain` shows."""
+    if catalog is None:
+        catalog = open_catalog(path, data_dir, tables)
+    with _timed(timings, "parse"):
+        workflow = load_workflow(path, catalog)
+    if passes:
+        from ir.passes import optimize
+
+        with _timed(timings, "optimize"):
+            workflow = optimize(workflow)
+    return workflow
+
+
+def compile_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
+                     backend: str = "auto", data_dir: str | None = None,
+                     tables: dict[str, str] | None = None) -> Program:
+    """Parse, optimize and generate the backend's standalone program."""
+    engine = get_backend(backend)  # first: a bad --backend fails before parsing
+    return _generate(engine, plan_workflow(path, catalog, data_dir=data_dir, tables=tables), None)
+
+
+def _generate(engine: Backend, workflow: Workflow, timings: Timings | None) -> Program:
+    with _timed(timings, "generate"):
+        return engine.generate(workflow)
+
+
+def output_targets(workflow: Workflow, result_path: str | None = None) -> list[OutputTarget]:
+    """Every file a run writes: each COPY ... TO sink's path (relative to the
+    cwd, as SQL engines do), plus the 'result' output to `result_path`.
+    Validated here, before anything runs."""
+    targets = [
+        output_target(s.name, s.path, s.format, what="COPY TO") for s in workflow.sinks if s.path is not None
+    ]
+    if result_path is not None:
+        if workflow.result is None:
+            names = ", ".join(s.name for s in workflow.sinks)
+            raise UsageError(f"--output {result_path}: the workflow has no 'result' output (its outputs: {names})")
+        targets.append(output_target("result", result_path))
+    return targets
+
+
+@dataclass
+class Execution:
+    """One finished run, with what the CLI needs to report it."""
+
+    workflow: Workflow
+    result: RunResult
+    written: list[OutputTarget]
+
+
+def run_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
+                 backend: str = "auto", data_dir: str | None = None,
+                 tables: dict[str, str] | None = None, output: str | None = None) -> RunResult:
+    """Compile, run, and write the outputs that go to files (COPY targets,
+    and the result when `output` is given) all-or-nothing.
+
+    `metrics` holds the backend's metrics plus the seconds spent in each glue
+    phase (`parse_seconds`, ...).
+    """
+    return execute(path, catalog, backend=backend, data_dir=data_dir, tables=tables, output=output).result
+
+
+def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
+            backend: str = "auto", data_dir: str | None = None,
+            tables: dict[str, str] | None = None, output: str | None = None) -> Execution:
+    """`run_workflow`, also returning the planned workflow and the files written."""
+    if output is not None:
+        output_target("result", output)  # a bad --output fails before parsing
+    engine = get_backend(backend)
+    if catalog is None:
+        catalog = open_catalog(path, data_dir, tables)
+    timings: Timings = {}
+    workflow = plan_workflow(path, catalog, timings=timings)
+    targets = output_targets(workflow, output)
+    program = _generate(engine, workflow, timings)
+    with _timed(timings, "run"):
+        # Every Scan already names the file the catalog bound (--table
+        # overrides included), so no run-time rebinding is needed.
+        result = engine.run(program, RunOptions())
+    missing = [t.sink for t in targets if t.sink not in result.outputs]
+    if missing:
+        raise RuntimeError(f"backend {engine.name!r} returned no output named {missing[0]!r}")
+    with _timed(timings, "write"):
+        write_frames_atomic([(t, result.outputs[t.sink]) for t in targets])
+    result.metrics = {**{f"{k}_seconds": v for k, v in timings.items()}, **result.metrics}
+    return Execution(workflow, result, targets)
