@@ -1,0 +1,128 @@
+"""`musketeer` command line: argument parsing and dispatch, nothing else.
+
+The one policy that lives here is how failures end the process, because it
+is the same for every command:
+
+- a user error (`ir.MusketeerError`, or an OSError on a user's file) prints
+  one line (plus source line and caret when its location is known) and exits
+  with 2; `--debug` adds the traceback;
+- a usage error from argparse exits with 2 as well;
+- anything else is our bug: one line saying so, exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from ir import MusketeerError
+from musketeer import __version__, commands
+from musketeer.catalog import parse_table_binding
+from musketeer.render import DEFAULT_MAX_ROWS
+from musketeer.report import PROG, format_error, format_internal, format_os_error
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+def _table_arg(text: str) -> tuple[str, str]:
+    try:
+        return parse_table_binding(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _row_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a row count (0 = all rows), got {text!r}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Write a data workflow once; run it on the engine that suits it.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    # Also accepted after the subcommand; SUPPRESS keeps the subparser from
+    # resetting a --debug given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("workflow", help="workflow file (.sql, or .json as written by explain --json)")
+    common.add_argument("--data-dir", metavar="DIR",
+                        help="directory of tables: table t is DIR/t.parquet or DIR/t.csv")
+    common.add_argument("--table", metavar="NAME=PATH", dest="table_bindings", action="append",
+                        type=_table_arg, default=[], help="bind table NAME to a file (repeatable)")
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument("--backend", default="auto",
+                         help="engine to use: auto (default) or local; dask, spark, ciel are planned")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("compile", parents=[common, backend],
+                       help="generate a standalone program for a backend")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the program here (default: stdout)")
+    p.set_defaults(handler=commands.cmd_compile)
+
+    p = sub.add_parser("run", parents=[common, backend], help="run a workflow and print or save its result")
+    p.add_argument("--output", metavar="PATH",
+                   help="write the result to PATH (.csv or .parquet) instead of printing it")
+    p.add_argument("--max-rows", type=_row_count, default=DEFAULT_MAX_ROWS, metavar="N",
+                   help=f"print at most N rows (default {DEFAULT_MAX_ROWS}; 0 = all)")
+    p.add_argument("--metrics", action="store_true", help="print timings and backend metrics to stderr")
+    p.set_defaults(handler=commands.cmd_run)
+
+    p = sub.add_parser("explain", parents=[common], help="print the workflow's IR after optimization")
+    p.add_argument("--dot", metavar="FILE", help="also write the plan as Graphviz DOT")
+    p.add_argument("--json", metavar="FILE", help="also write the IR as JSON (runnable as a workflow)")
+    p.add_argument("--no-passes", action="store_true", help="show the IR as lowered, before optimization")
+    p.set_defaults(handler=commands.cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # usage errors (2), --help and --version (0)
+        return e.code if isinstance(e.code, int) else EXIT_USER
+    args.tables = dict(args.table_bindings)
+    debug: bool = args.debug
+    try:
+        return args.handler(args)
+    except MusketeerError as e:
+        return _fail(format_error(e), EXIT_USER, debug)
+    except BrokenPipeError:
+        _silence_stdout()  # `musketeer run ... | head`: not an error
+        return EXIT_INTERNAL
+    except OSError as e:
+        return _fail(format_os_error(e), EXIT_USER, debug)
+    except KeyboardInterrupt:
+        return _fail(f"{PROG}: interrupted", 130, debug)
+    except Exception as e:  # noqa: BLE001 - the last line of defence
+        return _fail(format_internal(e), EXIT_INTERNAL, debug)
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+    return code
+
+
+def _silence_stdout() -> None:
+    """Python would complain again while flushing stdout at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""What each CLI subcommand does, given parsed arguments.
+
+Kept apart from argument parsing (cli.py) so the parser stays a readable
+list of flags, and apart from formatting (render.py, report.py) so output
+shapes can be tested without running anything. Each command returns the
+process exit code; errors propagate as exceptions for cli.main to report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from musketeer import api
+from musketeer.outputs import check_destination, commit_text_files
+from musketeer.render import format_metrics, format_table
+from musketeer.report import PROG
+
+
+def _note(text: str) -> None:
+    """Progress and warnings go to stderr, so stdout is only the data."""
+    print(f"{PROG}: {text}", file=sys.stderr)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    if args.output not in (None, "-"):
+        check_destination(args.output, "--output")
+    program = api.compile_workflow(args.workflow, backend=args.backend,
+                                   data_dir=args.data_dir, tables=args.tables)
+    if args.output in (None, "-"):
+        sys.stdout.write(program.text)
+    else:
+        commit_text_files({args.output: program.text})
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Outputs written to files are reported on stderr; every other output
+    is printed, the result as a bare table and the rest under a heading."""
+    run = api.execute(args.workflow, backend=args.backend, data_dir=args.data_dir,
+                      tables=args.tables, output=args.output)
+    outputs = run.result.outputs
+    for warning in run.result.metrics.get("warnings", ()):
+        _note(f"warning: {warning}")
+    for target in run.written:
+        rows = len(outputs[target.sink])
+        _note(f"wrote {rows:,} row{'' if rows == 1 else 's'} to {target.path}")
+    written = {t.sink for t in run.written}
+    printed = [s.name for s in run.workflow.sinks if s.name not in written and s.name in outputs]
+    max_rows = args.max_rows or None
+    for n, name in enumerate(printed):
+        if printed != ["result"]:
+            sys.stdout.write(("\n" if n else "") + f"-- {name}\n")
+        sys.stdout.write(format_table(outputs[name], max_rows))
+    if args.metrics:
+        sys.stderr.write(format_metrics(run.result.metrics))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    for flag, path in (("--dot", args.dot), ("--json", args.json)):
+        if path:
+            check_destination(path, flag)
+    workflow = api.plan_workflow(args.workflow, data_dir=args.data_dir, tables=args.tables,
+                                 passes=not args.no_passes)
+    files = {}
+    if args.dot:
+        files[args.dot] = workflow.to_dot()
+    if args.json:
+        files[args.json] = workflow.to_json()
+    commit_text_files(files)
+    sys.stdout.write(workflow.to_text())
+    return 0
