@@ -88,7 +88,8 @@ def op_args(op: O.Op, ref: dict[int, str]) -> str:
     if isinstance(op, O.Join):
         cond = [f"{a} = {b}" for a, b in zip(op.left_keys, op.right_keys)]
         if op.residual is not None:
-            cond.append(expr_text(op.residual))
+            # joined to the keys with AND: parenthesise a top-level OR
+            cond.append(expr_text(op.residual, _PREC["AND"] + 1 if cond else 0))
         extra = ", null_aware" if op.null_aware else ""
         on = f", on {' AND '.join(cond)}" if cond else ""
         return f"{op.kind}, {r(op.left)}, {r(op.right)}{on}{extra}"
