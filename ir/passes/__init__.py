@@ -1,0 +1,51 @@
+"""IR optimisation passes: pure `Workflow -> Workflow` rewrites, run in order.
+
+Like sqlglot's optimizer RULES, `PASSES` lists small functions that each do
+one thing; `optimize` threads a workflow through them. Every pass keeps the
+sinks' schemas, keeps shared nodes shared, treats While bodies as opaque, and
+leaves its own output unchanged when run again, so `optimize` is idempotent.
+
+Order matters:
+
+1. `constant_folding` first, so that pushdown sees `col <= DATE '1998-09-02'`
+   instead of date arithmetic, and drops `Filter(TRUE)`;
+2. `predicate_pushdown` moves conjuncts towards the Scans and turns equalities
+   over cross joins into equi-joins;
+3. `projection_pruning` then knows which columns are still read (predicates
+   now sit lower, so fewer columns travel up);
+4. `merge_projects` and `remove_redundant` tidy the Projects left behind.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from ir.passes.constant_folding import constant_folding
+from ir.passes.merge_projects import merge_projects
+from ir.passes.predicate_pushdown import predicate_pushdown
+from ir.passes.projection_pruning import projection_pruning
+from ir.passes.remove_redundant import remove_redundant
+from ir.workflow import Workflow
+
+Pass = Callable[[Workflow], Workflow]
+
+PASSES: tuple[Pass, ...] = (
+    constant_folding,
+    predicate_pushdown,
+    projection_pruning,
+    merge_projects,
+    remove_redundant,
+)
+
+
+def optimize(workflow: Workflow, passes: Iterable[Pass] = PASSES) -> Workflow:
+    """Run `passes` in order over `workflow` and return the rewritten workflow."""
+    for p in passes:
+        workflow = p(workflow)
+    return workflow
+
+
+__all__ = [
+    "PASSES", "Pass", "constant_folding", "merge_projects", "optimize",
+    "predicate_pushdown", "projection_pruning", "remove_redundant",
+]
