@@ -1,0 +1,466 @@
+"""Compile IR scalar expressions into Python source over pyarrow.compute.
+
+The compiled text is one Python expression that evaluates, inside the
+generated program, to a `pyarrow.ChunkedArray` (or a `pyarrow.Scalar` when
+no column is involved; callers broadcast). We use pyarrow.compute rather
+than pandas operators because it gives SQL semantics directly: NULLs
+propagate, AND/OR are Kleene, and the kernels are vectorised C++.
+
+Everything taken from the user (column names, string literals, patterns)
+reaches the program text through `repr()`, never by pasting raw text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal as pydecimal
+import math
+import re
+from typing import Callable
+
+from ir import expr as E
+from ir.schema import Schema
+from ir.types import (
+    BOOL, DATE, FLOAT64, INT64, NULL, STRING, TIMESTAMP,
+    DataType, IRTypeError, UnsupportedError, common_type,
+)
+
+# IR type kind -> pyarrow type constructor, as program text.
+_ARROW_TYPES = {
+    "int64": "pa.int64()",
+    "float64": "pa.float64()",
+    "decimal": "pa.float64()",  # decimals run as doubles in this engine
+    "bool": "pa.bool_()",
+    "string": "pa.string()",
+    "date": "pa.date32()",
+    "timestamp": 'pa.timestamp("us")',
+    "null": "pa.null()",
+}
+
+_COMPARE_FUNCS = {"=": "equal", "<>": "not_equal", "<": "less", "<=": "less_equal",
+                  ">": "greater", ">=": "greater_equal"}
+_ARITH_FUNCS = {"+": "add_checked", "-": "subtract_checked", "*": "multiply_checked"}
+_EXTRACT_FUNCS = {"year": "year", "quarter": "quarter", "month": "month", "day": "day",
+                  "doy": "day_of_year", "hour": "hour", "minute": "minute", "second": "second"}
+_TRIM_FUNCS = {"trim": "utf8_trim", "ltrim": "utf8_ltrim", "rtrim": "utf8_rtrim"}
+
+
+def arrow_type(t: DataType) -> str:
+    """Program text constructing the pyarrow type that holds IR type `t`."""
+    try:
+        return _ARROW_TYPES[t.kind]
+    except KeyError:
+        raise UnsupportedError(f"{t} values as a column in the local engine") from None
+
+
+def _kind(t: DataType) -> str:
+    """The physical kind: decimals are doubles here."""
+    return "float64" if t.kind == "decimal" else t.kind
+
+
+def python_literal(value: object) -> str:
+    """Python source for a literal value; strings go through repr()."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, pydecimal.Decimal):
+        value = float(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return 'float("nan")'
+        if math.isinf(value):
+            return 'float("inf")' if value > 0 else 'float("-inf")'
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        parts = [value.year, value.month, value.day, value.hour, value.minute, value.second]
+        if value.microsecond:
+            parts.append(value.microsecond)
+        return f"datetime.datetime({', '.join(map(str, parts))})"
+    if isinstance(value, dt.date):
+        return f"datetime.date({value.year}, {value.month}, {value.day})"
+    raise UnsupportedError(f"literal {value!r} in the local engine")
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Calendar month arithmetic, clamping to the month's last day (Jan 31 + 1 month = Feb 29/28)."""
+    total = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(total, 12)
+    month += 1
+    next_first = dt.date(year + (month == 12), month % 12 + 1, 1)
+    last_day = (next_first - dt.timedelta(days=1)).day
+    return day.replace(year=year, month=month, day=min(day.day, last_day))
+
+
+def like_plan(pattern: str, regex_only: bool = False) -> tuple[str, str]:
+    """How to evaluate a LIKE pattern: the cheapest pyarrow kernel that fits.
+
+    Returns (kernel, argument): 'equal' for no wildcards, 'starts_with' for
+    'abc%', 'ends_with' for '%abc', 'match_substring' for '%abc%', otherwise
+    'match_substring_regex' with an anchored RE2 pattern (always, with
+    `regex_only`, for case-insensitive equality). There is no escape
+    character (DuckDB's default), so backslash is an ordinary character.
+    """
+    if "_" not in pattern and not regex_only:
+        inner = pattern.strip("%")
+        if "%" not in inner:
+            starts, ends = pattern.startswith("%"), pattern.endswith("%")
+            if not inner and (starts or ends):
+                return ("any", "")
+            if starts and ends:
+                return ("match_substring", inner)
+            if ends:
+                return ("starts_with", inner)
+            if starts:
+                return ("ends_with", inner)
+            return ("equal", inner)
+    regex = []
+    for ch in pattern:
+        if ch == "%":
+            regex.append(".*")
+        elif ch == "_":
+            regex.append(".")
+        elif ch in "\\.^$|?*+()[]{}":
+            regex.append("\\" + ch)
+        else:
+            regex.append(ch)
+    return ("match_substring_regex", "(?s)^" + "".join(regex) + "$")
+
+
+def slice_bounds(start: int, length: int | None) -> tuple[int, int | None]:
+    """pyarrow utf8_slice_codeunits (start, stop) for SQL SUBSTRING(s, start, length).
+
+    SQL positions are 1-based; DuckDB counts a negative start from the end,
+    and a negative length takes the characters before `start`.
+    """
+    if length is None:
+        return (start - 1 if start > 0 else start, None)
+    if start > 0:
+        begin = start - 1
+        if length >= 0:
+            return (begin, begin + length)
+        return (max(begin + length, 0), begin)
+    if start == 0:
+        return (0, max(length - 1, 0)) if length >= 0 else (0, 0)
+    # negative start: both ends relative to the end of each string
+    if length >= 0:
+        stop = start + length
+        return (start, None if stop >= 0 else stop)
+    return (start + length, start)
+
+
+class ExprCompiler:
+    """Compiles expressions over one relation held in the frame variable `frame`.
+
+    `need(name)` records which runtime helpers the compiled text calls, so
+    the program includes only those.
+    """
+
+    def __init__(self, frame: str, schema: Schema, need: Callable[[str], None]) -> None:
+        self.frame = frame
+        self.schema = schema
+        self.need = need
+
+    # --- entry points ---------------------------------------------------------
+    def compile(self, e: E.Expr, want: DataType | None = None) -> str:
+        """Source for `e`; `want` asks for a value of that type (casting if needed)."""
+        t = e.type_in(self.schema)
+        if t.kind == "null":  # an expression typed NULL is NULL on every row
+            return self.null(want or NULL)
+        code = self._compile(e, t)
+        if want is not None and want.kind != "null" and _kind(want) != _kind(t):
+            code = self.cast(code, t, want, e)
+        return code
+
+    def type_of(self, e: E.Expr) -> DataType:
+        return e.type_in(self.schema)
+
+    # --- small emitters -------------------------------------------------------
+    def null(self, t: DataType) -> str:
+        return f"pa.scalar(None, {arrow_type(t)})"
+
+    def literal(self, value: object, t: DataType) -> str:
+        if value is None:
+            return self.null(t)
+        if t.kind == "interval":
+            raise UnsupportedError("an INTERVAL value outside date arithmetic")
+        if t.kind == "decimal":
+            value = float(value)
+        if t.kind == "float64" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        text = python_literal(value)
+        if t.kind == "string" or t.kind == "float64" or t.kind == "decimal" or t.kind == "bool":
+            return text
+        # ints default to int64, dates to date32 and datetimes to timestamp[us]
+        # in pyarrow; say the type anyway where Python's default could differ.
+        if t.kind == "int64":
+            return text
+        if t.kind == "date" and type(value) is dt.date:
+            return text
+        return f"pa.scalar({text}, {arrow_type(t)})"
+
+    def cast(self, code: str, src: DataType, dst: DataType, e: E.Expr | None = None) -> str:
+        """A cast with SQL (DuckDB) rules where pyarrow's differ."""
+        s, d = _kind(src), _kind(dst)
+        if s == "null":
+            return self.null(dst)
+        if isinstance(e, E.Lit) and e.value is not None:
+            folded = _fold_cast(e.value, s, dst)
+            if folded is not _NO_FOLD:
+                return self.literal(folded, dst)
+        if d == "int64" and s == "float64":
+            # DuckDB rounds (pyarrow would refuse to truncate): doubles half to
+            # even, decimals half away from zero.
+            mode = "half_towards_infinity" if src.kind == "decimal" else "half_to_even"
+            return f'pc.cast(pc.round({code}, round_mode="{mode}"), pa.int64())'
+        if dst.kind == "decimal":
+            inner = code if s == "float64" else f"pc.cast({code}, pa.float64())"
+            return f'pc.round({inner}, {dst.scale or 0}, round_mode="half_towards_infinity")'
+        if s == "timestamp" and d == "date":
+            return f"pc.cast({code}, pa.date32(), safe=False)"
+        if s == d:
+            return code
+        return f"pc.cast({code}, {arrow_type(dst)})"
+
+    # --- dispatch -------------------------------------------------------------
+    def _compile(self, e: E.Expr, t: DataType) -> str:
+        method = getattr(self, "_" + type(e).__name__.lower(), None)
+        if method is None:
+            raise UnsupportedError(f"{type(e).__name__} expressions in the local engine")
+        return method(e, t)
+
+    def _col(self, e: E.Col, t: DataType) -> str:
+        self.need("col")
+        return f"col({self.frame}, {e.name!r})"
+
+    def _lit(self, e: E.Lit, t: DataType) -> str:
+        return self.literal(e.value, t)
+
+    def _arith(self, e: E.Arith, t: DataType) -> str:
+        lt, rt = self.type_of(e.left), self.type_of(e.right)
+        if lt.kind == "interval" or rt.kind == "interval":
+            return self._interval_arith(e, lt, rt)
+        if e.op == "-" and lt.kind == "date" and rt.kind == "date":
+            return f"pc.days_between({self.compile(e.right)}, {self.compile(e.left)})"
+        left, right = self.compile(e.left), self.compile(e.right)
+        if e.op == "/":
+            # SQL '/' here is true division; doubles follow IEEE (x/0 = inf), as DuckDB does.
+            if _kind(lt) != "float64" and _kind(rt) != "float64":
+                left = f"pc.cast({left}, pa.float64())"
+            return f"pc.divide({left}, {right})"
+        if e.op == "%":
+            if _kind(t) == "int64":
+                self.need("int_mod")
+                return f"int_mod({left}, {right})"
+            self.need("float_mod")
+            return f"float_mod({left}, {right})"
+        return f"pc.{_ARITH_FUNCS[e.op]}({left}, {right})"
+
+    def _interval_arith(self, e: E.Arith, lt: DataType, rt: DataType) -> str:
+        if lt.kind == "interval":  # INTERVAL + date
+            iv, base, bt = _interval_value(e.left), e.right, rt
+        else:
+            iv, base, bt = _interval_value(e.right), e.left, lt
+        if iv is None:
+            raise UnsupportedError(f"interval arithmetic with a non-constant interval: {e}")
+        months, days = (iv.months, iv.days) if e.op == "+" else (-iv.months, -iv.days)
+        if isinstance(base, E.Lit) and isinstance(base.value, dt.date):
+            value = add_months(base.value, months) + dt.timedelta(days=days)
+            return self.literal(value, bt)
+        self.need("add_interval")
+        return f"add_interval({self.compile(base)}, months={months}, days={days})"
+
+    def _compare(self, e: E.Compare, t: DataType) -> str:
+        left, right = self._comparable(e.left, e.right)
+        return f"pc.{_COMPARE_FUNCS[e.op]}({left}, {right})"
+
+    def _comparable(self, a: E.Expr, b: E.Expr) -> tuple[str, str]:
+        """Both operands, cast so pyarrow can compare them (string vs date, date vs timestamp)."""
+        at, bt = self.type_of(a), self.type_of(b)
+        if at.kind == "null" or bt.kind == "null":
+            target = bt if at.kind == "null" else at
+            return self.compile(a, target), self.compile(b, target)
+        if at.kind != bt.kind and (at.is_temporal or bt.is_temporal):
+            target = TIMESTAMP if at.is_temporal and bt.is_temporal else (at if at.is_temporal else bt)
+            return self.compile(a, target), self.compile(b, target)
+        return self.compile(a), self.compile(b)
+
+    def _and(self, e: E.And, t: DataType) -> str:
+        return self._fold_logic("pc.and_kleene", e.args)
+
+    def _or(self, e: E.Or, t: DataType) -> str:
+        return self._fold_logic("pc.or_kleene", e.args)
+
+    def _fold_logic(self, func: str, args: tuple[E.Expr, ...]) -> str:
+        code = self.compile(args[0], BOOL)
+        for a in args[1:]:
+            code = f"{func}({code}, {self.compile(a, BOOL)})"
+        return code
+
+    def _not(self, e: E.Not, t: DataType) -> str:
+        return f"pc.invert({self.compile(e.arg, BOOL)})"
+
+    def _neg(self, e: E.Neg, t: DataType) -> str:
+        return f"pc.negate_checked({self.compile(e.arg)})"
+
+    def _isnull(self, e: E.IsNull, t: DataType) -> str:
+        at = self.type_of(e.arg)
+        if at.kind == "null":
+            return "False" if e.negated else "True"
+        return f"pc.{'is_valid' if e.negated else 'is_null'}({self.compile(e.arg)})"
+
+    def _inlist(self, e: E.InList, t: DataType) -> str:
+        at = self.type_of(e.arg)
+        if at.kind == "null":
+            return self.null(BOOL)
+        vtypes = [self.type_of(v) for v in e.values]
+        if all(isinstance(v, E.Lit) for v in e.values):
+            target = at
+            for vt in vtypes:
+                if not (at.is_temporal and vt.kind == "string"):
+                    target = common_type(target, vt) or target
+            has_null = any(v.value is None for v in e.values)  # type: ignore[attr-defined]
+            values = []
+            for v in e.values:
+                if v.value is None:  # type: ignore[attr-defined]
+                    continue
+                folded = _fold_cast(v.value, _kind(v.type_in(self.schema)), target)  # type: ignore[attr-defined]
+                values.append(python_literal(v.value if folded is _NO_FOLD else folded))  # type: ignore[attr-defined]
+            self.need("in_list")
+            code = (f"in_list({self.compile(e.arg, target)}, pa.array([{', '.join(values)}], "
+                    f"{arrow_type(target)}), has_null={has_null})")
+        else:
+            # Non-constant list: x = v1 OR x = v2 ... gives exactly SQL's NULL rules.
+            tests = [f"pc.equal({a}, {b})" for a, b in (self._comparable(e.arg, v) for v in e.values)]
+            code = tests[0]
+            for test in tests[1:]:
+                code = f"pc.or_kleene({code}, {test})"
+        return f"pc.invert({code})" if e.negated else code
+
+    def _like(self, e: E.Like, t: DataType) -> str:
+        arg = self.compile(e.arg)
+        kernel, pattern = like_plan(e.pattern, regex_only=e.case_insensitive and "%" not in e.pattern)
+        ci = ", ignore_case=True" if e.case_insensitive else ""
+        if kernel == "any":  # '%' matches every non-NULL string
+            code = f"pc.if_else(pc.is_valid({arg}), True, {self.null(BOOL)})"
+        elif kernel == "equal":
+            code = f"pc.equal({arg}, {pattern!r})"
+        else:
+            code = f"pc.{kernel}({arg}, {pattern!r}{ci})"
+        return f"pc.invert({code})" if e.negated else code
+
+    def _case(self, e: E.Case, t: DataType) -> str:
+        self.need("case_when")
+        whens = ", ".join(f"({self.compile(c, BOOL)}, {self.compile(v, t)})" for c, v in e.whens)
+        default = self.compile(e.default, t) if e.default is not None else self.null(t)
+        return f"case_when([{whens}], {default})"
+
+    def _cast(self, e: E.Cast, t: DataType) -> str:
+        src = self.type_of(e.arg)
+        return self.cast(self.compile(e.arg), src, e.to, e.arg)
+
+    def _extract(self, e: E.Extract, t: DataType) -> str:
+        at = self.type_of(e.arg)
+        arg = self.compile(e.arg)
+        if e.part == "dow":  # Sunday = 0, as in DuckDB and PostgreSQL
+            return f"pc.day_of_week({arg}, count_from_zero=True, week_start=7)"
+        if e.part in ("hour", "minute", "second") and at.kind == "date":
+            arg = f'pc.cast({arg}, pa.timestamp("us"))'
+        if e.part not in _EXTRACT_FUNCS:
+            raise UnsupportedError(f"EXTRACT({e.part.upper()} ...)")
+        return f"pc.{_EXTRACT_FUNCS[e.part]}({arg})"
+
+    # --- functions ------------------------------------------------------------
+    def _func(self, e: E.Func, t: DataType) -> str:
+        name = e.name
+        types = [self.type_of(a) for a in e.args]
+        if name == "coalesce":
+            args = [self.compile(a, t) for a, at in zip(e.args, types) if at.kind != "null"]
+            return args[0] if len(args) == 1 else f"pc.coalesce({', '.join(args)})"
+        if name == "concat":  # DuckDB's concat() skips NULL arguments
+            args = [self.compile(a, STRING) for a, at in zip(e.args, types) if at.kind != "null"]
+            if not args:
+                return "''"
+            return f'pc.binary_join_element_wise({", ".join(args)}, "", null_handling="replace", null_replacement="")'
+        if any(at.kind == "null" for at in types):
+            return self.null(t)  # every other function is NULL on a NULL argument
+        args = [self.compile(a) for a in e.args]
+        if name == "upper":
+            return f"pc.utf8_upper({args[0]})"
+        if name == "lower":
+            return f"pc.utf8_lower({args[0]})"
+        if name in _TRIM_FUNCS:  # SQL TRIM strips spaces only, not tabs or newlines
+            return f'pc.{_TRIM_FUNCS[name]}({args[0]}, characters=" ")'
+        if name == "length":
+            return f"pc.cast(pc.utf8_length({args[0]}), pa.int64())"
+        if name == "substring":
+            return self._substring(e, args)
+        if name == "abs":
+            return f"pc.abs_checked({args[0]})"
+        if name == "round":
+            digits = 0
+            if len(e.args) == 2:
+                d = e.args[1]
+                if not (isinstance(d, E.Lit) and isinstance(d.value, int)):
+                    raise UnsupportedError(f"ROUND with non-constant digits: {e}")
+                digits = d.value
+            code = f'pc.round({args[0]}, {digits}, round_mode="half_towards_infinity")'
+            return code if _kind(types[0]) == "float64" else f"pc.cast({code}, pa.int64())"
+        if name in ("floor", "ceil"):
+            return f"pc.{name}({args[0]})" if _kind(types[0]) == "float64" else args[0]
+        if name == "sqrt":
+            return f"pc.sqrt_checked({args[0]})"
+        if name == "ln":
+            return f"pc.ln_checked({args[0]})"
+        if name == "exp":
+            return f"pc.exp({args[0]})"
+        raise UnsupportedError(f"function {name}() in the local engine")
+
+    def _substring(self, e: E.Func, args: list[str]) -> str:
+        bounds = e.args[1:]
+        if all(isinstance(b, E.Lit) and isinstance(b.value, int) for b in bounds):
+            start = bounds[0].value  # type: ignore[attr-defined]
+            length = bounds[1].value if len(bounds) > 1 else None  # type: ignore[attr-defined]
+            lo, hi = slice_bounds(start, length)
+            stop = "" if hi is None else f", stop={hi}"
+            return f"pc.utf8_slice_codeunits({args[0]}, start={lo}{stop})"
+        self.need("substring")
+        length = args[2] if len(args) > 2 else "None"
+        return f"substring({args[0]}, {args[1]}, {length})"
+
+
+def _interval_value(e: E.Expr) -> E.Interval | None:
+    if isinstance(e, E.Lit) and isinstance(e.value, E.Interval):
+        return e.value
+    if isinstance(e, E.Neg):
+        inner = _interval_value(e.arg)
+        return E.Interval(-inner.months, -inner.days) if inner else None
+    return None
+
+
+_NO_FOLD = object()
+
+
+def _fold_cast(value: object, src_kind: str, dst: DataType) -> object:
+    """Cast a literal at generation time where that is exact and simple."""
+    d = _kind(dst)
+    if src_kind == d:
+        return value
+    if src_kind == "string" and d == "date" and isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise IRTypeError(f"cannot read {value!r} as a date") from None
+    if src_kind == "string" and d == "timestamp" and isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise IRTypeError(f"cannot read {value!r} as a timestamp") from None
+    if src_kind == "date" and d == "timestamp" and isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if src_kind == "int64" and d == "float64" and isinstance(value, int):
+        return float(value)
+    return _NO_FOLD
+
