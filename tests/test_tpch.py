@@ -50,8 +50,11 @@ def _compare(out: Path, expected, sql: str) -> None:
     actual = pq.read_table(out)
     try:
         tpch.assert_query_result(actual, expected, sql)
+        failure = None
     except AssertionError as e:
-        pytest.fail(str(e), pytrace=False)
+        failure = str(e)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
 
 
 # --------------------------------------------------------------------------- the 22 queries
