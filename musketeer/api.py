@@ -27,7 +27,7 @@ from ir import operators as O
 from ir.schema import suggest
 from musketeer.catalog import FileCatalog
 from musketeer.errors import UsageError
-from musketeer.outputs import OutputTarget, output_target, write_frames_atomic
+from musketeer.outputs import OutputTarget, output_target, write_frame_atomic
 
 #: Backends that exist today, in `auto` preference order.
 BACKENDS: tuple[str, ...] = ("local",)
@@ -193,19 +193,20 @@ def _generate(engine: Backend, workflow: Workflow, timings: Timings | None) -> P
         return engine.generate(workflow)
 
 
-def output_targets(workflow: Workflow, result_path: str | None = None) -> list[OutputTarget]:
-    """Every file a run writes: each COPY ... TO sink's path (relative to the
-    cwd, as SQL engines do), plus the 'result' output to `result_path`.
-    Validated here, before anything runs."""
-    targets = [
-        output_target(s.name, s.path, s.format, what="COPY TO") for s in workflow.sinks if s.path is not None
-    ]
-    if result_path is not None:
-        if workflow.result is None:
-            names = ", ".join(s.name for s in workflow.sinks)
-            raise UsageError(f"--output {result_path}: the workflow has no 'result' output (its outputs: {names})")
-        targets.append(output_target("result", result_path))
-    return targets
+def copy_targets(workflow: Workflow) -> list[OutputTarget]:
+    """The files a workflow's `COPY ... TO` statements write, checked before
+    anything runs. Paths are relative to the cwd, as in other SQL engines.
+    The generated program writes them itself (so a compiled program alone
+    does what `musketeer run` does); the glue only writes `--output`."""
+    return [output_target(s.name, s.path, s.format, what="COPY TO") for s in workflow.sinks if s.path is not None]
+
+
+def result_target(workflow: Workflow, path: str) -> OutputTarget:
+    """Where `--output` writes the 'result' output, checked before running."""
+    if workflow.result is None:
+        names = ", ".join(s.name for s in workflow.sinks)
+        raise UsageError(f"--output {path}: the workflow has no 'result' output (its outputs: {names})")
+    return output_target("result", path)
 
 
 @dataclass
@@ -220,8 +221,8 @@ class Execution:
 def run_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
                  backend: str = "auto", data_dir: str | None = None,
                  tables: dict[str, str] | None = None, output: str | None = None) -> RunResult:
-    """Compile, run, and write the outputs that go to files (COPY targets,
-    and the result when `output` is given) all-or-nothing.
+    """Compile and run; with `output`, write the result there (.csv or
+    .parquet) atomically: on any error no file is left.
 
     `metrics` holds the backend's metrics plus the seconds spent in each glue
     phase (`parse_seconds`, ...).
@@ -232,7 +233,8 @@ def run_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, *
 def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
             backend: str = "auto", data_dir: str | None = None,
             tables: dict[str, str] | None = None, output: str | None = None) -> Execution:
-    """`run_workflow`, also returning the planned workflow and the files written."""
+    """`run_workflow`, also returning the planned workflow and the files
+    written (COPY targets, by the program, and `output`)."""
     if output is not None:
         output_target("result", output)  # a bad --output fails before parsing
     engine = get_backend(backend)
@@ -240,16 +242,17 @@ def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
         catalog = open_catalog(path, data_dir, tables)
     timings: Timings = {}
     workflow = plan_workflow(path, catalog, timings=timings)
-    targets = output_targets(workflow, output)
+    copies = copy_targets(workflow)
+    result_file = result_target(workflow, output) if output is not None else None
     program = _generate(engine, workflow, timings)
     with _timed(timings, "run"):
         # Every Scan already names the file the catalog bound (--table
         # overrides included), so no run-time rebinding is needed.
         result = engine.run(program, RunOptions())
-    missing = [t.sink for t in targets if t.sink not in result.outputs]
-    if missing:
-        raise RuntimeError(f"backend {engine.name!r} returned no output named {missing[0]!r}")
-    with _timed(timings, "write"):
-        write_frames_atomic([(t, result.outputs[t.sink]) for t in targets])
+    if result_file is not None:
+        if "result" not in result.outputs:
+            raise RuntimeError(f"backend {engine.name!r} returned no 'result' output")
+        with _timed(timings, "write"):
+            write_frame_atomic(result_file, result.outputs["result"])
     result.metrics = {**{f"{k}_seconds": v for k, v in timings.items()}, **result.metrics}
-    return Execution(workflow, result, targets)
+    return Execution(workflow, result, copies + ([result_file] if result_file else []))

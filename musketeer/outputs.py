@@ -1,10 +1,11 @@
-"""Write outputs all-or-nothing.
+"""Write output files all-or-nothing.
 
 A run that fails half-way must not leave a truncated CSV that looks like a
 result, and a rerun must not see yesterday's partial file. Every file is
 written to a temporary sibling (same directory, so `os.replace` is an atomic
-rename on the same filesystem) and renamed into place only after every
-output of the run has been written; on any error the temporaries go away.
+rename on the same filesystem) and renamed into place only once it, and
+every other file of the same step (explain's --dot and --json), has been
+written; on any error the temporaries go away.
 """
 
 from __future__ import annotations
@@ -115,8 +116,6 @@ def commit_text_files(files: dict[str, str]) -> None:
     commit_files([(path, writer(text)) for path, text in files.items()])
 
 
-def write_frames_atomic(frames: list[tuple[OutputTarget, Any]]) -> None:
-    """Write DataFrames to their targets as one all-or-nothing step."""
-    commit_files([
-        (t.path, lambda tmp, df=df, fmt=t.format: _write_frame(df, tmp, fmt)) for t, df in frames
-    ])
+def write_frame_atomic(target: OutputTarget, df: Any) -> None:
+    """Write one DataFrame to its target; nothing is left if writing fails."""
+    commit_files([(target.path, lambda tmp: _write_frame(df, tmp, target.format))])

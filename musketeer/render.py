@@ -30,8 +30,10 @@ def format_value(value: Any, nan_is_null: bool = False) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "NULL" if nan_is_null else "NaN"
-        # 12 significant digits hide binary noise (0.1 + 0.2) but keep cents.
-        return format(value, ".12g")
+        # 12 significant digits hide binary noise (0.1 + 0.2) but keep cents;
+        # a whole number keeps its ".0" so a float column reads as one.
+        text = format(value, ".12g")
+        return text + ".0" if text.lstrip("-").isdigit() else text
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, pd.Timestamp):

@@ -114,6 +114,9 @@ class FakeBackend:
         if self.error is not None:
             raise self.error
         outputs = {s.name: self.frames.get(s.name, self.frame) for s in program.workflow.sinks}
+        for s in program.workflow.sinks:  # generated programs write their COPY targets
+            if s.path is not None:
+                outputs[s.name].to_csv(s.path, index=False)
         return RunResult(outputs, dict(self.metrics))
 
 
@@ -431,14 +434,27 @@ def test_run_prints_loop_warnings(fake: FakeBackend, work: Path, capsys: pytest.
 
 
 def test_failed_write_leaves_no_file_at_all(fake: FakeBackend, work: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The result is written first, then a COPY target fails: neither stays."""
-    wf = write(work / "two.sql", "COPY (SELECT order_id FROM orders) TO 'copy.parquet';\n"
-                                 "SELECT order_id FROM orders;\n")
-    fake.frames = {"copy_1": pd.DataFrame({"x": [object()]})}  # pyarrow cannot write this
-    code, _, err = cli(capsys, "run", wf, "--data-dir", DATA, "--output", "result.csv")
+    fake.frame = pd.DataFrame({"x": [1, object()]})  # pyarrow cannot write this
+    code, _, err = cli(capsys, "run", DEMO, "--data-dir", DATA, "--output", "result.parquet")
     assert code == 1 and err.startswith("musketeer: internal error: ")
     assert err.rstrip().endswith("(re-run with --debug for the traceback)")
-    no_files_but(work, "two.sql")
+    no_files_but(work)
+
+
+def test_copy_targets_are_checked_before_running_and_reported(fake: FakeBackend, work: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    wf = write(work / "two.sql", "COPY (SELECT order_id FROM orders) TO 'sub/copy.csv';\n"
+                                 "SELECT order_id FROM orders;\n")
+    code, _, err = cli(capsys, "run", wf, "--data-dir", DATA)
+    assert_user_error(code, err, "musketeer: error: COPY TO sub/copy.csv: directory sub does not exist")
+    assert not fake.ran
+    (work / "sub").mkdir()
+    code, out, err = cli(capsys, "run", wf, "--data-dir", DATA, "--output", "r.csv")
+    assert code == 0, err
+    assert out == ""
+    assert err.splitlines() == ["musketeer: wrote 2 rows to sub/copy.csv", "musketeer: wrote 2 rows to r.csv"]
+    code, out, err = cli(capsys, "run", wf, "--data-dir", DATA)
+    assert out.splitlines()[-1] == "(2 rows)" and not out.startswith("--")  # the result alone: no heading
 
 
 def test_existing_output_survives_a_failed_run(fake: FakeBackend, work: Path,

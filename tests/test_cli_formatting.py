@@ -16,7 +16,7 @@ import pytest
 
 from ir import DataError, IRError, SourceLoc
 from musketeer.errors import UsageError
-from musketeer.outputs import OutputTarget, commit_files, output_target, write_frames_atomic
+from musketeer.outputs import OutputTarget, commit_files, output_target, write_frame_atomic
 from musketeer.render import format_metrics, format_table, format_value
 from musketeer.report import format_error, format_internal, format_os_error, read_line
 
@@ -113,6 +113,8 @@ def test_long_results_are_cut_with_a_note() -> None:
 
 def test_value_formatting() -> None:
     assert format_value(0.1 + 0.2) == "0.3"
+    assert format_value(22045.0) == "22045.0" and format_value(-3.0) == "-3.0"
+    assert format_value(1e20) == "1e+20" and format_value(float("inf")) == "inf"
     assert format_value(float("nan")) == "NaN"  # a real NaN in an Arrow column
     assert format_value(float("nan"), nan_is_null=True) == "NULL"
     assert format_value(decimal.Decimal("1.50")) == "1.50"
@@ -149,7 +151,8 @@ def test_frames_are_written_atomically_with_normal_permissions(tmp_path: Path) -
     df = arrow_frame(a=pa.array([1, None], pa.int64()), s=pa.array(["x", "y"]))
     targets = [OutputTarget("result", str(tmp_path / "r.parquet"), "parquet"),
                OutputTarget("copy", str(tmp_path / "r.csv"), "csv")]
-    write_frames_atomic([(t, df) for t in targets])
+    for t in targets:
+        write_frame_atomic(t, df)
     assert pq.read_table(tmp_path / "r.parquet").column("a").to_pylist() == [1, None]
     assert (tmp_path / "r.csv").read_text().splitlines()[0] == '"a","s"'
     umask = os.umask(0)
