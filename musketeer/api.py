@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -209,6 +210,15 @@ def result_target(workflow: Workflow, path: str) -> OutputTarget:
     return output_target("result", path)
 
 
+def _collect_warnings(result: RunResult, caught: list[warnings.WarningMessage]) -> None:
+    """Warnings raised while the engine ran (a loop that hit max_iter before
+    its stop rule held, ...) join `metrics["warnings"]` as one-line texts,
+    so callers report them their way instead of Python's file:line format."""
+    texts = [" ".join(str(w.message).split()) for w in caught]
+    if texts:
+        result.metrics["warnings"] = list(dict.fromkeys([*result.metrics.get("warnings", ()), *texts]))
+
+
 @dataclass
 class Execution:
     """One finished run, with what the CLI needs to report it."""
@@ -245,10 +255,11 @@ def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
     copies = copy_targets(workflow)
     result_file = result_target(workflow, output) if output is not None else None
     program = _generate(engine, workflow, timings)
-    with _timed(timings, "run"):
+    with _timed(timings, "run"), warnings.catch_warnings(record=True) as caught:
         # Every Scan already names the file the catalog bound (--table
         # overrides included), so no run-time rebinding is needed.
         result = engine.run(program, RunOptions())
+    _collect_warnings(result, caught)
     if result_file is not None:
         if "result" not in result.outputs:
             raise RuntimeError(f"backend {engine.name!r} returned no 'result' output")

@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from backends.base import Program, RunResult
-from ir import DataError
+from ir import DataError, Workflow
+from ir import expr as E
+from ir import operators as O
+from ir.types import INT64
 from musketeer import __version__, api
 from musketeer.cli import main
 from tests import tpch
@@ -101,6 +105,7 @@ class FakeBackend:
         self.frames = frames or {}
         self.metrics = metrics or {}
         self.error = error
+        self.warn: str | None = None
         self.ran = False
 
     def available(self) -> tuple[bool, str]:
@@ -111,6 +116,8 @@ class FakeBackend:
 
     def run(self, program: Program, options: Any) -> RunResult:
         self.ran = True
+        if self.warn is not None:
+            warnings.warn(self.warn, RuntimeWarning, stacklevel=1)
         if self.error is not None:
             raise self.error
         outputs = {s.name: self.frames.get(s.name, self.frame) for s in program.workflow.sinks}
@@ -425,11 +432,37 @@ def test_unknown_table_lists_the_known_ones(work: Path, capsys: pytest.CaptureFi
 
 # --------------------------------------------------------------------------- run-output plumbing (fake engine)
 
+def loop_workflow(data: Path, step: int) -> str:
+    """IR JSON for `v := t; repeat v := SELECT x + step FROM v` until nothing
+    changes, at most 3 times: with step 0 it converges, otherwise it does not."""
+    scan = O.Scan("t", str(data), "csv", (O.ScanColumn("x", "x", INT64),))
+    body = O.Project(O.LoopVar("v", scan.schema), (("x", E.Arith("+", E.Col("x"), E.Lit.of(step))),))
+    loop = O.While(init=(scan,), names=("v",), body=(body,), result="v", max_iter=3, fixpoint=True)
+    return Workflow((O.Sink(loop, "result"),), "loop").to_json()
+
+
+def test_run_reports_a_loop_that_did_not_converge(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write(work / "t.csv", "x\n1\n5\n")
+    write(work / "loop.json", loop_workflow(data, step=2))
+    code, out, err = cli(capsys, "run", "loop.json", "--metrics")
+    assert code == 0, err
+    warning = [line for line in err.splitlines() if line.startswith("musketeer: warning: ")]
+    assert len(warning) == 1 and "did not converge after 3 iterations" in warning[0], err
+    assert [line.split() for line in out.splitlines()[2:-1]] == [["7"], ["11"]]  # 1+3*2, 5+3*2
+    assert "iterations: 3" in err
+    write(work / "still.json", loop_workflow(data, step=0))
+    code, out, err = cli(capsys, "run", "still.json")
+    assert code == 0 and "warning" not in err
+    assert [line.split() for line in out.splitlines()[2:-1]] == [["1"], ["5"]]
+
+
 def test_run_prints_loop_warnings(fake: FakeBackend, work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fake.metrics = {"warnings": ["loop %3 stopped after max_iter 10 before its stop condition held"]}
+    fake.warn = "engine says:\n  careful"
     code, out, err = cli(capsys, "run", DEMO, "--data-dir", DATA)
     assert code == 0
-    assert "musketeer: warning: loop %3 stopped after max_iter 10 before its stop condition held" in err
+    assert err.splitlines() == ["musketeer: warning: loop %3 stopped after max_iter 10 before its stop condition held",
+                                "musketeer: warning: engine says: careful"]
     assert out.splitlines()[-1] == "(2 rows)"
 
 
