@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -25,7 +26,7 @@ from ir import operators as O
 from ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataError, decimal
 from ir.workflow import Workflow
 from tests.local_helpers import (
-    DEPTS_TYPES, PEOPLE_TYPES, C, L, assert_same, duck, frame_rows, keep, project, result, run, scan,
+    DEPTS_TYPES, PEOPLE, PEOPLE_TYPES, C, L, arrow_table, assert_same, duck, frame_rows, keep, project, result, run, scan,
     workflow, write_tables,
 )
 
@@ -203,3 +204,442 @@ def test_constant_filters_and_literal_columns(people: O.Scan, con: duckdb.DuckDB
     assert_same(out, con, "SELECT id, 1 AS one, 'x''y' AS s, NULL AS n, DATE '2020-02-29' AS d, 2.5 AS f, "
                           "TRUE AS b FROM people")
     assert str(out["one"].dtype) == "int64[pyarrow]" and str(out["d"].dtype) == "date32[day][pyarrow]"
+
+
+# --- joins -------------------------------------------------------------------------------
+RESIDUAL = E.Compare("<", C("qty"), C("floor_no"))
+JOIN_SQL = {"inner": "JOIN", "left": "LEFT JOIN", "right": "RIGHT JOIN", "full": "FULL JOIN"}
+
+
+@pytest.mark.parametrize("kind", ["inner", "left", "right", "full"])
+@pytest.mark.parametrize("residual", [False, True], ids=["keys", "keys+residual"])
+def test_join(kind: str, residual: bool, people: O.Scan, depts: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    j = O.Join(people, depts, kind, ("k",), ("k2",), RESIDUAL if residual else None)
+    extra = " AND p.qty < d.floor_no" if residual else ""
+    assert_same(result(keep(j, "id", "k", "qty", "d_dept", "k2", "floor_no")), con,
+                f"SELECT id, k, qty, d_dept, k2, floor_no FROM people p {JOIN_SQL[kind]} depts d "
+                f"ON p.k = d.k2{extra}")
+
+
+@pytest.mark.parametrize("kind", ["inner", "left", "right", "full"])
+def test_join_on_residual_only_and_two_keys(kind: str, people: O.Scan, depts: O.Scan,
+                                            con: duckdb.DuckDBPyConnection) -> None:
+    theta = O.Join(people, depts, kind, residual=E.Compare(">", C("salary"), C("budget")))
+    assert_same(result(keep(theta, "id", "d_dept", "budget")), con,
+                f"SELECT id, d_dept, budget FROM people p {JOIN_SQL[kind]} depts d ON p.salary > d.budget")
+    two = O.Join(people, depts, kind, ("dept", "k"), ("d_dept", "k2"))
+    assert_same(result(keep(two, "id", "dept", "d_dept", "budget")), con,
+                f"SELECT id, dept, d_dept, budget FROM people p {JOIN_SQL[kind]} depts d "
+                f"ON p.dept = d.d_dept AND p.k = d.k2")
+
+
+def test_join_keys_of_different_types(people: O.Scan, depts: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    j = O.Join(people, depts, "left", ("k",), ("floor_no",))
+    out = result(keep(j, "id", "k", "floor_no"))
+    assert str(out["k"].dtype) == "int64[pyarrow]"  # the key keeps its own type in the output
+    assert_same(out, con, "SELECT id, k, floor_no FROM people p LEFT JOIN depts d ON p.k = d.floor_no")
+
+
+def test_cross_join(people: O.Scan, depts: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    assert_same(result(keep(O.Join(people, depts, "cross"), "id", "d_dept")), con,
+                "SELECT id, d_dept FROM people CROSS JOIN depts")
+
+
+@pytest.mark.parametrize("anti", [False, True], ids=["semi", "anti"])
+@pytest.mark.parametrize("residual", [False, True], ids=["keys", "keys+residual"])
+def test_semi_and_anti_join(anti: bool, residual: bool, people: O.Scan, depts: O.Scan,
+                            con: duckdb.DuckDBPyConnection) -> None:
+    j = O.Join(people, depts, "anti" if anti else "semi", ("k",), ("k2",), RESIDUAL if residual else None)
+    extra = " AND p.qty < d.floor_no" if residual else ""
+    out = result(j)
+    assert list(out.columns) == list(PEOPLE_TYPES)
+    assert_same(keep_frame(out), con,
+                f"SELECT id, k FROM people p WHERE {'NOT ' if anti else ''}EXISTS "
+                f"(SELECT 1 FROM depts d WHERE p.k = d.k2{extra})")
+
+
+def keep_frame(frame):  # noqa: ANN001, ANN201 - tiny test helper
+    return frame[["id", "k"]]
+
+
+def test_semi_join_with_shared_column_names(people: O.Scan, con: duckdb.DuckDBPyConnection,
+                                            paths: dict[str, Path]) -> None:
+    # without a residual the right side's names never surface, so they may clash with the left's
+    other = scan("people", paths["people"], PEOPLE_TYPES, columns=["k", "dept"])
+    for kind in ("semi", "anti"):
+        out = result(keep(O.Join(people, O.Filter(other, E.Compare("=", C("dept"), L("ops"))), kind,
+                                 ("k", "dept"), ("k", "dept")), "id"))
+        assert_same(out, con, f"SELECT id FROM people p WHERE {'NOT ' if kind == 'anti' else ''}EXISTS "
+                              f"(SELECT 1 FROM people q WHERE q.dept = 'ops' AND q.k = p.k AND q.dept = p.dept)")
+
+
+@pytest.mark.parametrize("right_filter,sql_filter", [
+    (None, ""),                                                # right keys hold a NULL: nothing survives
+    (E.IsNull(C("k2"), True), "WHERE k2 IS NOT NULL"),          # no NULLs: left NULL keys are dropped
+    (L(False), "WHERE false"),                                 # empty right side: every left row stays
+], ids=["right-has-null", "right-no-null", "right-empty"])
+def test_null_aware_anti_join(right_filter: E.Expr | None, sql_filter: str, people: O.Scan, depts: O.Scan,
+                              con: duckdb.DuckDBPyConnection) -> None:
+    right = depts if right_filter is None else O.Filter(depts, right_filter)
+    out = result(keep(O.Join(people, right, "anti", ("k",), ("k2",), null_aware=True), "id", "k"))
+    assert_same(out, con, f"SELECT id, k FROM people WHERE k NOT IN (SELECT k2 FROM depts {sql_filter})")
+
+
+def test_null_aware_anti_join_correlated(people: O.Scan, depts: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    # k NOT IN (SELECT k2 FROM depts WHERE d_dept = dept): the residual correlates
+    j = O.Join(people, depts, "anti", ("k",), ("k2",), E.Compare("=", C("dept"), C("d_dept")), null_aware=True)
+    assert_same(result(keep(j, "id", "k", "dept")), con,
+                "SELECT id, k, dept FROM people p WHERE k NOT IN (SELECT k2 FROM depts d WHERE d.d_dept = p.dept)")
+
+
+# --- aggregation ---------------------------------------------------------------------------
+AGGS = (
+    ("total_qty", E.AggCall("sum", "qty")), ("n_qty", E.AggCall("count", "qty")), ("n", E.AggCall("count_star")),
+    ("avg_salary", E.AggCall("avg", "salary")), ("first_name", E.AggCall("min", "name")),
+    ("last_hired", E.AggCall("max", "hired")), ("max_ts", E.AggCall("max", "ts")),
+    ("n_k", E.AggCall("count", "k", distinct=True)), ("sum_k", E.AggCall("sum", "k", distinct=True)),
+    ("avg_k", E.AggCall("avg", "k", distinct=True)), ("sum_price", E.AggCall("sum", "price")),
+    ("min_active", E.AggCall("min", "active")),
+)
+AGGS_SQL = ("sum(qty) AS total_qty, count(qty) AS n_qty, count(*) AS n, avg(salary) AS avg_salary, "
+            "min(name) AS first_name, max(hired) AS last_hired, max(ts) AS max_ts, count(DISTINCT k) AS n_k, "
+            "sum(DISTINCT k) AS sum_k, avg(DISTINCT k) AS avg_k, sum(price) AS sum_price, "
+            "min(active) AS min_active")
+
+
+@pytest.mark.parametrize("keys", [(), ("dept",), ("dept", "active")], ids=["global", "one-key", "two-keys"])
+def test_aggregate(keys: tuple[str, ...], people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    out = result(O.Aggregate(people, keys, AGGS))
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    select = ", ".join(keys + (AGGS_SQL,))
+    assert_same(out, con, f"SELECT {select} FROM people{group}")
+    assert str(out["n"].dtype) == "int64[pyarrow]" and str(out["total_qty"].dtype) == "int64[pyarrow]"
+
+
+def test_aggregate_over_empty_input(people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    empty = O.Filter(people, L(False))
+    out = result(O.Aggregate(empty, (), AGGS))
+    assert len(out) == 1 and out["n"][0] == 0 and out["total_qty"].isna()[0]
+    assert_same(out, con, f"SELECT {AGGS_SQL} FROM people WHERE false")
+    assert len(result(O.Aggregate(empty, ("dept",), AGGS))) == 0
+
+
+def test_group_keys_only_and_distinct(people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    assert_same(result(O.Aggregate(people, ("dept", "active"), ())), con,
+                "SELECT dept, active FROM people GROUP BY dept, active")
+    assert_same(result(O.Distinct(keep(people, "dept", "active"))), con,
+                "SELECT DISTINCT dept, active FROM people")
+
+
+# --- set operations ----------------------------------------------------------------------------
+def _halves(people: O.Scan) -> tuple[O.Op, O.Op]:
+    a = keep(O.Filter(people, E.Compare("<=", C("id"), L(8))), "dept", "k")
+    b = keep(O.Filter(people, E.Compare(">=", C("id"), L(3))), "dept", "k")
+    return a, b
+
+
+@pytest.mark.parametrize("op_class,sql_op", [(O.Union, "UNION"), (O.Intersect, "INTERSECT"), (O.Except, "EXCEPT")])
+@pytest.mark.parametrize("distinct", [True, False], ids=["distinct", "all"])
+def test_set_operations(op_class: type, sql_op: str, distinct: bool, people: O.Scan,
+                        con: duckdb.DuckDBPyConnection) -> None:
+    a, b = _halves(people)
+    doubled = O.Union(b, b, distinct=False)  # duplicates on the right too, for the bag semantics
+    out = result(op_class(a, doubled if sql_op != "UNION" else b, distinct=distinct))
+    right_sql = ("(SELECT dept, k FROM people WHERE id >= 3 UNION ALL SELECT dept, k FROM people WHERE id >= 3)"
+                 if sql_op != "UNION" else "SELECT dept, k FROM people WHERE id >= 3")
+    assert_same(out, con, f"SELECT dept, k FROM people WHERE id <= 8 {sql_op}{'' if distinct else ' ALL'} "
+                          f"SELECT * FROM ({right_sql})")
+
+
+def test_union_promotes_types_and_takes_left_names(people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    a = keep(people, "id", "k")
+    b = project(people, x=C("id"), y=C("salary"))
+    out = result(O.Union(a, b, distinct=False))
+    assert list(out.columns) == ["id", "k"] and str(out["k"].dtype) == "double[pyarrow]"
+    assert_same(out, con, "SELECT id, k FROM people UNION ALL SELECT id, salary FROM people")
+
+
+# --- ordering -----------------------------------------------------------------------------------
+SORTS = [
+    ((O.SortKey("dept", True, True), O.SortKey("salary", False, False), O.SortKey("id")),
+     "dept ASC NULLS FIRST, salary DESC NULLS LAST, id"),
+    ((O.SortKey("hired", False, True), O.SortKey("name", True, False), O.SortKey("id")),
+     "hired DESC NULLS FIRST, name ASC NULLS LAST, id"),
+    ((O.SortKey("active", True, True), O.SortKey("ts", False, True), O.SortKey("id", False)),
+     "active ASC NULLS FIRST, ts DESC NULLS FIRST, id DESC"),
+]
+
+
+@pytest.mark.parametrize("keys,sql", SORTS)
+def test_sort_with_per_key_null_placement(keys: tuple[O.SortKey, ...], sql: str, people: O.Scan,
+                                          con: duckdb.DuckDBPyConnection) -> None:
+    out = result(keep(O.Sort(people, keys), "id", "dept", "salary", "hired", "name", "active", "ts"))
+    assert_same(out, con, f"SELECT id, dept, salary, hired, name, active, ts FROM people ORDER BY {sql}",
+                ordered=True)
+
+
+def test_sort_is_stable(people: O.Scan) -> None:
+    out = result(O.Sort(people, (O.SortKey("dept", True, True),)))
+    for _, group in out.groupby("dept", dropna=False):
+        assert list(group["id"]) == sorted(group["id"])
+
+
+@pytest.mark.parametrize("count,offset", [(5, 3), (None, 10), (0, 0), (100, 0)])
+def test_limit_offset(count: int | None, offset: int, people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    out = result(keep(O.Limit(O.Sort(people, (O.SortKey("id"),)), count, offset), "id"))
+    limit = f"LIMIT {count}" if count is not None else ""
+    assert_same(out, con, f"SELECT id FROM people ORDER BY id {limit} OFFSET {offset}", ordered=True)
+    assert list(out.index) == list(range(len(out)))
+
+
+# --- While loops ------------------------------------------------------------------------------
+NUMS = {"id": INT64, "v": INT64}
+
+
+def _write_nums(path: Path, values: list[int | None]) -> Path:
+    pq.write_table(pa.table({"id": pa.array(range(len(values)), pa.int64()), "v": pa.array(values, pa.int64())}),
+                   path)
+    return path
+
+
+def _doubling_loop(nums: O.Scan, max_iter: int | None = 100, limit: int = 1000) -> O.While:
+    """Double every v until the smallest one exceeds `limit` (stop relation over the new values)."""
+    x = O.LoopVar("x", nums.schema)
+    doubled = project(x, id=C("id"), v=E.Arith("*", C("v"), L(2)))
+    smallest = O.Aggregate(doubled, (), (("m", E.AggCall("min", "v")),))
+    stop = project(smallest, done=E.Compare(">", C("m"), L(limit)))
+    return O.While((nums,), ("x",), (doubled,), "x", max_iter=max_iter, stop=stop)
+
+
+@pytest.mark.parametrize("values", [[3, 700, None], [600, 2000], [1, 5]], ids=["from-3", "from-600", "from-1"])
+def test_while_with_data_dependent_stop(values: list[int | None], tmp_path: Path, paths: dict[str, Path]) -> None:
+    default = _write_nums(tmp_path / "default.parquet", [1])
+    program = BACKEND.generate(workflow(_doubling_loop(scan("nums", default, NUMS))))
+    data = _write_nums(tmp_path / "nums.parquet", values)
+    out = BACKEND.run(program, RunOptions(tables={"nums": str(data)}))  # same program, other input
+    con = duckdb.connect()
+    expected_iterations = con.sql(
+        f"WITH RECURSIVE r(i, m) AS (SELECT 0, min(v) FROM read_parquet('{data}') "
+        f"UNION ALL SELECT i + 1, m * 2 FROM r WHERE m <= 1000) SELECT max(i) FROM r").fetchone()[0]
+    assert out.metrics["iterations"] == expected_iterations
+    (loop,) = out.metrics["loops"].values()
+    assert loop == {"iterations": expected_iterations, "converged": True, "runs": 1}
+    assert_same(out.outputs["result"], con,
+                f"SELECT id, v * CAST(2 ** {expected_iterations} AS BIGINT) AS v FROM read_parquet('{data}')")
+
+
+def test_while_fixpoint_transitive_closure(tmp_path: Path) -> None:
+    edges_path = tmp_path / "edges.parquet"
+    pq.write_table(pa.table({"src": [1, 2, 3, 4, 6, 7], "dst": [2, 3, 1, 5, 7, 8]}), edges_path)
+    edges = scan("edges", edges_path, {"src": INT64, "dst": INT64})
+    renamed = project(edges, e_src=C("src"), e_dst=C("dst"))
+    reach = O.LoopVar("reach", edges.schema)
+    step = project(O.Join(reach, renamed, "inner", ("dst",), ("e_src",)), src=C("src"), dst=C("e_dst"))
+    body = O.Union(reach, step, distinct=True)
+    loop = O.While((edges,), ("reach",), (body,), "reach", max_iter=50, fixpoint=True)
+    out = run(loop)
+    con = duckdb.connect()
+    assert_same(out.outputs["result"], con,
+                f"WITH RECURSIVE reach(src, dst) AS (SELECT src, dst FROM read_parquet('{edges_path}') UNION "
+                f"SELECT r.src, e.dst FROM reach r JOIN read_parquet('{edges_path}') e ON r.dst = e.src) "
+                f"SELECT * FROM reach")
+    (loop_metrics,) = out.metrics["loops"].values()
+    assert loop_metrics["converged"] is True and 2 <= loop_metrics["iterations"] < 50
+
+
+def test_while_warns_when_max_iter_stops_it(tmp_path: Path) -> None:
+    nums = scan("nums", _write_nums(tmp_path / "n.parquet", [1, 2]), NUMS)
+    with pytest.warns(RuntimeWarning, match="did not converge after 3 iterations"):
+        out = run(_doubling_loop(nums, max_iter=3, limit=10**9))
+    assert out.metrics["iterations"] == 3
+    assert list(out.metrics["loops"].values())[0]["converged"] is False
+    assert sorted(out.outputs["result"]["v"]) == [8, 16]
+    with warnings.catch_warnings():  # a plain counted loop (no stop rule) is not "unconverged"
+        warnings.simplefilter("error")
+        x = O.LoopVar("x", nums.schema)
+        counted = O.While((nums,), ("x",), (project(x, id=C("id"), v=E.Arith("+", C("v"), L(1))),), "x", max_iter=4)
+        assert sorted(result(counted)["v"]) == [5, 6]
+
+
+def test_while_with_two_variables_and_invariant_input(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    nums = scan("nums", _write_nums(tmp_path / "n.parquet", [1, 2, 3]), NUMS)
+    bonus = O.Aggregate(nums, (), (("b", E.AggCall("sum", "v")),))  # loop-invariant: computed once
+    x, n = O.LoopVar("x", nums.schema), O.LoopVar("n", bonus.schema)
+    x_next = project(O.Join(x, bonus, "cross"), id=C("id"), v=E.Arith("+", C("v"), C("b")))
+    n_next = project(n, b=E.Arith("+", C("b"), L(1)))
+    loop = O.While((nums, bonus), ("x", "n"), (x_next, n_next), "x", max_iter=3)
+    program = BACKEND.generate(workflow(loop))
+    assert program.text.count("= aggregate(") == 1
+    assert sorted(BACKEND.run(program, RunOptions()).outputs["result"]["v"]) == [19, 20, 21]
+
+
+# --- UDFs ---------------------------------------------------------------------------------------
+UDF_MODULE = '''
+def shout(row):
+    name = row["name"]
+    return {"id": row["id"], "loud": None if name is None else name.upper() + "!", "hired": row["hired"]}
+
+def drop_odd(row):
+    return None if row["id"] % 2 else {"id": row["id"], "loud": "x", "hired": None}
+
+class Scale:
+    @staticmethod
+    def partition(frame):
+        out = frame[["id"]].copy()
+        out["pay"] = frame["salary"] * 2
+        return out
+'''
+
+
+def test_udf_row_and_partition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, people: O.Scan,
+                               con: duckdb.DuckDBPyConnection) -> None:
+    (tmp_path / "my_udfs.py").write_text(UDF_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    row_schema = O.Schema.of([("id", INT64), ("loud", STRING), ("hired", DATE)]) if hasattr(O, "Schema") else None
+    from ir.schema import Schema
+    row_schema = Schema.of([("id", INT64), ("loud", STRING), ("hired", DATE)])
+    out = result(O.UDF(people, "my_udfs", "shout", "row", row_schema))
+    assert_same(out, con, "SELECT id, upper(name) || '!' AS loud, hired FROM people")
+    assert len(result(O.UDF(people, "my_udfs", "drop_odd", "row", row_schema))) == 6
+    part = O.UDF(people, "my_udfs", "Scale.partition", "partition", Schema.of([("id", INT64), ("pay", FLOAT64)]))
+    assert_same(result(part), con, "SELECT id, salary * 2 AS pay FROM people")
+    with pytest.raises(Exception, match="cannot import UDF module 'no_such_module'"):
+        result(O.UDF(people, "no_such_module", "f", "row", row_schema))
+
+
+# --- files: reading, errors, sinks --------------------------------------------------------------
+def test_csv_scan_matches_parquet(paths: dict[str, Path], con: duckdb.DuckDBPyConnection) -> None:
+    types = {k: v for k, v in PEOPLE_TYPES.items() if k != "price"}
+    out = result(scan("people", paths["people_csv"], types, fmt="csv", rename={"k": "kk"}))
+    assert_same(out, con, "SELECT id, k AS kk, name, dept, salary, qty, hired, active, ts FROM people")
+
+
+def test_missing_and_unreadable_inputs(tmp_path: Path, paths: dict[str, Path]) -> None:
+    missing = tmp_path / "nope.parquet"
+    with pytest.raises(DataError, match=f"{missing}: no such file"):
+        result(scan("people", missing, PEOPLE_TYPES))
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet")
+    with pytest.raises(DataError, match="junk.parquet: cannot read this parquet file"):
+        result(scan("people", junk, PEOPLE_TYPES))
+    with pytest.raises(DataError, match="no column 'nosuch'"):
+        result(scan("people", paths["people"], {"nosuch": INT64}))
+    with pytest.raises(DataError, match="column 'name' holds string values, expected int64"):
+        result(scan("people", paths["people"], {"name": INT64}))
+    with pytest.raises(DataError, match="no input table named 'peeple'"):
+        result(scan("people", paths["people"], PEOPLE_TYPES), tables={"peeple": "x"})
+
+
+def _bad_csv(directory: Path) -> Path:
+    path = directory / "bad.csv"
+    path.write_text("a,b\n1,x\n2,y\n,z\nabc,w\n5,v\n")
+    return path
+
+
+def test_bad_csv_row_names_file_line_and_column(tmp_path: Path) -> None:
+    bad = _bad_csv(tmp_path)
+    with pytest.raises(DataError) as info:
+        result(scan("t", bad, {"a": INT64, "b": STRING}, fmt="csv"))
+    assert str(info.value) == f"{bad}:5: column 'a': expected int64, got 'abc'"
+
+
+def test_sink_with_path_is_written_atomically(tmp_path: Path, people: O.Scan,
+                                              con: duckdb.DuckDBPyConnection) -> None:
+    csv_out, pq_out = tmp_path / "out.csv", tmp_path / "out.parquet"
+    rel = keep(O.Filter(people, E.IsNull(C("dept"), True)), "id", "dept", "hired")
+    wf = Workflow((O.Sink(rel, "result", str(csv_out)), O.Sink(rel, "copy", str(pq_out))), "sinks")
+    out = run(wf)
+    assert set(out.outputs) == {"result", "copy"}
+    sql = "SELECT id, dept, hired FROM people WHERE dept IS NOT NULL"
+    assert_same(out.outputs["copy"], con, sql)
+    assert_same(pq.read_table(pq_out).to_pandas(types_mapper=pd.ArrowDtype), con, sql)
+    assert_same(read_csv(csv_out), con, sql)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.parquet"]  # no temp files left
+
+
+# --- the standalone program ---------------------------------------------------------------------
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV the program wrote, with empty fields read back as NULL."""
+    options = pacsv.ConvertOptions(strings_can_be_null=True)
+    return pacsv.read_csv(path, convert_options=options).to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _standalone(tmp_path: Path, paths: dict[str, Path]) -> Path:
+    types = {k: v for k, v in PEOPLE_TYPES.items() if k != "price"}
+    people = scan("people", paths["people_csv"], types, fmt="csv")
+    j = O.Join(people, scan("depts", paths["depts"], DEPTS_TYPES), "left", ("dept",), ("d_dept",))
+    agg = O.Aggregate(j, ("dept",), (("n", E.AggCall("count_star")), ("budget", E.AggCall("sum", "budget"))))
+    q = tmp_path / "q.py"
+    q.write_text(BACKEND.generate(workflow(O.Sort(agg, (O.SortKey("dept"),)), "standalone")).text)
+    return q
+
+
+def test_standalone_program(tmp_path: Path, paths: dict[str, Path], con: duckdb.DuckDBPyConnection) -> None:
+    q = _standalone(tmp_path, paths)
+    sql = ("SELECT dept, count(*) AS n, sum(budget) AS budget FROM read_csv('{people}') p LEFT JOIN depts d "
+           "ON p.dept = d.d_dept GROUP BY dept ORDER BY dept NULLS LAST")
+    done = subprocess.run([PY, str(q), "--output", "out.csv"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    ours = read_csv(tmp_path / "out.csv")
+    assert_same(ours, con, sql.format(people=paths["people_csv"]), ordered=True)
+    printed = subprocess.run([PY, str(q)], cwd=tmp_path, capture_output=True, text=True)
+    assert printed.returncode == 0 and "budget" in printed.stdout and "NULL" in printed.stdout
+    # --table rebinds an input; here to a CSV holding only the first four people
+    few = arrow_table(PEOPLE, PEOPLE_TYPES).drop_columns(["price"]).slice(0, 4)
+    pacsv.write_csv(few, tmp_path / "few.csv")
+    again = subprocess.run([PY, str(q), "--table", "people=few.csv", "--output", "few.parquet"],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    # eng: 2 people x 1 dept row, ops: 1 person x 2 dept rows, NULL dept: 1 person, no partner
+    assert pq.read_table(tmp_path / "few.parquet")["n"].to_pylist() == [2, 2, 1]
+
+
+def test_standalone_program_rejects_bad_csv(tmp_path: Path, paths: dict[str, Path]) -> None:
+    q = _standalone(tmp_path, paths)
+    bad = tmp_path / "people_bad.csv"
+    lines = Path(paths["people_csv"]).read_text().splitlines()
+    lines[3] = "oops" + lines[3][lines[3].index(","):]  # line 4: id is not an integer
+    bad.write_text("\n".join(lines) + "\n")
+    done = subprocess.run([PY, str(q), "--table", f"people={bad}", "--output", "out.csv"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {bad}:4: column 'id': expected int64, got 'oops'"
+    assert not (tmp_path / "out.csv").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".musketeer")]
+
+
+# --- user text can never become code ---------------------------------------------------------
+def test_injection_attempts_stay_data(tmp_path: Path) -> None:
+    evil_dir = tmp_path / "we'ird\"dir"
+    evil_dir.mkdir()
+    col_a = 'a"); import os; os.system("touch PWNED"); #'
+    col_b = "x'\n__import__('os').system('touch PWNED')\n'"
+    data = evil_dir / "t.parquet"
+    pq.write_table(pa.table({col_a: [1, 2, None], col_b: ["it's \"q\"\n\\ end", "plain", None]}), data)
+    literal = "it's \"q\"\n\\ end"
+    t = O.Scan('t"; import os #', str(data), "parquet",
+               (O.ScanColumn(col_a, col_a, INT64), O.ScanColumn(col_b, col_b, STRING)))
+    f = O.Filter(t, E.Or((E.Compare("=", C(col_b), L(literal)), E.Like(C(col_b), "%'\"\n\\%"))))
+    p = O.Project(f, ((col_a, C(col_a)), ('"""; os.system("touch PWNED") #', C(col_b)),
+                      ("\u2028x\x00", L('"""\\'))))
+    sink_path = evil_dir / "o'ut\".csv"
+    wf = Workflow((O.Sink(p, "result"), O.Sink(p, 'side"\nimport os', str(sink_path))),
+                  'evil """\n import os; os.system("touch PWNED") \\')
+    text = BACKEND.generate(wf).text
+    tree = ast.parse(text)
+    assert ast.get_docstring(tree).count("\n") > 3  # the docstring is still one docstring
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert not names & {"system", "PWNED", "__import__"}
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            assert line.isprintable()
+    os.chdir(tmp_path)
+    out = BACKEND.run(BACKEND.generate(wf), RunOptions())
+    frame = out.outputs["result"]
+    assert list(frame.columns) == [col_a, '"""; os.system("touch PWNED") #', "\u2028x\x00"]
+    assert frame_rows(frame) == [(1.0, literal, '"""\\')]
+    assert sink_path.exists() and not (tmp_path / "PWNED").exists() and not (evil_dir / "PWNED").exists()
+    (tmp_path / "q.py").write_text(text)
+    done = subprocess.run([PY, "q.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "PWNED").exists()
