@@ -156,3 +156,9 @@ def test_ungrouped_column(catalog: Catalog) -> None:
 def test_bare_select_before_last_statement(catalog: Catalog) -> None:
     err = error_of("SELECT 1 AS a FROM orders;\nSELECT 2 AS b FROM orders", catalog)
     assert "only the last statement" in err.message and err.loc.line == 1
+
+
+def test_not_like_keeps_its_negation(catalog: Catalog) -> None:
+    wf = lower("SELECT o_orderkey FROM orders WHERE o_status NOT LIKE 'F%' AND o_status NOT ILIKE 'x%'", catalog)
+    texts = [str(f.predicate) for f in ops_of(wf, O.Filter)]
+    assert texts == ["o_status NOT LIKE 'F%'", "o_status NOT ILIKE 'x%'"]

@@ -217,7 +217,8 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
             raise UnsupportedError("LIKE with a non-constant pattern", env.src.loc_of(pattern))
         if node.args.get("escape") is not None:
             raise UnsupportedError("LIKE ... ESCAPE", env.src.loc_of(node))
-        return _check(E.Like(low(node.this), pattern.this, False, isinstance(node, exp.ILike)), node, env)
+        negated = bool(node.args.get("negate"))  # sqlglot spells `x NOT LIKE p` as Like(negate=True)
+        return _check(E.Like(low(node.this), pattern.this, negated, isinstance(node, exp.ILike)), node, env)
     if isinstance(node, exp.Case):
         subject = node.this
         whens = []
