@@ -16,7 +16,7 @@ from ir import operators as O
 from ir.expr import AggCall, Col, Interval, Lit
 from ir.passes import (
     PASSES, constant_folding, merge_projects, optimize, predicate_pushdown,
-    projection_pruning, remove_redundant,
+    projection_pruning, remove_redundant, reorder_joins,
 )
 from ir.passes.fold import fold_expr
 from ir.schema import Schema
@@ -525,6 +525,67 @@ def test_pushdown_leaves_null_aware_anti_join_condition_alone() -> None:
     )
 
 
+def test_pushdown_into_intersect_and_except() -> None:
+    a = scan("a", "x")
+    b = scan("b", "y")
+    w = wf(O.Filter(O.Intersect(a, b), cmp(">", c("x"), lit(1))),
+           O.Filter(O.Except(scan("a2", "x"), scan("b2", "y")), cmp(">", c("x"), lit(2))))
+    assert text(predicate_pushdown(w)) == lines(
+        "%0 = Scan(a [x])",
+        "%1 = Filter(%0, x > 1)",
+        "%2 = Scan(b [y])",
+        "%3 = Filter(%2, y > 1)",
+        "%4 = Intersect(%1, %3)",
+        "%5 = Sink(%4, result)",
+        "%6 = Scan(a2 [x])",
+        "%7 = Filter(%6, x > 2)",
+        "%8 = Scan(b2 [y])",
+        "%9 = Filter(%8, y > 2)",
+        "%10 = Except(%7, %9)",
+        "%11 = Sink(%10, out1)",
+    )
+
+
+def test_pushdown_constant_conjuncts_go_to_the_preserved_side_only() -> None:
+    def join(kind: str) -> O.Op:
+        return O.Filter(O.Join(scan("a", "x"), scan("b", "y"), kind, ("x",), ("y",)), lit(False))
+
+    got = predicate_pushdown(wf(join("right"), join("full")))
+    assert text(got) == lines(
+        "%0 = Scan(a [x])",
+        "%1 = Scan(b [y])",
+        "%2 = Filter(%1, FALSE)",
+        "%3 = Join(right, %0, %2, on x = y)",
+        "%4 = Sink(%3, result)",
+        "%5 = Scan(a [x])",
+        "%6 = Scan(b [y])",
+        "%7 = Join(full, %5, %6, on x = y)",
+        "%8 = Filter(%7, FALSE)",
+        "%9 = Sink(%8, out1)",
+    )
+
+
+def test_pushdown_inner_join_without_condition_left_becomes_cross() -> None:
+    j = O.Join(scan("a", "x"), scan("b", "y"), "inner", residual=cmp(">", c("x"), lit(1)))
+    assert text(predicate_pushdown(wf(j))) == lines(
+        "%0 = Scan(a [x])",
+        "%1 = Filter(%0, x > 1)",
+        "%2 = Scan(b [y])",
+        "%3 = Join(cross, %1, %2)",
+        "%4 = Sink(%3, result)",
+    )
+
+
+def test_passes_handle_deep_plans_without_recursion_errors() -> None:
+    op: O.Op = scan("t", "a", "b")
+    for i in range(400):  # well past Python's default recursion limit of 1000 frames
+        op = O.Filter(O.Sort(op, (O.SortKey("a"),)), cmp(">", c("a"), lit(i)))
+        op = project(op, "a", ("b", E.Arith("+", c("b"), lit(1))))
+    got = optimize(wf(op))
+    assert isinstance(got.sinks[0].input, O.Project)
+    assert sink_schemas(got) == sink_schemas(wf(op))
+
+
 def test_pushdown_stops_at_limit_and_udf() -> None:
     t = scan("t", "a")
     lim = O.Filter(O.Limit(t, 5), eq(c("a"), lit(1)))
@@ -600,6 +661,79 @@ def test_passes_treat_while_bodies_as_opaque_but_rewrite_their_inputs() -> None:
         "%9 = Filter(%4, node < 100)",
         "%10 = Sink(%9, result)",
     )
+
+
+# --- join reordering ---------------------------------------------------------
+
+
+def q9_like_workflow() -> Workflow:
+    """FROM part, supplier, lineitem, partsupp: part x supplier share no key."""
+    pa = scan("part", "p_partkey", "p_name:string")
+    su = scan("supplier", "s_suppkey", "s_nationkey")
+    li = scan("lineitem", "l_partkey", "l_suppkey", "l_amount:float64")
+    ps = scan("partsupp", "ps_partkey", "ps_suppkey", "ps_cost:float64")
+    j = O.Join(O.Join(O.Join(pa, su, "cross"), li, "cross"), ps, "cross")
+    f = O.Filter(j, and_(eq(c("s_suppkey"), c("l_suppkey")), eq(c("ps_suppkey"), c("l_suppkey")),
+                         eq(c("ps_partkey"), c("l_partkey")), eq(c("p_partkey"), c("l_partkey")),
+                         E.Like(c("p_name"), "%green%")))
+    p = project(f, "s_nationkey", ("profit", E.Arith("-", c("l_amount"), c("ps_cost"))))
+    return wf(O.Aggregate(p, ("s_nationkey",), (("sum_profit", AggCall("sum", "profit")),)))
+
+
+def test_reorder_joins_avoids_a_cross_product_the_written_order_has() -> None:
+    assert text(reorder_joins(q9_like_workflow())) == lines(
+        "%0 = Scan(part [p_partkey, p_name])",
+        "%1 = Scan(lineitem [l_partkey, l_suppkey, l_amount])",
+        "%2 = Join(cross, %0, %1)",
+        "%3 = Scan(supplier [s_suppkey, s_nationkey])",
+        "%4 = Join(cross, %2, %3)",
+        "%5 = Scan(partsupp [ps_partkey, ps_suppkey, ps_cost])",
+        "%6 = Join(cross, %4, %5)",
+        "%7 = Filter(%6, s_suppkey = l_suppkey AND ps_suppkey = l_suppkey AND ps_partkey = l_partkey"
+        " AND p_partkey = l_partkey AND p_name LIKE '%green%')",
+        "%8 = Project(%7, [p_partkey, p_name, s_suppkey, s_nationkey, l_partkey, l_suppkey, l_amount,"
+        " ps_partkey, ps_suppkey, ps_cost])",
+        "%9 = Project(%8, [s_nationkey, profit := l_amount - ps_cost])",
+        "%10 = Aggregate(%9, by [s_nationkey], [sum_profit := sum(profit)])",
+        "%11 = Sink(%10, result)",
+    )
+
+
+def test_optimize_q9_like_joins_without_cross_products() -> None:
+    assert text(optimize(q9_like_workflow())) == lines(
+        "%0 = Scan(part [p_partkey, p_name])",
+        "%1 = Filter(%0, p_name LIKE '%green%')",
+        "%2 = Scan(lineitem [l_partkey, l_suppkey, l_amount])",
+        "%3 = Join(inner, %1, %2, on p_partkey = l_partkey)",
+        "%4 = Scan(supplier [s_suppkey, s_nationkey])",
+        "%5 = Join(inner, %3, %4, on l_suppkey = s_suppkey)",
+        "%6 = Scan(partsupp [ps_partkey, ps_suppkey, ps_cost])",
+        "%7 = Join(inner, %5, %6, on l_suppkey = ps_suppkey AND l_partkey = ps_partkey)",
+        "%8 = Project(%7, [s_nationkey, profit := l_amount - ps_cost])",
+        "%9 = Aggregate(%8, by [s_nationkey], [sum_profit := sum(profit)])",
+        "%10 = Sink(%9, result)",
+    )
+
+
+def test_reorder_joins_leaves_connected_or_unavoidable_orders_alone() -> None:
+    w = tpch_q3_like()  # every join in FROM order has a key
+    assert reorder_joins(w) is w
+    # a x b share nothing and nothing else connects them: the cross product stays
+    j = O.Filter(O.Join(O.Join(scan("a", "x"), scan("b", "y"), "cross"), scan("c", "z"), "cross"),
+                 eq(c("x"), c("z")))
+    w2 = wf(j)
+    assert reorder_joins(w2) is w2
+
+
+def test_reorder_joins_treats_shared_joins_and_outer_joins_as_leaves() -> None:
+    a, b, cc = scan("a", "x"), scan("b", "y"), scan("c", "z", "x2")
+    shared = O.Join(a, b, "cross")  # used twice: reordering through it would copy it
+    top = O.Filter(O.Join(shared, cc, "cross"), and_(eq(c("x"), c("x2")), eq(c("y"), c("z"))))
+    w = wf(top, shared)
+    assert reorder_joins(w) is w
+    left = O.Join(scan("p", "px"), scan("q", "qx"), "left", ("px",), ("qx",))
+    w2 = wf(O.Filter(O.Join(left, scan("r", "rx"), "cross"), eq(c("px"), c("rx"))))
+    assert reorder_joins(w2) is w2
 
 
 # --- projection pruning ------------------------------------------------------
@@ -794,7 +928,31 @@ def semi_union_workflow() -> Workflow:
     return wf(O.Filter(p, and_(eq(c("y_up"), lit("A")), cmp(">", c("x"), lit(3)))))
 
 
+def q7_like_workflow() -> Workflow:
+    n1 = scan("nation1", "n1_key", "n1_name:string")
+    n2 = scan("nation2", "n2_key", "n2_name:string")
+    su = scan("supplier", "s_suppkey", "s_nationkey")
+    cu = scan("customer", "c_custkey", "c_nationkey")
+    j = O.Join(O.Join(O.Join(su, cu, "cross"), n1, "cross"), n2, "cross")
+    f = O.Filter(j, and_(
+        eq(c("s_nationkey"), c("n1_key")), eq(c("c_nationkey"), c("n2_key")),
+        or_(and_(eq(c("n1_name"), lit("FRANCE")), eq(c("n2_name"), lit("GERMANY"))),
+            and_(eq(c("n1_name"), lit("GERMANY")), eq(c("n2_name"), lit("FRANCE"))))))
+    return wf(project(f, "n1_name", "n2_name"))
+
+
+def self_join_workflow() -> Workflow:
+    t = scan("t", "a", "b", "junk:string")
+    r = project(t, ("a2", c("a")), ("b2", c("b")))
+    j = O.Join(t, r, "cross")
+    return wf(O.Filter(j, and_(eq(c("a"), c("a2")), cmp(">", c("b"), lit(1)),
+                               cmp("<", c("b2"), lit(5)))))
+
+
 WORKFLOWS: dict[str, Callable[[], Workflow]] = {
+    "q9": q9_like_workflow,
+    "q7": q7_like_workflow,
+    "self_join": self_join_workflow,
     "q3": tpch_q3_like,
     "shared_cte": shared_cte_workflow,
     "outer_join": outer_join_workflow,

@@ -9,11 +9,13 @@ Order matters:
 
 1. `constant_folding` first, so that pushdown sees `col <= DATE '1998-09-02'`
    instead of date arithmetic, and drops `Filter(TRUE)`;
-2. `predicate_pushdown` moves conjuncts towards the Scans and turns equalities
+2. `reorder_joins` reorders `FROM a, b, c` joins whose written order would
+   leave a cross product that another order avoids;
+3. `predicate_pushdown` moves conjuncts towards the Scans and turns equalities
    over cross joins into equi-joins;
-3. `projection_pruning` then knows which columns are still read (predicates
+4. `projection_pruning` then knows which columns are still read (predicates
    now sit lower, so fewer columns travel up);
-4. `merge_projects` and `remove_redundant` tidy the Projects left behind.
+5. `merge_projects` and `remove_redundant` tidy the Projects left behind.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from ir.passes.merge_projects import merge_projects
 from ir.passes.predicate_pushdown import predicate_pushdown
 from ir.passes.projection_pruning import projection_pruning
 from ir.passes.remove_redundant import remove_redundant
+from ir.passes.reorder_joins import reorder_joins
 from ir.workflow import Workflow
 
 Pass = Callable[[Workflow], Workflow]
 
 PASSES: tuple[Pass, ...] = (
     constant_folding,
+    reorder_joins,
     predicate_pushdown,
     projection_pruning,
     merge_projects,
@@ -47,5 +51,5 @@ def optimize(workflow: Workflow, passes: Iterable[Pass] = PASSES) -> Workflow:
 
 __all__ = [
     "PASSES", "Pass", "constant_folding", "merge_projects", "optimize",
-    "predicate_pushdown", "projection_pruning", "remove_redundant",
+    "predicate_pushdown", "projection_pruning", "remove_redundant", "reorder_joins",
 ]

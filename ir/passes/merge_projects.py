@@ -8,7 +8,8 @@ outer ones computes the same values in one step.
 It is done only when it does not duplicate work: an inner expression that is
 more than a column or a literal may be used at most once by the outer
 Project, and the inner Project must have no other consumer (it would then be
-computed anyway).
+computed anyway). Merged expressions deeper than MAX_DEPTH are not built:
+a chain of hundreds of `x := x + 1` Projects stays a chain.
 
 Example:
 
@@ -53,4 +54,19 @@ def _merge(op: O.Op, inputs: tuple[O.Op, ...], counts: dict[int, int]) -> O.Op:
             return new
     schema = inner.input.schema
     exprs = tuple((name, fold_expr(E.substitute(e, mapping), schema)) for name, e in new.exprs)
+    if any(_depth(e) > MAX_DEPTH for _, e in exprs):
+        return new  # expressions are walked recursively everywhere: keep them shallow
     return O.Project(inner.input, exprs)
+
+
+MAX_DEPTH = 64
+
+
+def _depth(e: E.Expr) -> int:
+    """Nesting depth of an expression, computed without recursion."""
+    deepest, stack = 0, [(e, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((ch, d + 1) for ch in node.children())
+    return deepest

@@ -51,6 +51,7 @@ Example (a cross join of three scans):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ir import expr as E
 from ir import operators as O
@@ -63,10 +64,35 @@ from ir.workflow import Workflow
 
 
 def predicate_pushdown(workflow: Workflow) -> Workflow:
-    """Move Filter conjuncts as close to the Scans as is correct."""
-    pusher = _Pusher(consumer_counts(workflow))
-    sinks = tuple(pusher.push(s, []) for s in workflow.sinks)
-    return Workflow(sinks, workflow.name)  # type: ignore[arg-type]
+    """Move Filter conjuncts as close to the Scans as is correct.
+
+    Two sweeps, no recursion (plans can be deep): users before inputs, each
+    operator decides which of the conjuncts arriving from its (single)
+    consumer it keeps above itself and which it sends to each input; then
+    inputs before users, the DAG is rebuilt from those decisions. A shared
+    node receives nothing: conjuncts meant for it become a Filter on the
+    consumer's edge, so each consumer keeps its own rows.
+    """
+    counts = consumer_counts(workflow)
+    shared = lambda op: counts.get(id(op), 0) > 1  # noqa: E731
+    ops = workflow.ops()
+    arriving: dict[int, list[Expr]] = {}
+    steps: dict[int, _Step] = {}
+    for op in reversed(ops):  # users before inputs
+        step = _step(op, [] if shared(op) else unique(arriving.pop(id(op), [])))
+        steps[id(op)] = step
+        for inp, preds in zip(op.inputs, step.down):
+            if not shared(inp):
+                arriving[id(inp)] = preds
+    new: dict[int, O.Op] = {}
+    for op in ops:  # inputs before users
+        step = steps[id(op)]
+        inputs = tuple(
+            with_filter(new[id(i)], preds) if shared(i) else new[id(i)]
+            for i, preds in zip(op.inputs, step.down)
+        )
+        new[id(op)] = with_filter(step.build(inputs), step.above)
+    return Workflow(tuple(new[id(s)] for s in workflow.sinks), workflow.name)  # type: ignore[misc]
 
 
 _CHEAP = (E.Col, E.Lit, E.Arith, E.Neg, E.Cast)
@@ -78,83 +104,83 @@ def _cheap(e: Expr) -> bool:
 
 
 @dataclass
-class _Pusher:
-    counts: dict[int, int]
-    memo: dict[int, O.Op] = field(default_factory=dict)
+class _Step:
+    """One operator's decision: conjuncts kept `above` it, conjuncts sent to
+    each input (`down`, one list per input), and how to rebuild it over its
+    rewritten inputs."""
 
-    def push(self, op: O.Op, preds: list[Expr]) -> O.Op:
-        """`op` rewritten, with the conjuncts `preds` (over op's schema) applied."""
-        if self.counts.get(id(op), 0) > 1:  # shared: rewrite once, filter above
-            if id(op) not in self.memo:
-                self.memo[id(op)] = self._dispatch(op, [])
-            return with_filter(self.memo[id(op)], preds)
-        return self._dispatch(op, unique(preds))
+    above: list[Expr]
+    down: list[list[Expr]]
+    build: Callable[[tuple[O.Op, ...]], O.Op]
 
-    def _dispatch(self, op: O.Op, preds: list[Expr]) -> O.Op:
-        if isinstance(op, O.Filter):
-            return self.push(op.input, E.conjuncts(op.predicate) + preds)
-        if isinstance(op, (O.Sort, O.Distinct)):
-            return op.with_inputs(self.push(op.input, preds))
-        if isinstance(op, O.Project):
-            return self._project(op, preds)
-        if isinstance(op, O.Aggregate):
-            return self._aggregate(op, preds)
-        if isinstance(op, (O.Union, O.Intersect, O.Except)):
-            return self._set_op(op, preds)
-        if isinstance(op, O.Join):
-            return self._join(op, preds)
-        # Scan, Limit, UDF, While, Sink, LoopVar: a barrier.
-        return with_filter(op.with_inputs(*(self.push(i, []) for i in op.inputs)), preds)
 
-    def _project(self, op: O.Project, preds: list[Expr]) -> O.Op:
-        mapping = dict(op.exprs)
-        down, up = [], []
-        for p in preds:
-            if all(_cheap(mapping[c]) for c in p.columns()):
-                q = fold_predicate(E.substitute(p, mapping), op.input.schema)
-                if q is not None:
-                    down.append(q)
-            else:
-                up.append(p)
-        return with_filter(op.with_inputs(self.push(op.input, down)), up)
+def _step(op: O.Op, preds: list[Expr]) -> _Step:
+    """Where the conjuncts `preds` (over op's output) go, for one operator."""
+    if isinstance(op, O.Filter):
+        return _Step([], [E.conjuncts(op.predicate) + preds], lambda ins: ins[0])
+    if isinstance(op, (O.Sort, O.Distinct)):
+        return _Step([], [preds], lambda ins: op.with_inputs(*ins))
+    if isinstance(op, O.Project):
+        return _project(op, preds)
+    if isinstance(op, O.Aggregate):
+        return _aggregate(op, preds)
+    if isinstance(op, (O.Union, O.Intersect, O.Except)):
+        return _set_op(op, preds)
+    if isinstance(op, O.Join):
+        return _join(op, preds)
+    # Scan, Limit, UDF, While, Sink, LoopVar: a barrier.
+    return _Step(preds, [[] for _ in op.inputs], lambda ins: op.with_inputs(*ins))
 
-    def _aggregate(self, op: O.Aggregate, preds: list[Expr]) -> O.Op:
-        keys = set(op.keys)
-        if keys:
-            down = [p for p in preds if p.columns() <= keys]
+
+def _project(op: O.Project, preds: list[Expr]) -> _Step:
+    mapping = dict(op.exprs)
+    down, up = [], []
+    for p in preds:
+        cols = p.columns()
+        if all(mapping[c] == E.Col(c) for c in cols):
+            down.append(p)  # only pass-through columns: nothing to substitute
+        elif all(_cheap(mapping[c]) for c in cols):
+            q = fold_predicate(E.substitute(p, mapping), op.input.schema)
+            if q is not None:
+                down.append(q)
         else:
-            down = []  # a global aggregate yields one row even over no input
-        up = [p for p in preds if p not in down]
-        return with_filter(op.with_inputs(self.push(op.input, down)), up)
+            up.append(p)
+    return _Step(up, [down], lambda ins: op.with_inputs(*ins))
 
-    def _set_op(self, op: O.Op, preds: list[Expr]) -> O.Op:
-        left, right = op.inputs
-        rename = dict(zip(op.schema.names, right.schema.names))
-        down, up = [], []
-        for p in preds:
-            q = E.rename_columns(p, rename)
-            if _types_ok(p, left.schema) and _types_ok(q, right.schema):
-                down.append((p, q))
-            else:
-                up.append(p)
-        new_left = self.push(left, [p for p, _ in down])
-        new_right = self.push(right, [q for _, q in down])
-        return with_filter(op.with_inputs(new_left, new_right), up)
 
-    def _join(self, op: O.Join, preds: list[Expr]) -> O.Op:
-        if op.null_aware:  # NOT IN: leave the condition alone; filters above read left only
-            return op.with_inputs(self.push(op.left, preds), self.push(op.right, []))
-        plan = _JoinPlan.build(op, preds)
-        new = O.Join(
-            self.push(op.left, plan.left),
-            self.push(op.right, plan.right),
-            plan.kind,
-            tuple(k for k, _ in plan.keys),
-            tuple(k for _, k in plan.keys),
-            E.conjoin(plan.residual),
-            op.null_aware,
-        )
-        return with_filter(new, plan.above)
+def _aggregate(op: O.Aggregate, preds: list[Expr]) -> _Step:
+    keys = set(op.keys)
+    if keys:
+        down = [p for p in preds if p.columns() <= keys]
+    else:
+        down = []  # a global aggregate yields one row even over no input
+    up = [p for p in preds if p not in down]
+    return _Step(up, [down], lambda ins: op.with_inputs(*ins))
+
+
+def _set_op(op: O.Op, preds: list[Expr]) -> _Step:
+    left, right = op.inputs
+    rename = dict(zip(op.schema.names, right.schema.names))
+    down, up = [], []
+    for p in preds:
+        q = E.rename_columns(p, rename)
+        if _types_ok(p, left.schema) and _types_ok(q, right.schema):
+            down.append((p, q))
+        else:
+            up.append(p)
+    return _Step(up, [[p for p, _ in down], [q for _, q in down]], lambda ins: op.with_inputs(*ins))
+
+
+def _join(op: O.Join, preds: list[Expr]) -> _Step:
+    if op.null_aware:  # NOT IN: leave the condition alone; filters above read left only
+        return _Step([], [preds, []], lambda ins: op.with_inputs(*ins))
+    plan = _JoinPlan.build(op, preds)
+
+    def build(ins: tuple[O.Op, ...]) -> O.Op:
+        return O.Join(ins[0], ins[1], plan.kind, tuple(k for k, _ in plan.keys),
+                      tuple(k for _, k in plan.keys), E.conjoin(plan.residual), op.null_aware)
+
+    return _Step(plan.above, [plan.left, plan.right], build)
 
 
 def _types_ok(e: Expr, schema: Schema) -> bool:

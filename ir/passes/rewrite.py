@@ -63,9 +63,16 @@ def consumer_counts(workflow: Workflow) -> dict[int, int]:
 def unique(items: Iterable[Expr]) -> list[Expr]:
     """Drop repeated expressions (structural equality), keeping first order."""
     out: list[Expr] = []
+    seen: set[Expr] = set()
     for e in items:
-        if e not in out:
-            out.append(e)
+        try:
+            if e in seen:
+                continue
+            seen.add(e)
+        except TypeError:  # an unhashable literal value: compare the slow way
+            if e in out:
+                continue
+        out.append(e)
     return out
 
 
