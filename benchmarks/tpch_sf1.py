@@ -188,6 +188,12 @@ def machine_info(con) -> dict:
                                 text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = None
+    try:  # uncommitted changes to product code make the commit id an incomplete description
+        dirty = [line[3:] for line in subprocess.run(
+            ["git", "status", "--porcelain", "--", "musketeer", "frontends", "ir", "backends"],
+            cwd=REPO, capture_output=True, text=True, check=True).stdout.splitlines()]
+    except (OSError, subprocess.CalledProcessError):
+        dirty = None
     mem = None
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -202,6 +208,7 @@ def machine_info(con) -> dict:
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": commit,
+        "uncommitted_product_changes": dirty,
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
         "mem_gib": mem,
