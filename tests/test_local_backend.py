@@ -643,3 +643,36 @@ def test_injection_attempts_stay_data(tmp_path: Path) -> None:
     done = subprocess.run([PY, "q.py"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_lopsided_joins_prefilter_the_big_side(tmp_path: Path) -> None:
+    """Above 100k rows the big side is pre-filtered on the small side's keys; results must not change."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 150_000
+    keys = rng.integers(0, 50, n)
+    big_path, small_path = tmp_path / "big.parquet", tmp_path / "small.parquet"
+    pq.write_table(pa.table({"b_id": np.arange(n), "bk": pa.array(keys, mask=keys == 0),
+                             "bv": rng.integers(0, 10, n)}), big_path)
+    pq.write_table(pa.table({"sk": pa.array([1, 2, 2, None, 99], pa.int64()), "sv": [5, 6, 7, 8, 9]}), small_path)
+    big = scan("big", big_path, {"b_id": INT64, "bk": INT64, "bv": INT64})
+    small = scan("small", small_path, {"sk": INT64, "sv": INT64})
+    con = duckdb.connect()
+    con.sql(f"CREATE VIEW big AS SELECT * FROM read_parquet('{big_path}')")
+    con.sql(f"CREATE VIEW small AS SELECT * FROM read_parquet('{small_path}')")
+    residual = E.Compare("<", C("bv"), C("sv"))
+    for kind in ("inner", "left", "right"):
+        for left, right, lk, rk, sql in ((big, small, "bk", "sk", "big b {} small s ON b.bk = s.sk"),
+                                         (small, big, "sk", "bk", "small s {} big b ON s.sk = b.bk")):
+            out = result(O.Aggregate(O.Join(left, right, kind, (lk,), (rk,)), (),
+                                     (("n", E.AggCall("count_star")), ("ids", E.AggCall("sum", "b_id")),
+                                      ("sv", E.AggCall("sum", "sv")))))
+            assert_same(out, con, f"SELECT count(*) AS n, sum(b_id) AS ids, sum(sv) AS sv FROM "
+                                  f"{sql.format(JOIN_SQL[kind])}")
+    for kind in ("semi", "anti"):
+        out = result(O.Aggregate(O.Join(small, big, kind, ("sk",), ("bk",), residual), (),
+                                 (("n", E.AggCall("count_star")), ("sv", E.AggCall("sum", "sv")))))
+        assert_same(out, con, f"SELECT count(*) AS n, sum(sv) AS sv FROM small s WHERE "
+                              f"{'NOT ' if kind == 'anti' else ''}EXISTS (SELECT 1 FROM big b WHERE b.bk = s.sk "
+                              f"AND b.bv < s.sv)")

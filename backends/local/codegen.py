@@ -231,6 +231,9 @@ class ProgramGenerator:
                 args.append("anti=True")
             if op.null_aware:
                 args.append("null_aware=True")
+            if op.residual is not None:
+                used = [c for c in op.left.schema.names + op.right.schema.names if c in op.residual.columns()]
+                args.append(f"on_columns={used!r}")
             lines.append(f"{var} = semi_join({', '.join(args)})")
         else:
             args.insert(2, repr(op.kind))
