@@ -555,6 +555,9 @@ def test_sink_with_path_is_written_atomically(tmp_path: Path, people: O.Scan,
     assert_same(pq.read_table(pq_out).to_pandas(types_mapper=pd.ArrowDtype), con, sql)
     assert_same(read_csv(csv_out), con, sql)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.parquet"]  # no temp files left
+    odd = tmp_path / "parquet.csv"  # an explicit format beats the extension
+    run(Workflow((O.Sink(rel, "result", str(odd), "parquet"),), "odd"))
+    assert_same(pq.read_table(odd).to_pandas(types_mapper=pd.ArrowDtype), con, sql)
 
 
 # --- the standalone program ---------------------------------------------------------------------
@@ -676,3 +679,28 @@ def test_lopsided_joins_prefilter_the_big_side(tmp_path: Path) -> None:
         assert_same(out, con, f"SELECT count(*) AS n, sum(sv) AS sv FROM small s WHERE "
                               f"{'NOT ' if kind == 'anti' else ''}EXISTS (SELECT 1 FROM big b WHERE b.bk = s.sk "
                               f"AND b.bv < s.sv)")
+
+
+def test_nested_while_loops(tmp_path: Path) -> None:
+    """An inner loop inside an outer loop's body: scoping, per-run metrics."""
+    start = [1, 3]
+    nums = scan("nums", _write_nums(tmp_path / "n.parquet", start), NUMS)
+    outer_var = O.LoopVar("ox", nums.schema)
+    inner_var = O.LoopVar("ix", nums.schema)
+    doubled = project(inner_var, id=C("id"), v=E.Arith("*", C("v"), L(2)))
+    done = project(O.Aggregate(doubled, (), (("m", E.AggCall("min", "v")),)), done=E.Compare(">", C("m"), L(100)))
+    inner = O.While((outer_var,), ("ix",), (doubled,), "ix", max_iter=50, stop=done)
+    outer = O.While((nums,), ("ox",), (project(inner, id=C("id"), v=E.Arith("+", C("v"), L(1))),), "ox", max_iter=3)
+    out = run(outer)
+    values, inner_iterations = list(start), 0  # the same computation in plain Python
+    for _ in range(3):
+        while True:
+            values = [v * 2 for v in values]
+            inner_iterations += 1
+            if min(values) > 100:
+                break
+        values = [v + 1 for v in values]
+    assert sorted(out.outputs["result"]["v"]) == sorted(values)
+    assert out.metrics["iterations"] == inner_iterations + 3
+    runs = sorted(m["runs"] for m in out.metrics["loops"].values())
+    assert runs == [1, 3]

@@ -260,7 +260,8 @@ class ProgramGenerator:
         src = names[id(op.input)]
         var = self._var(op, names, "aggregate")
         aggs = ", ".join(f"{n} := {c}" for n, c in op.aggs)
-        lines = [f"# Aggregate by [{comment(', '.join(op.keys))}]: {comment(aggs)}",
+        keys = f"by [{', '.join(op.keys)}]" if op.keys else "(one group)"
+        lines = [f"# Aggregate {comment(keys)}: {comment(aggs)}",
                  f"{var} = aggregate({src}, {list(op.keys)!r}, ["]
         for name, call in op.aggs:
             lines.append(f"    ({name!r}, {call.func!r}, {call.arg!r}, {call.distinct!r}),")
@@ -359,7 +360,9 @@ class ProgramGenerator:
         names[id(op)] = src
         if op.path is None:
             return [f"# Sink {comment(op.name)}: returned by run()"]
-        fmt = op.format or _format_of(op.path)
+        fmt = (op.format or _format_of(op.path)).lower()
+        if fmt not in ("csv", "parquet"):
+            raise UnsupportedError(f"output format {op.format!r}: the local engine writes csv or parquet")
         return [f"# Sink {comment(op.name)}: also written to {comment(op.path)}",
                 f"write_table({src}, {op.path!r}, {fmt!r})"]
 
