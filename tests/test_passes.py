@@ -465,14 +465,14 @@ def test_pushdown_right_join_is_symmetric() -> None:
     a = scan("a", "x", "p")
     b = scan("b", "y", "q")
     j = O.Join(a, b, "right", ("x",), ("y",), and_(cmp(">", c("q"), lit(0)), cmp(">", c("p"), lit(0))))
-    f = O.Filter(j, and_(eq(c("p"), lit(1)), eq(c("q"), lit(2))))
+    f = O.Filter(j, and_(E.IsNull(c("p")), eq(c("q"), lit(2))))
     assert text(predicate_pushdown(wf(f))) == lines(
         "%0 = Scan(a [x, p])",
         "%1 = Filter(%0, p > 0)",
         "%2 = Scan(b [y, q])",
         "%3 = Filter(%2, q = 2)",
         "%4 = Join(right, %1, %3, on x = y AND q > 0)",
-        "%5 = Filter(%4, p = 1)",
+        "%5 = Filter(%4, p IS NULL)",
         "%6 = Sink(%5, result)",
     )
 
@@ -481,13 +481,54 @@ def test_pushdown_full_join_moves_nothing_but_finds_keys() -> None:
     a = scan("a", "x", "p")
     b = scan("b", "y", "q")
     j = O.Join(a, b, "full", residual=and_(eq(c("x"), c("y")), cmp(">", c("q"), lit(0))))
-    f = O.Filter(j, and_(eq(c("p"), lit(1)), eq(c("q"), lit(2))))
+    f = O.Filter(j, and_(or_(eq(c("p"), lit(1)), E.IsNull(c("p"))),
+                         eq(E.Func("coalesce", (c("q"), lit(0))), lit(2))))
     assert text(predicate_pushdown(wf(f))) == lines(
         "%0 = Scan(a [x, p])",
         "%1 = Scan(b [y, q])",
         "%2 = Join(full, %0, %1, on x = y AND q > 0)",
-        "%3 = Filter(%2, p = 1 AND q = 2)",
+        "%3 = Filter(%2, (p = 1 OR p IS NULL) AND coalesce(q, 0) = 2)",
         "%4 = Sink(%3, result)",
+    )
+
+
+@pytest.mark.parametrize("kind, pred, expected", [
+    ("left", cmp("<", c("q"), lit(5)), "inner"),  # NULL q fails q < 5
+    ("left", cmp("<", E.Arith("+", c("q"), c("p")), lit(5)), "inner"),
+    ("left", E.IsNull(c("q"), negated=True), "inner"),
+    ("left", or_(eq(c("q"), lit(1)), E.Like(c("s"), "a%")), "inner"),
+    ("left", or_(eq(c("q"), lit(1)), eq(c("p"), lit(1))), "left"),  # p = 1 keeps padded rows
+    ("left", E.IsNull(c("q")), "left"),
+    ("left", eq(E.Func("coalesce", (c("q"), lit(0))), lit(0)), "left"),
+    ("left", eq(c("p"), lit(1)), "left"),
+    ("right", eq(c("p"), lit(1)), "inner"),
+    ("full", eq(c("p"), lit(1)), "left"),  # rows padded on the left side are gone
+    ("full", eq(c("q"), lit(1)), "right"),
+    ("full", and_(eq(c("p"), lit(1)), eq(c("q"), lit(1))), "inner"),
+])
+def test_pushdown_null_rejecting_filters_make_outer_joins_less_outer(
+        kind: str, pred: E.Expr, expected: str) -> None:
+    a = scan("a", "x", "p")
+    b = scan("b", "y", "q", "s:string")
+    got = predicate_pushdown(wf(O.Filter(O.Join(a, b, kind, ("x",), ("y",)), pred)))
+    joins = [op for op in got.ops() if isinstance(op, O.Join)]
+    assert [j.kind for j in joins] == [expected]
+
+
+def test_pushdown_tpch_q17_shape_left_join_to_scalar_subquery_becomes_inner() -> None:
+    li = scan("lineitem", "l_partkey", "l_quantity:float64")
+    avg = O.Aggregate(scan("lineitem2", "l2_partkey", "l2_quantity:float64"), ("l2_partkey",),
+                      (("avg_q", AggCall("avg", "l2_quantity")),))
+    sub = project(avg, ("corr_0", c("l2_partkey")), ("value", E.Arith("*", lit(0.2), c("avg_q"))))
+    f = O.Filter(O.Join(li, sub, "left", ("l_partkey",), ("corr_0",)),
+                 cmp("<", c("l_quantity"), c("value")))
+    assert text(predicate_pushdown(wf(f))) == lines(
+        "%0 = Scan(lineitem [l_partkey, l_quantity])",
+        "%1 = Scan(lineitem2 [l2_partkey, l2_quantity])",
+        "%2 = Aggregate(%1, by [l2_partkey], [avg_q := avg(l2_quantity)])",
+        "%3 = Project(%2, [corr_0 := l2_partkey, value := 0.2 * avg_q])",
+        "%4 = Join(inner, %0, %3, on l_partkey = corr_0 AND l_quantity < value)",
+        "%5 = Sink(%4, result)",
     )
 
 

@@ -22,7 +22,9 @@ Filters are split into conjuncts and each conjunct travels down on its own:
   already in an inner join's residual are treated the same way, and a
   disjunction over both sides also sends each side the disjunction of its own
   single-side parts, an implied (weaker) filter (TPC-H Q7, Q19);
-- Join (outer): only into the preserved side - left-only conjuncts of a left
+- Join (outer): a conjunct that rejects the NULL-padded rows of a side (say
+  `b.x < 5` over `a LEFT JOIN b`) makes the join less outer (here inner)
+  first. Then only into the preserved side - left-only conjuncts of a left
   join go left, the rest stay above; right-only residual (ON) conjuncts of a
   left join may filter the right input (unmatched left rows are kept either
   way); symmetric for right joins; nothing for full joins;
@@ -183,6 +185,47 @@ def _join(op: O.Join, preds: list[Expr]) -> _Step:
     return _Step(plan.above, [plan.left, plan.right], build)
 
 
+def _simplify_outer(kind: str, preds: list[Expr], left: frozenset[str], right: frozenset[str]) -> str:
+    """An outer join under a filter that rejects its NULL-padded rows is a
+    less outer join: `a LEFT JOIN b ... WHERE b.x < 5` drops every row whose
+    b side is NULL, so it equals the inner join (TPC-H Q2, Q17 and Q20 lower
+    scalar subqueries to such left joins)."""
+    if kind not in ("left", "right", "full"):
+        return kind
+    rejects_right = any(_rejects_nulls(p, right) for p in preds)
+    rejects_left = any(_rejects_nulls(p, left) for p in preds)
+    keep_left = kind in ("left", "full") and not rejects_right
+    keep_right = kind in ("right", "full") and not rejects_left
+    return {(True, True): "full", (True, False): "left", (False, True): "right"}.get(
+        (keep_left, keep_right), "inner")
+
+
+def _rejects_nulls(p: Expr, cols: frozenset[str]) -> bool:
+    """True when `p` is certainly not TRUE once all of `cols` are NULL."""
+    if isinstance(p, E.Compare):
+        return _strict(p.left, cols) or _strict(p.right, cols)
+    if isinstance(p, (E.Like, E.InList)) or (isinstance(p, E.IsNull) and p.negated):
+        return _strict(p.arg, cols)
+    if isinstance(p, E.And):
+        return any(_rejects_nulls(a, cols) for a in p.args)
+    if isinstance(p, E.Or):
+        return all(_rejects_nulls(a, cols) for a in p.args)
+    return False
+
+
+def _strict(e: Expr, cols: frozenset[str]) -> bool:
+    """True when `e` is certainly NULL once all of `cols` are NULL."""
+    if isinstance(e, E.Col):
+        return e.name in cols
+    if isinstance(e, E.Arith):
+        return _strict(e.left, cols) or _strict(e.right, cols)
+    if isinstance(e, (E.Neg, E.Cast)):
+        return _strict(e.arg, cols)
+    if isinstance(e, E.Extract):
+        return _strict(e.arg, cols)
+    return False
+
+
 def _types_ok(e: Expr, schema: Schema) -> bool:
     try:
         return e.type_in(schema).kind in ("bool", "null")
@@ -206,6 +249,7 @@ class _JoinPlan:
     @classmethod
     def build(cls, op: O.Join, preds: list[Expr]) -> "_JoinPlan":
         plan = cls(op.kind, op.left.schema, op.right.schema, list(zip(op.left_keys, op.right_keys)))
+        plan.kind = _simplify_outer(op.kind, preds, plan.left_names, plan.right_names)
         for p in preds:
             plan.place_from_above(p)
         for c in E.conjuncts(op.residual):
