@@ -704,3 +704,16 @@ def test_nested_while_loops(tmp_path: Path) -> None:
     assert out.metrics["iterations"] == inner_iterations + 3
     runs = sorted(m["runs"] for m in out.metrics["loops"].values())
     assert runs == [1, 3]
+
+
+def test_substring_bounds_agree_between_codegen_and_program(people: O.Scan) -> None:
+    """Constant SUBSTRING bounds are computed at generation time, per-row ones
+    inside the program: the two implementations must agree."""
+    from backends.local.exprs import slice_bounds
+    from backends.local.runner import load_program
+
+    program = BACKEND.generate(workflow(project(people, s=E.Func("substring", (C("name"), C("k"), C("qty"))))))
+    in_program = load_program(program)._slice_bounds
+    for start in range(-8, 9):
+        for length in [None, *range(-8, 9)]:
+            assert in_program(start, length) == slice_bounds(start, length), (start, length)

@@ -32,13 +32,8 @@ from backends.local.exprs import ExprCompiler, arrow_type
 TEMPLATES = Path(__file__).parent / "templates"
 RUNTIME_TEMPLATES = ("core.py.j2", "io.py.j2", "scalars.py.j2", "relational.py.j2", "loops.py.j2")
 
-# Helpers that call other helpers (core and io are always included).
-HELPER_DEPS: dict[str, set[str]] = {
-    "substring": set(),
-    "setops": {"distinct"},
-    "loop": set(),
-    "udf": set(),
-}
+# Optional helper groups that call other groups (core and io are always included).
+HELPER_DEPS: dict[str, set[str]] = {"setops": {"distinct"}}
 
 _COMMENT_LIMIT = 150
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal as pydecimal
 import math
-import re
 from typing import Callable
 
 from ir import expr as E
 from ir.schema import Schema
 from ir.types import (
-    BOOL, DATE, FLOAT64, INT64, NULL, STRING, TIMESTAMP,
-    DataType, IRTypeError, UnsupportedError, common_type,
+    BOOL, NULL, STRING, TIMESTAMP, DataType, IRTypeError, UnsupportedError, common_type,
 )
 
 # IR type kind -> pyarrow type constructor, as program text.
@@ -42,7 +40,20 @@ _COMPARE_FUNCS = {"=": "equal", "<>": "not_equal", "<": "less", "<=": "less_equa
 _ARITH_FUNCS = {"+": "add_checked", "-": "subtract_checked", "*": "multiply_checked"}
 _EXTRACT_FUNCS = {"year": "year", "quarter": "quarter", "month": "month", "day": "day",
                   "doy": "day_of_year", "hour": "hour", "minute": "minute", "second": "second"}
-_TRIM_FUNCS = {"trim": "utf8_trim", "ltrim": "utf8_ltrim", "rtrim": "utf8_rtrim"}
+# One-argument functions: program text with {0} for the argument. SQL TRIM
+# strips spaces only (not tabs or newlines); sqrt/ln raise on bad input, as DuckDB does.
+_UNARY_FUNCS = {
+    "upper": "pc.utf8_upper({0})",
+    "lower": "pc.utf8_lower({0})",
+    "trim": 'pc.utf8_trim({0}, characters=" ")',
+    "ltrim": 'pc.utf8_ltrim({0}, characters=" ")',
+    "rtrim": 'pc.utf8_rtrim({0}, characters=" ")',
+    "length": "pc.cast(pc.utf8_length({0}), pa.int64())",
+    "abs": "pc.abs_checked({0})",
+    "sqrt": "pc.sqrt_checked({0})",
+    "ln": "pc.ln_checked({0})",
+    "exp": "pc.exp({0})",
+}
 
 
 def arrow_type(t: DataType) -> str:
@@ -182,23 +193,19 @@ class ExprCompiler:
         return f"pa.scalar(None, {arrow_type(t)})"
 
     def literal(self, value: object, t: DataType) -> str:
+        """Source for a constant of IR type `t`, typed so pyarrow never guesses."""
         if value is None:
             return self.null(t)
-        if t.kind == "interval":
+        kind = _kind(t)
+        if kind == "interval":
             raise UnsupportedError("an INTERVAL value outside date arithmetic")
-        if t.kind == "decimal":
-            value = float(value)
-        if t.kind == "float64" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        if isinstance(value, str) and kind in ("date", "timestamp"):
+            value = _fold_cast(value, "string", t)
+        if kind == "float64" and not isinstance(value, bool):
+            value = float(value)  # ints and Decimals
         text = python_literal(value)
-        if t.kind == "string" or t.kind == "float64" or t.kind == "decimal" or t.kind == "bool":
-            return text
-        # ints default to int64, dates to date32 and datetimes to timestamp[us]
-        # in pyarrow; say the type anyway where Python's default could differ.
-        if t.kind == "int64":
-            return text
-        if t.kind == "date" and type(value) is dt.date:
-            return text
+        if kind in ("string", "float64", "bool", "int64") or (kind == "date" and type(value) is dt.date):
+            return text  # pyarrow infers exactly these types from the Python value
         return f"pa.scalar({text}, {arrow_type(t)})"
 
     def cast(self, code: str, src: DataType, dst: DataType, e: E.Expr | None = None) -> str:
@@ -315,22 +322,9 @@ class ExprCompiler:
         at = self.type_of(e.arg)
         if at.kind == "null":
             return self.null(BOOL)
-        vtypes = [self.type_of(v) for v in e.values]
-        if all(isinstance(v, E.Lit) for v in e.values):
-            target = at
-            for vt in vtypes:
-                if not (at.is_temporal and vt.kind == "string"):
-                    target = common_type(target, vt) or target
-            has_null = any(v.value is None for v in e.values)  # type: ignore[attr-defined]
-            values = []
-            for v in e.values:
-                if v.value is None:  # type: ignore[attr-defined]
-                    continue
-                folded = _fold_cast(v.value, _kind(v.type_in(self.schema)), target)  # type: ignore[attr-defined]
-                values.append(python_literal(v.value if folded is _NO_FOLD else folded))  # type: ignore[attr-defined]
-            self.need("in_list")
-            code = (f"in_list({self.compile(e.arg, target)}, pa.array([{', '.join(values)}], "
-                    f"{arrow_type(target)}), has_null={has_null})")
+        literals = [v for v in e.values if isinstance(v, E.Lit)]
+        if len(literals) == len(e.values):
+            code = self._in_constants(e.arg, at, literals)
         else:
             # Non-constant list: x = v1 OR x = v2 ... gives exactly SQL's NULL rules.
             tests = [f"pc.equal({a}, {b})" for a, b in (self._comparable(e.arg, v) for v in e.values)]
@@ -338,6 +332,22 @@ class ExprCompiler:
             for test in tests[1:]:
                 code = f"pc.or_kleene({code}, {test})"
         return f"pc.invert({code})" if e.negated else code
+
+    def _in_constants(self, arg: E.Expr, at: DataType, literals: list[E.Lit]) -> str:
+        """x IN (constants): one hash lookup (pc.is_in) rather than a chain of ORs."""
+        target = at
+        for lit in literals:
+            if not (at.is_temporal and lit.dtype.kind == "string"):
+                target = common_type(target, lit.dtype) or target
+        values = []
+        for lit in literals:
+            if lit.value is not None:
+                folded = _fold_cast(lit.value, _kind(lit.dtype), target)
+                values.append(python_literal(lit.value if folded is _NO_FOLD else folded))
+        has_null = len(values) < len(literals)
+        self.need("in_list")
+        return (f"in_list({self.compile(arg, target)}, pa.array([{', '.join(values)}], {arrow_type(target)}), "
+                f"has_null={has_null})")
 
     def _like(self, e: E.Like, t: DataType) -> str:
         arg = self.compile(e.arg)
@@ -387,18 +397,10 @@ class ExprCompiler:
         if any(at.kind == "null" for at in types):
             return self.null(t)  # every other function is NULL on a NULL argument
         args = [self.compile(a) for a in e.args]
-        if name == "upper":
-            return f"pc.utf8_upper({args[0]})"
-        if name == "lower":
-            return f"pc.utf8_lower({args[0]})"
-        if name in _TRIM_FUNCS:  # SQL TRIM strips spaces only, not tabs or newlines
-            return f'pc.{_TRIM_FUNCS[name]}({args[0]}, characters=" ")'
-        if name == "length":
-            return f"pc.cast(pc.utf8_length({args[0]}), pa.int64())"
+        if name in _UNARY_FUNCS:
+            return _UNARY_FUNCS[name].format(args[0])
         if name == "substring":
             return self._substring(e, args)
-        if name == "abs":
-            return f"pc.abs_checked({args[0]})"
         if name == "round":
             digits = 0
             if len(e.args) == 2:
@@ -406,27 +408,20 @@ class ExprCompiler:
                 if not (isinstance(d, E.Lit) and isinstance(d.value, int)):
                     raise UnsupportedError(f"ROUND with non-constant digits: {e}")
                 digits = d.value
+            # DuckDB rounds half away from zero, for doubles as for decimals
             code = f'pc.round({args[0]}, {digits}, round_mode="half_towards_infinity")'
             return code if _kind(types[0]) == "float64" else f"pc.cast({code}, pa.int64())"
         if name in ("floor", "ceil"):
             return f"pc.{name}({args[0]})" if _kind(types[0]) == "float64" else args[0]
-        if name == "sqrt":
-            return f"pc.sqrt_checked({args[0]})"
-        if name == "ln":
-            return f"pc.ln_checked({args[0]})"
-        if name == "exp":
-            return f"pc.exp({args[0]})"
         raise UnsupportedError(f"function {name}() in the local engine")
 
     def _substring(self, e: E.Func, args: list[str]) -> str:
-        bounds = e.args[1:]
-        if all(isinstance(b, E.Lit) and isinstance(b.value, int) for b in bounds):
-            start = bounds[0].value  # type: ignore[attr-defined]
-            length = bounds[1].value if len(bounds) > 1 else None  # type: ignore[attr-defined]
-            lo, hi = slice_bounds(start, length)
+        bounds = [b.value if isinstance(b, E.Lit) and isinstance(b.value, int) else None for b in e.args[1:]]
+        if None not in bounds:
+            lo, hi = slice_bounds(bounds[0], bounds[1] if len(bounds) > 1 else None)
             stop = "" if hi is None else f", stop={hi}"
             return f"pc.utf8_slice_codeunits({args[0]}, start={lo}{stop})"
-        self.need("substring")
+        self.need("substring")  # per-row start or length
         length = args[2] if len(args) > 2 else "None"
         return f"substring({args[0]}, {args[1]}, {length})"
 
