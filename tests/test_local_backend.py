@@ -23,6 +23,7 @@ from backends.base import RunOptions
 from backends.local import BACKEND, LocalBackend
 from ir import expr as E
 from ir import operators as O
+from ir.schema import Schema
 from ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataError, decimal
 from ir.workflow import Workflow
 from tests.local_helpers import (
@@ -485,9 +486,8 @@ def drop_odd(row):
 class Scale:
     @staticmethod
     def partition(frame):
-        out = frame[["id"]].copy()
-        out["pay"] = frame["salary"] * 2
-        return out
+        frame["pay"] = frame["salary"] * 2  # in place: must not leak into the input relation
+        return frame[["id", "pay"]]
 '''
 
 
@@ -495,14 +495,14 @@ def test_udf_row_and_partition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
                                con: duckdb.DuckDBPyConnection) -> None:
     (tmp_path / "my_udfs.py").write_text(UDF_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    row_schema = O.Schema.of([("id", INT64), ("loud", STRING), ("hired", DATE)]) if hasattr(O, "Schema") else None
-    from ir.schema import Schema
     row_schema = Schema.of([("id", INT64), ("loud", STRING), ("hired", DATE)])
     out = result(O.UDF(people, "my_udfs", "shout", "row", row_schema))
     assert_same(out, con, "SELECT id, upper(name) || '!' AS loud, hired FROM people")
     assert len(result(O.UDF(people, "my_udfs", "drop_odd", "row", row_schema))) == 6
     part = O.UDF(people, "my_udfs", "Scale.partition", "partition", Schema.of([("id", INT64), ("pay", FLOAT64)]))
     assert_same(result(part), con, "SELECT id, salary * 2 AS pay FROM people")
+    side = Workflow((O.Sink(part, "result"), O.Sink(people, "input")), "udf")
+    assert list(run(side).outputs["input"].columns) == list(PEOPLE_TYPES)
     with pytest.raises(Exception, match="cannot import UDF module 'no_such_module'"):
         result(O.UDF(people, "no_such_module", "f", "row", row_schema))
 
