@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("compile", parents=[common, backend],
                        help="generate a standalone program for a backend")
-    p.add_argument("-o", "--output", metavar="OUT", help="write the program here (default: stdout)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the program here (default or '-': stdout)")
     p.set_defaults(handler=commands.cmd_compile)
 
     p = sub.add_parser("run", parents=[common, backend], help="run a workflow and print or save its result")

@@ -23,14 +23,15 @@ def _note(text: str) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    if args.output not in (None, "-"):
+    to_file = args.output not in (None, "-")
+    if to_file:
         check_destination(args.output, "--output")
     program = api.compile_workflow(args.workflow, backend=args.backend,
                                    data_dir=args.data_dir, tables=args.tables)
-    if args.output in (None, "-"):
-        sys.stdout.write(program.text)
-    else:
+    if to_file:
         commit_text_files({args.output: program.text})
+    else:
+        sys.stdout.write(program.text)
     return 0
 
 
