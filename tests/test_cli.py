@@ -19,7 +19,6 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
