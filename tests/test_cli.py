@@ -548,3 +548,16 @@ def test_subprocess_entry_point(work: Path) -> None:
     if script.exists():  # the console script pip installs
         v = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
         assert v.stdout.strip() == f"musketeer {__version__}"
+
+
+def test_unrelated_broken_file_in_data_dir_does_not_matter(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    write(data / "t.csv", "a,b\n1,x\n2,y\n")
+    (data / "broken.parquet").write_bytes(b"not a parquet file")
+    wf = write(tmp_path / "w.sql", "SELECT a FROM t WHERE b = 'y'")
+    code, out, err = cli(capsys, "run", str(wf), "--data-dir", str(data))
+    assert code == 0, err
+    assert "2" in out
+    code, _, err = cli(capsys, "run", str(write(tmp_path / "v.sql", "SELECT * FROM broken")), "--data-dir", str(data))
+    assert code == 2 and "broken.parquet" in err

@@ -109,17 +109,22 @@ class WorkflowBuilder:
         self.path_tables[path] = table
         return key
 
-    def _schema_for_qualify(self) -> dict[str, dict[str, str]]:
+    def _schema_for_qualify(self, query: exp.Expression) -> dict[str, dict[str, str]]:
+        """Column names of the tables this query reads, and no others: an
+        unrelated broken file in the data directory must not matter."""
         schema: dict[str, dict[str, str]] = {}
-        for name, t in self.catalog.tables.items():
-            schema[name] = {f.name: "INT" for f in t.schema}
+        for node in query.find_all(exp.Table):
+            name = node.name
+            if name and name.lower() not in self.env and name in self.catalog:
+                t = self.catalog.get(name)
+                schema[t.name] = {f.name: "INT" for f in t.schema}
         for name, named in self.env.items():
             schema[name] = {n: "INT" for n in named.rel.names}
         return schema
 
     def _qualify(self, query: exp.Expression) -> exp.Expression:
         try:
-            return qualify(query, schema=self._schema_for_qualify(), dialect=DIALECT,
+            return qualify(query, schema=self._schema_for_qualify(query), dialect=DIALECT,
                            validate_qualify_columns=True, quote_identifiers=False, identify=False)
         except OptimizeError as err:
             raise self._qualify_error(query, str(err)) from None
@@ -128,7 +133,8 @@ class WorkflowBuilder:
         m = re.match(r"Column '([^']+)' could not be resolved", message)
         if m:
             name = m.group(1).split(".")[-1].strip('"')
-            known = sorted({c for t in self.catalog.tables.values() for c in t.schema.names}
+            read = self._schema_for_qualify(query)
+            known = sorted({c for cols in read.values() for c in cols}
                            | {n for v in self.env.values() for n in v.rel.names})
             node = next((c for c in query.find_all(exp.Column) if c.name == name), None)
             return IRError(f"unknown column {name!r}{suggest(name, known)}", self.src.loc_of(node))
