@@ -717,3 +717,12 @@ def test_substring_bounds_agree_between_codegen_and_program(people: O.Scan) -> N
     for start in range(-8, 9):
         for length in [None, *range(-8, 9)]:
             assert in_program(start, length) == slice_bounds(start, length), (start, length)
+
+
+def test_csv_empty_fields_are_null_like_duckdb(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text('a,b,c\n1,"",\n2,,2020-01-02\n3,x,\n')
+    types = {"a": INT64, "b": STRING, "c": DATE}
+    con = duckdb.connect()
+    assert_same(result(scan("q", path, types, fmt="csv")), con,
+                f"SELECT * FROM read_csv('{path}', header=true, columns={{'a': 'BIGINT', 'b': 'VARCHAR', 'c': 'DATE'}})")
