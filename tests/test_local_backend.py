@@ -726,3 +726,14 @@ def test_csv_empty_fields_are_null_like_duckdb(tmp_path: Path) -> None:
     con = duckdb.connect()
     assert_same(result(scan("q", path, types, fmt="csv")), con,
                 f"SELECT * FROM read_csv('{path}', header=true, columns={{'a': 'BIGINT', 'b': 'VARCHAR', 'c': 'DATE'}})")
+
+
+def test_a_file_scanned_twice_is_read_once(paths: dict[str, Path], con: duckdb.DuckDBPyConnection) -> None:
+    a = scan("people", paths["people"], PEOPLE_TYPES, columns=["id", "k", "dept"])
+    b = O.Scan("people", str(paths["people"]), "parquet",
+               (O.ScanColumn("id", "b_id", INT64), O.ScanColumn("k", "b_k", INT64), O.ScanColumn("k", "b_k2", INT64)))
+    j = keep(O.Join(a, b, "inner", ("k",), ("b_k",)), "id", "dept", "b_id", "b_k2")
+    text = BACKEND.generate(workflow(j)).text
+    assert text.count("= read_table(") == 1 and "_file = read_table(" in text
+    assert_same(result(j), con, "SELECT a.id, a.dept, b.id AS b_id, b.k AS b_k2 FROM people a JOIN people b "
+                                "ON a.k = b.k")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,7 @@ from ir import expr as E
 from ir import operators as O
 from ir.schema import Schema
 from ir.text import expr_text
-from ir.types import UnsupportedError, common_type
+from ir.types import DataType, UnsupportedError, common_type
 from ir.workflow import Workflow
 
 from backends.local.exprs import ExprCompiler, arrow_type
@@ -71,10 +72,30 @@ class ProgramGenerator:
         self.helpers: set[str] = set()
         self.tables: dict[str, tuple[str, str]] = {}  # key in TABLES -> (path, format)
         self._table_keys: dict[tuple[str, str], str] = {}
+        self._shared: dict[tuple[str, str], _SharedRead] = {}
         self._counter = itertools.count()
+
+    def _plan_shared_reads(self) -> None:
+        """A file scanned more than once is read once, with every column its
+        scans need (TPC-H reads lineitem up to three times in one query).
+
+        Scans never sit inside loop bodies (nothing in them depends on a loop
+        variable, so they are loop-invariant inputs), so all of them are in
+        `workflow.ops()` and are emitted at the top level of run().
+        """
+        groups: dict[tuple[str, str], list[O.Scan]] = {}
+        for op in self.workflow.ops():
+            if isinstance(op, O.Scan):
+                groups.setdefault((op.table, op.path), []).append(op)
+        for binding, scans in groups.items():
+            columns: dict[str, DataType] = {}
+            consistent = all(columns.setdefault(c.source, c.dtype) == c.dtype for s in scans for c in s.columns)
+            if len(scans) > 1 and consistent:
+                self._shared[binding] = _SharedRead(columns, remaining=len(scans))
 
     # --- entry point ----------------------------------------------------------
     def generate(self) -> str:
+        self._plan_shared_reads()
         names: dict[int, str] = {}
         sinks = self.workflow.sinks
         keep = {id(s.input) for s in sinks}
@@ -161,13 +182,31 @@ class ProgramGenerator:
     # --- one method per operator ---------------------------------------------
     def op_Scan(self, op: O.Scan, names: dict[int, str]) -> list[str]:
         key = self._table_key(op)
-        var = self._var(op, names, _slug(op.table))
         cols = ", ".join(c.name if c.name == c.source else f"{c.source} AS {c.name}" for c in op.columns)
-        lines = [f"# Scan {comment(op.table)} ({comment(op.format)}): {comment(cols)}",
-                 f"{var} = read_table(paths[{key!r}], FORMATS[{key!r}], ["]
-        lines += [f"    ({c.source!r}, {c.name!r}, {arrow_type(c.dtype)})," for c in op.columns]
-        lines.append("])")
+        lines = [f"# Scan {comment(op.table)} ({comment(op.format)}): {comment(cols)}"]
+        shared = self._shared.get((op.table, op.path))
+        if shared is None:
+            var = self._var(op, names, _slug(op.table))
+            return lines + self._read(var, key, [(c.source, c.name, c.dtype) for c in op.columns])
+        if shared.var is None:  # the first scan of this file reads what all of them need
+            shared.var = f"t{next(self._counter)}_{_slug(op.table)}_file"
+            lines[0] += " (the file is read once for all its scans)"
+            lines += self._read(shared.var, key, [(src, src, t) for src, t in shared.columns.items()])
+        var = self._var(op, names, _slug(op.table))
+        sources = [c.source for c in op.columns]
+        pick = f"{shared.var}[{sources!r}]"
+        if [c.name for c in op.columns] != sources:
+            pick += f".set_axis({[c.name for c in op.columns]!r}, axis=1)"
+        lines.append(f"{var} = {pick}")
+        shared.remaining -= 1
+        if shared.remaining == 0:
+            lines.append(f"del {shared.var}")
         return lines
+
+    def _read(self, var: str, key: str, columns: list[tuple[str, str, DataType]]) -> list[str]:
+        lines = [f"{var} = read_table(paths[{key!r}], FORMATS[{key!r}], ["]
+        lines += [f"    ({source!r}, {name!r}, {arrow_type(t)})," for source, name, t in columns]
+        return lines + ["])"]
 
     def _table_key(self, op: O.Scan) -> str:
         """TABLES key for a scan: the table name, made unique if one name is bound to two files."""
@@ -360,6 +399,15 @@ class ProgramGenerator:
             raise UnsupportedError(f"output format {op.format!r}: the local engine writes csv or parquet")
         return [f"# Sink {comment(op.name)}: also written to {comment(op.path)}",
                 f"write_table({src}, {op.path!r}, {fmt!r})"]
+
+
+@dataclass
+class _SharedRead:
+    """One read of a file that several Scans take their columns from."""
+
+    columns: dict[str, DataType]  # source column -> type, the union over the scans
+    remaining: int  # scans not yet emitted; the shared frame is freed after the last
+    var: str | None = None
 
 
 def _format_of(path: str) -> str:
