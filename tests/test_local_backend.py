@@ -526,6 +526,11 @@ def test_missing_and_unreadable_inputs(tmp_path: Path, paths: dict[str, Path]) -
         result(scan("people", paths["people"], {"nosuch": INT64}))
     with pytest.raises(DataError, match="column 'name' holds string values, expected int64"):
         result(scan("people", paths["people"], {"name": INT64}))
+    odd = tmp_path / "people.data"
+    odd.write_bytes(Path(paths["people"]).read_bytes())
+    assert len(result(scan("people", odd, PEOPLE_TYPES, fmt="PARQUET"))) == 12  # format from the Scan
+    with pytest.raises(DataError, match="cannot tell the format of"):
+        result(scan("people", odd, PEOPLE_TYPES, fmt="orc"))
     with pytest.raises(DataError, match="no input table named 'peeple'"):
         result(scan("people", paths["people"], PEOPLE_TYPES), tables={"peeple": "x"})
 

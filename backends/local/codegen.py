@@ -216,7 +216,7 @@ class ProgramGenerator:
             while key in self.tables:
                 key, n = f"{op.table}#{n}", n + 1
             self._table_keys[binding] = key
-            self.tables[key] = (op.path, op.format)
+            self.tables[key] = (op.path, op.format.lower())
         return self._table_keys[binding]
 
     def op_Filter(self, op: O.Filter, names: dict[int, str]) -> list[str]:
