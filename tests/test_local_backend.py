@@ -745,3 +745,30 @@ def test_a_file_scanned_twice_is_read_once(paths: dict[str, Path], con: duckdb.D
     assert text.count("= read_table(") == 1 and "_file = read_table(" in text
     assert_same(result(j), con, "SELECT a.id, a.dept, b.id AS b_id, b.k AS b_k2 FROM people a JOIN people b "
                                 "ON a.k = b.k")
+
+
+@pytest.mark.parametrize("kind", ["inner", "left", "right", "full", "semi", "anti"])
+def test_joins_with_an_empty_side(kind: str, people: O.Scan, depts: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    none_p, none_d = "(SELECT * FROM people WHERE false)", "(SELECT * FROM depts WHERE false)"
+    for left, right, lsql, rsql in ((O.Filter(people, L(False)), depts, none_p, "depts"),
+                                    (people, O.Filter(depts, L(False)), "people", none_d)):
+        for residual in (None, RESIDUAL):
+            extra = " AND p.qty < d.floor_no" if residual is not None else ""
+            j = O.Join(left, right, kind, ("k",), ("k2",), residual)
+            if kind in ("semi", "anti"):
+                sql = (f"SELECT id FROM {lsql} p WHERE {'NOT ' if kind == 'anti' else ''}EXISTS "
+                       f"(SELECT 1 FROM {rsql} d WHERE p.k = d.k2{extra})")
+                assert_same(result(keep(j, "id")), con, sql)
+            else:
+                sql = f"SELECT id, d_dept FROM {lsql} p {JOIN_SQL[kind]} {rsql} d ON p.k = d.k2{extra}"
+                assert_same(result(keep(j, "id", "d_dept")), con, sql)
+
+
+def test_set_operations_with_an_empty_side(people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    empty, full = keep(O.Filter(people, L(False)), "dept", "k"), keep(people, "dept", "k")
+    for cls, sql_op in ((O.Union, "UNION"), (O.Intersect, "INTERSECT"), (O.Except, "EXCEPT")):
+        for distinct in (True, False):
+            for a, b, asql, bsql in ((empty, full, "WHERE false", ""), (full, empty, "", "WHERE false")):
+                assert_same(result(cls(a, b, distinct)), con,
+                            f"SELECT dept, k FROM people {asql} {sql_op}{'' if distinct else ' ALL'} "
+                            f"SELECT dept, k FROM people {bsql}")
