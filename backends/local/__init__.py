@@ -18,7 +18,7 @@ class LocalBackend:
     name = "local"
     capabilities: frozenset[str] = frozenset(OPERATORS)
 
-    def available(self) -> tuple[bool, str]:
+    def available(self, options: RunOptions | None = None) -> tuple[bool, str]:
         """pandas and pyarrow are all the generated programs need."""
         missing = []
         for module in ("pandas", "pyarrow", "numpy"):
