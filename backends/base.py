@@ -25,7 +25,8 @@ class Program:
 @dataclass
 class RunOptions:
     tables: dict[str, str] = field(default_factory=dict)  # table name -> path override
-    extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (cluster address, ...)
+    # backend-specific: "spark_master" (spark://HOST:PORT), "dask_scheduler" (tcp://HOST:PORT)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -38,8 +39,11 @@ class Backend(Protocol):
     name: str
     capabilities: frozenset[str]  # operator class names (and features) it can run
 
-    def available(self) -> tuple[bool, str]:
-        """(True, "") or (False, one line saying what is missing and what to do)."""
+    def available(self, options: RunOptions | None = None) -> tuple[bool, str]:
+        """(True, "") or (False, one line saying what is missing and what to do).
+
+        `options` carries cluster addresses (`extra["spark_master"]`,
+        `extra["dask_scheduler"]`): an unreachable cluster is "not available"."""
         ...
 
     def generate(self, workflow: Workflow) -> Program: ...

@@ -17,6 +17,7 @@ import json
 import os
 import time
 import warnings
+from typing import Any
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,17 +32,17 @@ from musketeer.errors import UsageError
 from musketeer.outputs import OutputTarget, output_target, write_frame_atomic
 
 #: Backends that exist today, in `auto` preference order.
-BACKENDS: tuple[str, ...] = ("local",)
+BACKENDS: tuple[str, ...] = ("local", "dask", "spark")
 #: Backends on the roadmap: named in errors, picked up automatically once
 #: `backends/<name>/` exists and exports BACKEND.
-PLANNED_BACKENDS: tuple[str, ...] = ("dask", "spark", "ciel")
+PLANNED_BACKENDS: tuple[str, ...] = ("ciel",)
 
 Timings = dict[str, float]
 
 
 # --- backends ----------------------------------------------------------------
 
-def get_backend(name: str = "auto") -> Backend:
+def get_backend(name: str = "auto", options: RunOptions | None = None) -> Backend:
     """The backend object for a `--backend` value; `auto` is local for now.
 
     Raises UsageError (one line) for unknown, planned-but-missing and
@@ -70,7 +71,7 @@ def get_backend(name: str = "auto") -> Backend:
         if name in PLANNED_BACKENDS:
             raise UsageError(f"backend {name!r} is not available yet (available: {known})")
         raise UsageError(f"backend {name!r} is missing from this copy of Musketeer ({module_name}.BACKEND)")
-    ok, reason = backend.available()
+    ok, reason = backend.available(options)
     if not ok:
         raise UsageError(f"backend {name!r} is not available: {reason}")
     return backend
@@ -185,7 +186,7 @@ def compile_workflow(path: str | os.PathLike[str], catalog: Catalog | None = Non
                      backend: str = "auto", data_dir: str | None = None,
                      tables: dict[str, str] | None = None) -> Program:
     """Parse, optimize and generate the backend's standalone program."""
-    engine = get_backend(backend)  # first: a bad --backend fails before parsing
+    engine = get_backend(backend)  # first: a bad --backend fails before parsing (no cluster needed to compile)
     return _generate(engine, plan_workflow(path, catalog, data_dir=data_dir, tables=tables), None)
 
 
@@ -230,24 +231,31 @@ class Execution:
 
 def run_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
                  backend: str = "auto", data_dir: str | None = None,
-                 tables: dict[str, str] | None = None, output: str | None = None) -> RunResult:
+                 tables: dict[str, str] | None = None, output: str | None = None,
+                 options: dict[str, Any] | None = None) -> RunResult:
     """Compile and run; with `output`, write the result there (.csv or
     .parquet) atomically: on any error no file is left.
 
     `metrics` holds the backend's metrics plus the seconds spent in each glue
     phase (`parse_seconds`, ...).
     """
-    return execute(path, catalog, backend=backend, data_dir=data_dir, tables=tables, output=output).result
+    return execute(path, catalog, backend=backend, data_dir=data_dir, tables=tables, output=output,
+                   options=options).result
 
 
 def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
             backend: str = "auto", data_dir: str | None = None,
-            tables: dict[str, str] | None = None, output: str | None = None) -> Execution:
+            tables: dict[str, str] | None = None, output: str | None = None,
+            options: dict[str, Any] | None = None) -> Execution:
     """`run_workflow`, also returning the planned workflow and the files
-    written (COPY targets, by the program, and `output`)."""
+    written (COPY targets, by the program, and `output`).
+
+    `options` are backend settings such as {"spark_master": "spark://h:7077"}
+    or {"dask_scheduler": "tcp://h:8786"}."""
     if output is not None:
         output_target("result", output)  # a bad --output fails before parsing
-    engine = get_backend(backend)
+    run_options = RunOptions(extra=dict(options or {}))
+    engine = get_backend(backend, run_options)
     if catalog is None:
         catalog = open_catalog(path, data_dir, tables)
     timings: Timings = {}
@@ -258,7 +266,7 @@ def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
     with _timed(timings, "run"), warnings.catch_warnings(record=True) as caught:
         # Every Scan already names the file the catalog bound (--table
         # overrides included), so no run-time rebinding is needed.
-        result = engine.run(program, RunOptions())
+        result = engine.run(program, run_options)
     _collect_warnings(result, caught)
     if result_file is not None:
         if "result" not in result.outputs:

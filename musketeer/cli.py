@@ -62,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                         type=_table_arg, default=[], help="bind table NAME to a file (repeatable)")
     backend = argparse.ArgumentParser(add_help=False)
     backend.add_argument("--backend", default="auto",
-                         help="engine to use: auto (default) or local; dask, spark, ciel are planned")
+                         help="engine: auto (default), local, dask or spark")
+    cluster = argparse.ArgumentParser(add_help=False)
+    cluster.add_argument("--spark-master", metavar="URL",
+                         help="run Spark programs on this master (spark://HOST:PORT; default local[*])")
+    cluster.add_argument("--dask-scheduler", metavar="ADDRESS",
+                         help="run Dask programs on this dask.distributed scheduler (tcp://HOST:PORT)")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("compile", parents=[common, backend],
@@ -70,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="write the program here (default or '-': stdout)")
     p.set_defaults(handler=commands.cmd_compile)
 
-    p = sub.add_parser("run", parents=[common, backend], help="run a workflow and print or save its result")
+    p = sub.add_parser("run", parents=[common, backend, cluster],
+                       help="run a workflow and print or save its result")
     p.add_argument("--output", metavar="PATH",
                    help="write the result to PATH (.csv or .parquet) instead of printing it")
     p.add_argument("--max-rows", type=_row_count, default=DEFAULT_MAX_ROWS, metavar="N",
@@ -93,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # usage errors (2), --help and --version (0)
         return e.code if isinstance(e.code, int) else EXIT_USER
     args.tables = dict(args.table_bindings)
+    args.options = {key: value for key in ("spark_master", "dask_scheduler")
+                    if (value := getattr(args, key, None))}
     debug: bool = args.debug
     try:
         return args.handler(args)

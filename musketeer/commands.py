@@ -39,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Outputs written to files are reported on stderr; every other output
     is printed, the result as a bare table and the rest under a heading."""
     run = api.execute(args.workflow, backend=args.backend, data_dir=args.data_dir,
-                      tables=args.tables, output=args.output)
+                      tables=args.tables, output=args.output, options=args.options)
     outputs = run.result.outputs
     for warning in run.result.metrics.get("warnings", ()):
         _note(f"warning: {warning}")
