@@ -1,8 +1,10 @@
 """Compile IR scalar expressions into Python source over pyarrow.compute.
 
-The compiled text is one Python expression that evaluates, inside the
-generated program, to a `pyarrow.ChunkedArray` (or a `pyarrow.Scalar` when
-no column is involved; callers broadcast). We use pyarrow.compute rather
+Shared by the engines whose relations are pandas DataFrames of pyarrow-backed
+columns: the local engine applies the compiled text to a whole relation, the
+dask engine to each partition. The compiled text is one Python expression
+that evaluates, inside the generated program, to a `pyarrow.ChunkedArray`
+(or a `pyarrow.Scalar` when no column is involved; callers broadcast). We use pyarrow.compute rather
 than pandas operators because it gives SQL semantics directly: NULLs
 propagate, AND/OR are Kleene, and the kernels are vectorised C++.
 
@@ -22,6 +24,10 @@ from ir.schema import Schema
 from ir.types import (
     BOOL, NULL, STRING, TIMESTAMP, DataType, IRTypeError, UnsupportedError, common_type,
 )
+
+from backends.common.sql_semantics import add_months, like_plan, slice_bounds
+
+__all__ = ["ExprCompiler", "add_months", "arrow_type", "like_plan", "python_literal", "slice_bounds"]
 
 # IR type kind -> pyarrow type constructor, as program text.
 _ARROW_TYPES = {
@@ -61,7 +67,7 @@ def arrow_type(t: DataType) -> str:
     try:
         return _ARROW_TYPES[t.kind]
     except KeyError:
-        raise UnsupportedError(f"{t} values as a column in the local engine") from None
+        raise UnsupportedError(f"{t} values as a column in the pandas/pyarrow engines") from None
 
 
 def _kind(t: DataType) -> str:
@@ -92,74 +98,7 @@ def python_literal(value: object) -> str:
         return f"datetime.datetime({', '.join(map(str, parts))})"
     if isinstance(value, dt.date):
         return f"datetime.date({value.year}, {value.month}, {value.day})"
-    raise UnsupportedError(f"literal {value!r} in the local engine")
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Calendar month arithmetic, clamping to the month's last day (Jan 31 + 1 month = Feb 29/28)."""
-    total = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(total, 12)
-    month += 1
-    next_first = dt.date(year + (month == 12), month % 12 + 1, 1)
-    last_day = (next_first - dt.timedelta(days=1)).day
-    return day.replace(year=year, month=month, day=min(day.day, last_day))
-
-
-def like_plan(pattern: str, regex_only: bool = False) -> tuple[str, str]:
-    """How to evaluate a LIKE pattern: the cheapest pyarrow kernel that fits.
-
-    Returns (kernel, argument): 'equal' for no wildcards, 'starts_with' for
-    'abc%', 'ends_with' for '%abc', 'match_substring' for '%abc%', otherwise
-    'match_substring_regex' with an anchored RE2 pattern (always, with
-    `regex_only`, for case-insensitive equality). There is no escape
-    character (DuckDB's default), so backslash is an ordinary character.
-    """
-    if "_" not in pattern and not regex_only:
-        inner = pattern.strip("%")
-        if "%" not in inner:
-            starts, ends = pattern.startswith("%"), pattern.endswith("%")
-            if not inner and (starts or ends):
-                return ("any", "")
-            if starts and ends:
-                return ("match_substring", inner)
-            if ends:
-                return ("starts_with", inner)
-            if starts:
-                return ("ends_with", inner)
-            return ("equal", inner)
-    regex = []
-    for ch in pattern:
-        if ch == "%":
-            regex.append(".*")
-        elif ch == "_":
-            regex.append(".")
-        elif ch in "\\.^$|?*+()[]{}":
-            regex.append("\\" + ch)
-        else:
-            regex.append(ch)
-    return ("match_substring_regex", "(?s)^" + "".join(regex) + "$")
-
-
-def slice_bounds(start: int, length: int | None) -> tuple[int, int | None]:
-    """pyarrow utf8_slice_codeunits (start, stop) for SQL SUBSTRING(s, start, length).
-
-    SQL positions are 1-based; DuckDB counts a negative start from the end,
-    and a negative length takes the characters before `start`.
-    """
-    if length is None:
-        return (start - 1 if start > 0 else start, None)
-    if start > 0:
-        begin = start - 1
-        if length >= 0:
-            return (begin, begin + length)
-        return (max(begin + length, 0), begin)
-    if start == 0:
-        return (0, max(length - 1, 0)) if length >= 0 else (0, 0)
-    # negative start: both ends relative to the end of each string
-    if length >= 0:
-        stop = start + length
-        return (start, None if stop >= 0 else stop)
-    return (start + length, start)
+    raise UnsupportedError(f"literal {value!r} in the pandas/pyarrow engines")
 
 
 class ExprCompiler:
@@ -235,7 +174,7 @@ class ExprCompiler:
     def _compile(self, e: E.Expr, t: DataType) -> str:
         method = getattr(self, "_" + type(e).__name__.lower(), None)
         if method is None:
-            raise UnsupportedError(f"{type(e).__name__} expressions in the local engine")
+            raise UnsupportedError(f"{type(e).__name__} expressions in the pandas/pyarrow engines")
         return method(e, t)
 
     def _col(self, e: E.Col, t: DataType) -> str:
@@ -413,7 +352,7 @@ class ExprCompiler:
             return code if _kind(types[0]) == "float64" else f"pc.cast({code}, pa.int64())"
         if name in ("floor", "ceil"):
             return f"pc.{name}({args[0]})" if _kind(types[0]) == "float64" else args[0]
-        raise UnsupportedError(f"function {name}() in the local engine")
+        raise UnsupportedError(f"function {name}() in the pandas/pyarrow engines")
 
     def _substring(self, e: E.Func, args: list[str]) -> str:
         bounds = [b.value if isinstance(b, E.Lit) and isinstance(b.value, int) else None for b in e.args[1:]]

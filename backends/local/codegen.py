@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,41 +27,15 @@ from ir.text import expr_text
 from ir.types import DataType, UnsupportedError, common_type
 from ir.workflow import Workflow
 
-from backends.local.exprs import ExprCompiler, arrow_type
+from backends.common.arrow_exprs import ExprCompiler, arrow_type
+from backends.common.codetext import comment, docstring_text, indent, output_format, slug
+from backends.common.sortkeys import sort_key_specs
 
 TEMPLATES = Path(__file__).parent / "templates"
 RUNTIME_TEMPLATES = ("core.py.j2", "io.py.j2", "scalars.py.j2", "relational.py.j2", "loops.py.j2")
 
 # Optional helper groups that call other groups (core and io are always included).
 HELPER_DEPS: dict[str, set[str]] = {"setops": {"distinct"}}
-
-_COMMENT_LIMIT = 150
-
-
-def comment(text: str) -> str:
-    """User text made safe and short for a `#` comment: no line breaks or other control characters."""
-    cleaned = "".join(
-        " " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in text
-    )
-    cleaned = re.sub(r" {2,}", " ", cleaned).strip()
-    return cleaned if len(cleaned) <= _COMMENT_LIMIT else cleaned[: _COMMENT_LIMIT - 3] + "..."
-
-
-def docstring_text(text: str) -> str:
-    """User text for inside a triple-quoted docstring: one line, quotes and backslashes escaped."""
-    return comment(text).replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _slug(text: str) -> str:
-    """A fragment of a generated variable name: [a-z0-9_] only, so never code."""
-    slug = re.sub(r"[^a-z0-9_]", "", text.lower().replace(" ", "_"))[:24].strip("_")
-    return slug or "table"
-
-
-def _indent(lines: list[str], level: int) -> list[str]:
-    pad = "    " * level
-    return [pad + line if line else line for line in lines]
-
 
 class ProgramGenerator:
     """Generates the program text for one workflow; use `generate()` once."""
@@ -102,7 +75,7 @@ class ProgramGenerator:
         body = self._block(list(sinks), names, keep)
         outputs = ", ".join(f"{s.name!r}: {names[id(s)]}" for s in sinks)
         body += ["", f"return {{{outputs}}}"]
-        return self._render(_indent(body, 1))
+        return self._render(indent(body, 1))
 
     def need(self, helper: str) -> None:
         pending = [helper]
@@ -186,13 +159,13 @@ class ProgramGenerator:
         lines = [f"# Scan {comment(op.table)} ({comment(op.format)}): {comment(cols)}"]
         shared = self._shared.get((op.table, op.path))
         if shared is None:
-            var = self._var(op, names, _slug(op.table))
+            var = self._var(op, names, slug(op.table))
             return lines + self._read(var, key, [(c.source, c.name, c.dtype) for c in op.columns])
         if shared.var is None:  # the first scan of this file reads what all of them need
-            shared.var = f"t{next(self._counter)}_{_slug(op.table)}_file"
+            shared.var = f"t{next(self._counter)}_{slug(op.table)}_file"
             lines[0] += " (the file is read once for all its scans)"
             lines += self._read(shared.var, key, [(src, src, t) for src, t in shared.columns.items()])
-        var = self._var(op, names, _slug(op.table))
+        var = self._var(op, names, slug(op.table))
         sources = [c.source for c in op.columns]
         pick = f"{shared.var}[{sources!r}]"
         if [c.name for c in op.columns] != sources:
@@ -337,11 +310,8 @@ class ProgramGenerator:
         self.need("sort")
         src = names[id(op.input)]
         var = self._var(op, names, "sort")
-        keys = ", ".join(
-            f"({k.column!r}, {'ascending' if k.ascending else 'descending'!r}, "
-            f"{'first' if k.nulls_first else 'last'!r})" for k in op.keys)
         return [f"# Sort: {comment(', '.join(str(k) for k in op.keys))}",
-                f"{var} = sort_rows({src}, [{keys}])"]
+                f"{var} = sort_rows({src}, {sort_key_specs(op.keys)!r})"]
 
     def op_Limit(self, op: O.Limit, names: dict[int, str]) -> list[str]:
         src = names[id(op.input)]
@@ -372,7 +342,7 @@ class ProgramGenerator:
         lines = [f"# While ({comment(', '.join(op.names))}): {', '.join(rules)}; result {comment(op.result)}",
                  f"def {step}(state: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], bool]:",
                  '    """One pass of the loop body: the next value of every loop variable, and the stop flag."""']
-        lines += _indent(body, 1)
+        lines += indent(body, 1)
         lines += ["", f"    return {{{nexts}}}, {stop}", ""]
         lines.append(
             f"{var} = run_loop({label!r}, {{{init}}}, {step}, max_iter={op.max_iter!r}, "
@@ -411,12 +381,10 @@ class _SharedRead:
 
 
 def _format_of(path: str) -> str:
-    lower = path.lower()
-    if lower.endswith(".csv"):
-        return "csv"
-    if lower.endswith((".parquet", ".pq")):
-        return "parquet"
-    raise UnsupportedError(f"output file {path!r}: only .csv and .parquet files can be written")
+    fmt = output_format(path)
+    if fmt is None:
+        raise UnsupportedError(f"output file {path!r}: only .csv and .parquet files can be written")
+    return fmt
 
 
 def generate_program(workflow: Workflow) -> str:
