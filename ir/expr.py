@@ -391,6 +391,9 @@ def _float_math(f: Func, types: list[DataType]) -> DataType:
     return FLOAT64
 
 
+#: Scalar functions every backend implements. Each is NULL when any argument
+#: is NULL (SQL's rule), except coalesce. `concat` is SQL's `||`; frontends
+#: lower NULL-skipping concat() calls by wrapping arguments in coalesce.
 FUNCTIONS: dict[str, Callable[[Func, list[DataType]], DataType]] = {
     **{name: _string_func for name in _STRING_FUNCS},
     "substring": _substring,

@@ -172,8 +172,8 @@ EXPRESSIONS: list[tuple[str, E.Expr, str]] = [
     ("round_int_negative_digits", E.Func("round", (C("qty"), L(-1))), "round(qty, -1)"),
     ("coalesce", E.Func("coalesce", (C("k"), C("qty"), L(0))), "coalesce(k, qty, 0)"),
     ("coalesce_strings", E.Func("coalesce", (C("name"), C("dept"), L(None))), "coalesce(name, dept, NULL)"),
-    ("concat", E.Func("concat", (C("name"), L("-"), C("dept"))), "concat(name, '-', dept)"),
-    ("concat_non_strings", E.Func("concat", (C("qty"), L("/"), C("hired"))), "concat(qty, '/', hired)"),
+    ("concat", E.Func("concat", (C("name"), L("-"), C("dept"))), "name || '-' || dept"),  # IR concat is SQL's ||
+    ("concat_non_strings", E.Func("concat", (C("qty"), L("/"), C("hired"))), "qty || '/' || hired"),
     ("sqrt", E.Func("sqrt", (E.Func("abs", (C("salary"),)),)), "sqrt(abs(salary))"),
     ("ln", E.Func("ln", (E.Arith("+", E.Func("abs", (C("salary"),)), L(1)),)), "ln(abs(salary) + 1)"),
     ("exp", E.Func("exp", (E.Arith("/", C("qty"), L(10)),)), "exp(qty / 10)"),

@@ -198,7 +198,11 @@ def query_shape(sql: str, dialect: str = "duckdb") -> QueryShape:
     tree = sqlglot.parse_one(sql, read=dialect)
     node = tree
     # The outermost query: ORDER BY / LIMIT may hang on a set operation too.
-    select = node if isinstance(node, exp.Select) else node.find(exp.Select)
+    select = node
+    while isinstance(select, (exp.SetOperation, exp.Subquery)):  # names come from the leftmost SELECT
+        select = select.this
+    if not isinstance(select, exp.Select):
+        select = node.find(exp.Select)
     if select is None:
         raise ValueError("no SELECT in query")
     projections = list(select.expressions)

@@ -328,11 +328,11 @@ class ExprCompiler:
         if name == "coalesce":
             args = [self.compile(a, t) for a, at in zip(e.args, types) if at.kind != "null"]
             return args[0] if len(args) == 1 else f"pc.coalesce({', '.join(args)})"
-        if name == "concat":  # DuckDB's concat() skips NULL arguments
-            args = [self.compile(a, STRING) for a, at in zip(e.args, types) if at.kind != "null"]
-            if not args:
-                return "''"
-            return f'pc.binary_join_element_wise({", ".join(args)}, "", null_handling="replace", null_replacement="")'
+        if name == "concat":  # the IR's concat is SQL's `||`: NULL if any argument is NULL
+            if any(at.kind == "null" for at in types):
+                return self.null(t)
+            args = [self.compile(a, STRING) for a in e.args]
+            return f'pc.binary_join_element_wise({", ".join(args)}, "", null_handling="emit_null")'
         if any(at.kind == "null" for at in types):
             return self.null(t)  # every other function is NULL on a NULL argument
         args = [self.compile(a) for a in e.args]

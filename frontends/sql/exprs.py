@@ -266,7 +266,10 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
         args = [low(node.this)] + [low(a) for a in node.expressions]
         return _check(E.Func("coalesce", tuple(args)), node, env)
     if isinstance(node, exp.Concat):
-        return _check(E.Func("concat", tuple(low(a) for a in node.expressions)), node, env)
+        # concat() skips NULL arguments (DuckDB, Postgres); the IR's concat is
+        # SQL's `||`, which is NULL when any argument is: wrap each in coalesce.
+        args = tuple(E.Func("coalesce", (low(a), E.Lit("", STRING))) for a in node.expressions)
+        return _check(E.Func("concat", args), node, env)
     if isinstance(node, exp.DPipe):
         return _check(E.Func("concat", (low(node.this), low(node.expression))), node, env)
     if isinstance(node, (exp.DateAdd, exp.DateSub)):

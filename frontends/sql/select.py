@@ -364,8 +364,9 @@ class QueryLowerer(SubqueryMixin):
                     lower_pre: Callable[[exp.Expression], E.Expr] | None) -> Rel:
         """DISTINCT, ORDER BY (by output name, or by an expression over the
         pre-projection relation, carried as a hidden column) and LIMIT."""
-        if node.args.get("distinct"):
-            if node.args["distinct"].args.get("on"):
+        distinct = node.args.get("distinct") if isinstance(node, exp.Select) else None  # set ops: a bool
+        if distinct:
+            if distinct.args.get("on"):
                 raise UnsupportedError("DISTINCT ON", self.src.loc_of(node))
             rel = Rel(O.Distinct(rel.op), rel.cols, rel.names)
         order = node.args.get("order")
@@ -388,7 +389,7 @@ class QueryLowerer(SubqueryMixin):
                     e = lower_pre(target)
                     ir_name = next((n for n, x in out_exprs.items() if x == e), None)
                     if ir_name is None:
-                        if node.args.get("distinct"):
+                        if distinct:
                             raise IRError("with SELECT DISTINCT, ORDER BY expressions must appear in the select list",
                                           self.src.loc_of(target))
                         ir_name = fresh_name(f"order_{len(hidden)}", set(rel.op.schema.names) | set(out_exprs))

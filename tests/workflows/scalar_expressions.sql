@@ -1,0 +1,31 @@
+-- Arithmetic, CASE, LIKE, IN, BETWEEN, IS NULL, COALESCE, string functions,
+-- CAST and EXTRACT, all over columns holding NULLs.
+SELECT
+    id,
+    salary * 1.1 + coalesce(bonus, 0) AS pay,
+    salary / 3 AS third,
+    id % 4 AS bucket,
+    -salary AS neg,
+    CASE WHEN salary > 5000 THEN 'high' WHEN salary > 3500 THEN 'mid' ELSE 'low' END AS band,
+    CASE dept_id WHEN 10 THEN 'ten' WHEN 20 THEN 'twenty' END AS dept_word,
+    name LIKE 'A%' AS starts_a,
+    name NOT LIKE '%y' AS no_y,
+    upper(name) AS up,
+    lower(name) AS low,
+    length(name) AS len,
+    substring(name, 2, 2) AS mid2,
+    name || '!' AS shout,
+    dept_id IN (10, 30) AS in_list,
+    dept_id NOT IN (10, 30) AS not_in_list,
+    salary BETWEEN 4000 AND 6000 AS in_range,
+    hired IS NULL AS no_date,
+    active IS NOT NULL AND NOT active AS inactive,
+    CAST(id AS double) / 2 AS half,
+    CAST(salary AS bigint) AS whole,
+    CAST(id AS varchar) AS id_text,
+    EXTRACT(year FROM hired) AS y,
+    EXTRACT(month FROM hired) AS m,
+    abs(-id) AS a,
+    round(salary / 7, 2) AS r
+FROM emp
+ORDER BY id;
