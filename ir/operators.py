@@ -180,22 +180,10 @@ class Distinct(Op):
         return self.input.schema
 
 
-def _setop_schema(op: "Op", left: Op, right: Op) -> Schema:
-    ls, rs = left.schema, right.schema
-    if len(ls) != len(rs):
-        raise IRError(f"{op.opname.upper()} inputs have {len(ls)} and {len(rs)} columns")
-    fields = []
-    for a, b in zip(ls, rs):
-        t = common_type(a.dtype, b.dtype)
-        if t is None:
-            raise IRTypeError(f"{op.opname.upper()} column {a.name!r}: {a.dtype} does not match {b.dtype}")
-        fields.append(Field(a.name, t))
-    return Schema(tuple(fields))
-
-
 @dataclass(frozen=True, eq=False)
-class Union(Op):
-    """Output columns take the left side's names (positional, as in SQL)."""
+class SetOp(Op):
+    """Base of Union/Intersect/Except: positional columns, named after the
+    left side's (as in SQL). `distinct` False means the ALL (bag) variant."""
 
     left: Op
     right: Op
@@ -203,29 +191,31 @@ class Union(Op):
     INPUTS = ("left", "right")
 
     def _infer_schema(self) -> Schema:
-        return _setop_schema(self, self.left, self.right)
+        ls, rs = self.left.schema, self.right.schema
+        if len(ls) != len(rs):
+            raise IRError(f"{self.opname.upper()} inputs have {len(ls)} and {len(rs)} columns")
+        fields = []
+        for a, b in zip(ls, rs):
+            t = common_type(a.dtype, b.dtype)
+            if t is None:
+                raise IRTypeError(f"{self.opname.upper()} column {a.name!r}: {a.dtype} does not match {b.dtype}")
+            fields.append(Field(a.name, t))
+        return Schema(tuple(fields))
 
 
 @dataclass(frozen=True, eq=False)
-class Intersect(Op):
-    left: Op
-    right: Op
-    distinct: bool = True
-    INPUTS = ("left", "right")
-
-    def _infer_schema(self) -> Schema:
-        return _setop_schema(self, self.left, self.right)
+class Union(SetOp):
+    pass
 
 
 @dataclass(frozen=True, eq=False)
-class Except(Op):
-    left: Op
-    right: Op
-    distinct: bool = True
-    INPUTS = ("left", "right")
+class Intersect(SetOp):
+    pass
 
-    def _infer_schema(self) -> Schema:
-        return _setop_schema(self, self.left, self.right)
+
+@dataclass(frozen=True, eq=False)
+class Except(SetOp):
+    pass
 
 
 @dataclass(frozen=True)
