@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.base import Backend, Program, RunOptions, RunResult
-from ir import Catalog, DataError, IRError, MusketeerError, SourceLoc, UnsupportedError, Workflow
+from ir import Catalog, DataError, IRError, MusketeerError, SourceLoc, Workflow
 from ir import operators as O
 from ir.schema import suggest
 from musketeer.catalog import FileCatalog
@@ -106,8 +106,18 @@ def _load_json(path: str, text: str, catalog: Catalog) -> Workflow:
     return rebind_scans(workflow, catalog)
 
 
+def _load_py(path: str, text: str, catalog: Catalog) -> Workflow:
+    """A Python file defining a module-level `workflow` (a musketeer.Dataset
+    or an ir.Workflow); its read()/table() calls bind through `catalog`."""
+    from musketeer.dataset import load_python_workflow
+
+    return load_python_workflow(path, text, catalog)
+
+
 #: Workflow file suffix -> loader(path, text, catalog).
-LOADERS: dict[str, Callable[[str, str, Catalog], Workflow]] = {".sql": _load_sql, ".json": _load_json}
+LOADERS: dict[str, Callable[[str, str, Catalog], Workflow]] = {
+    ".sql": _load_sql, ".json": _load_json, ".py": _load_py,
+}
 
 
 def load_workflow(path: str | os.PathLike[str], catalog: Catalog) -> Workflow:
@@ -116,9 +126,7 @@ def load_workflow(path: str | os.PathLike[str], catalog: Catalog) -> Workflow:
     suffix = Path(path).suffix.lower()
     loader = LOADERS.get(suffix)
     if loader is None:
-        if suffix == ".py":
-            raise UnsupportedError(f"Python workflow files ({path}); write the workflow in SQL (.sql)")
-        raise UsageError(f"cannot tell the workflow language of {path}: expected a .sql or .json file")
+        raise UsageError(f"cannot tell the workflow language of {path}: expected a .sql, .py or .json file")
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -260,6 +268,33 @@ def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
         catalog = open_catalog(path, data_dir, tables)
     timings: Timings = {}
     workflow = plan_workflow(path, catalog, timings=timings)
+    return _run_planned(engine, run_options, workflow, output, timings)
+
+
+def execute_workflow(workflow: Workflow, *, backend: str = "auto", output: str | None = None,
+                     options: dict[str, Any] | None = None, passes: bool = True) -> Execution:
+    """`execute` for a workflow built in Python (a musketeer.Dataset's plan)
+    rather than read from a file: optimize, generate, run."""
+    if output is not None:
+        output_target("result", output)
+    run_options = RunOptions(extra=dict(options or {}))
+    engine = get_backend(backend, run_options)
+    timings: Timings = {}
+    if passes:
+        with _timed(timings, "optimize"):
+            workflow = optimize_workflow(workflow)
+    return _run_planned(engine, run_options, workflow, output, timings)
+
+
+def optimize_workflow(workflow: Workflow) -> Workflow:
+    from ir.passes import optimize
+
+    return optimize(workflow)
+
+
+def _run_planned(engine: Backend, run_options: RunOptions, workflow: Workflow, output: str | None,
+                 timings: Timings) -> Execution:
+    """Generate and run a planned workflow; write `output` atomically."""
     copies = copy_targets(workflow)
     result_file = result_target(workflow, output) if output is not None else None
     program = _generate(engine, workflow, timings)

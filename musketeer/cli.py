@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     # resetting a --debug given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    common.add_argument("workflow", help="workflow file (.sql, or .json as written by explain --json)")
+    common.add_argument("workflow", help="workflow file: .sql, .py (defining `workflow`), "
+                                         "or .json as written by explain --json")
     common.add_argument("--data-dir", metavar="DIR",
                         help="directory of tables: table t is DIR/t.parquet or DIR/t.csv")
     common.add_argument("--table", metavar="NAME=PATH", dest="table_bindings", action="append",

@@ -380,7 +380,7 @@ def test_workflow_file_problems(work: Path, capsys: pytest.CaptureFixture[str]) 
     write(work / "w.txt", "SELECT 1")
     code, _, err = cli(capsys, "explain", "w.txt")
     assert_user_error(code, err, "musketeer: error: cannot tell the workflow language of w.txt: "
-                                 "expected a .sql or .json file")
+                                 "expected a .sql, .py or .json file")
     (work / "bin.sql").write_bytes(b"SELECT \xff\xfe")
     code, _, err = cli(capsys, "explain", "bin.sql")
     assert code == 2 and err.startswith("musketeer: error: workflow file bin.sql is not UTF-8 text")
