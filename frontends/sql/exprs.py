@@ -7,6 +7,7 @@ WHERE clause, a grouped SELECT list, ...), so the caller supplies them via an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -181,8 +182,6 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
         inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
         lowered = low(inner)
         if isinstance(lowered, (E.IsNull, E.InList, E.Like)):
-            import dataclasses
-
             return dataclasses.replace(lowered, negated=not lowered.negated)
         return _check(E.Not(lowered), node, env)
     if isinstance(node, exp.Neg):

@@ -22,7 +22,7 @@ from ir import expr as E
 from ir import operators as O
 from ir.catalog import Catalog
 from ir.schema import suggest
-from ir.types import IRError, MusketeerError, UnsupportedError
+from ir.types import IRError, MusketeerError, UnsupportedError, common_type
 
 
 @dataclass
@@ -190,13 +190,15 @@ class QueryLowerer(SubqueryMixin):
                 multi.append((c, idx))
         acc, members = rels[0], {0}
         remaining = list(range(1, len(rels)))
+        def usable(j: int, pending: list[tuple[exp.Expression, set[int]]]) -> list[exp.Expression]:
+            """Conditions that joining item j now would make evaluable."""
+            return [c for c, idx in pending if j in idx and idx <= members | {j}]
+
         while remaining:
-            def usable(j: int) -> list[exp.Expression]:
-                return [c for c, idx in multi if j in idx and idx <= members | {j}]
-            pick = next((j for j in remaining if any(isinstance(c, exp.EQ) for c in usable(j))), None)
+            pick = next((j for j in remaining if any(isinstance(c, exp.EQ) for c in usable(j, multi))), None)
             if pick is None:
-                pick = next((j for j in remaining if usable(j)), remaining[0])
-            conds_here = usable(pick)
+                pick = next((j for j in remaining if usable(j, multi)), remaining[0])
+            conds_here = usable(pick, multi)
             multi = [(c, idx) for c, idx in multi if not any(c is u for u in conds_here)]
             acc = self.join(acc, rels[pick], "inner", conds_here, rels_right_quals=rels[pick].qualifiers())
             members.add(pick)
@@ -249,7 +251,6 @@ class QueryLowerer(SubqueryMixin):
             else:
                 residual.append(c)
         residual += left_only + right_only
-        both = Rel(left.op, {**left.cols, **right.cols})
         both_schema = left.op.schema.concat(right.op.schema)
         res_ir = [lower_expr(c, ExprEnv(self.src, self._both_column(left, right), schema=lambda: both_schema,
                                         where="a join condition")) for c in residual]
@@ -262,7 +263,6 @@ class QueryLowerer(SubqueryMixin):
             left.op, right.op, kind, tuple(lkeys), tuple(rkeys), residual_expr))
         if kind in ("semi", "anti"):
             return Rel(op, dict(left.cols), list(left.names))
-        del both
         return Rel(op, {**left.cols, **right.cols})
 
     def _both_column(self, left: Rel, right: Rel):  # type: ignore[no-untyped-def]
@@ -291,7 +291,6 @@ class QueryLowerer(SubqueryMixin):
         if li is None or ri is None:
             return None
         lt, rt = left.op.schema.dtype(li), right.op.schema.dtype(ri)
-        from ir.types import common_type
         if common_type(lt, rt) is None:
             raise IRError(f"cannot join {lcol.sql()} ({lt}) with {rcol.sql()} ({rt})", self.src.loc_of(c))
         return li, ri

@@ -50,7 +50,7 @@ class SubqueryMixin:
             nodes = value if isinstance(value, list) else ([value] if value is not None else [])
             for n in nodes:
                 if free_qualifiers(n, own):
-                    raise UnsupportedError(f"a correlated reference outside the subquery's WHERE clause",
+                    raise UnsupportedError("a correlated reference outside the subquery's WHERE clause",
                                            self.src.loc_of(n))
         return local, correlated
 
