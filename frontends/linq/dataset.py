@@ -363,7 +363,7 @@ class Dataset:
     # --- iteration and user code ------------------------------------------------------
     @located
     def iterate(self: D, body: Callable[..., Any], *, until: Any = None, max_iter: int | None = None,
-                fixpoint: bool = False, carry: Sequence["Dataset"] = ()) -> D:
+                fixpoint: bool = False, carry: Sequence["Dataset"] = (), name: str = "loop") -> D:
         """Repeat `body` (Dataset -> Dataset) on this dataset until a stop rule holds.
 
         `until(old, new)` returns a boolean dataset (stop when all its rows
@@ -374,10 +374,11 @@ class Dataset:
         `converged: False` in the run's metrics). With `carry`, the body
         takes and returns a tuple (this dataset first, then the carried
         ones) and `until` receives tuples; the result is this dataset's value.
+        `name` labels the loop in plans and in the run's metrics.
         """
         from frontends.linq.loops import lower_iterate
 
-        return self._new(lower_iterate(self, body, until, max_iter, fixpoint, tuple(carry)))
+        return self._new(lower_iterate(self, body, until, max_iter, fixpoint, tuple(carry), name))
 
     @located
     def apply(self: D, fn: Callable[..., Any], schema: Any = None, mode: str = "row") -> D:

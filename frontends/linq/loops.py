@@ -117,7 +117,7 @@ def _stop_relation(result: Any, template: Dataset) -> O.Op:
 
 
 def lower_iterate(data: Dataset, body: Callable[..., Any], until: Any, max_iter: int | None, fixpoint: bool,
-                  carry: Sequence[Dataset]) -> O.While:
+                  carry: Sequence[Dataset], name: str = "loop") -> O.While:
     if isinstance(until, str):
         if until != "fixpoint":
             raise LinqError(f"iterate(): until= is a function (old, new) -> condition or 'fixpoint', not {until!r}")
@@ -133,7 +133,9 @@ def lower_iterate(data: Dataset, body: Callable[..., Any], until: Any, max_iter:
     for d in carry:
         if not isinstance(d, Dataset):
             raise LinqError(f"iterate(carry=...) needs Datasets, got {type(d).__name__}")
-    names = ("loop",) + tuple(f"carry{i + 1}" for i in range(len(carry)))
+    if not isinstance(name, str) or not name:
+        raise LinqError(f"iterate(): name must be a non-empty string, got {name!r}")
+    names = (name,) + tuple(f"{name}_carry{i + 1}" for i in range(len(carry)))
     inits = [data.op] + [d.op for d in carry]
     for _ in range(MAX_TRACES):
         olds = [data._new(O.LoopVar(n, op.schema)) for n, op in zip(names, inits)]
