@@ -12,23 +12,20 @@ program through `repr()` or `comment()`, so it cannot change the code.
 
 from __future__ import annotations
 
-import itertools
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import jinja2
 
 from ir import expr as E
 from ir import operators as O
-from ir.schema import Schema
 from ir.text import expr_text
-from ir.types import DataType, UnsupportedError, common_type
+from ir.types import DataType, UnsupportedError
 from ir.workflow import Workflow
 
-from backends.common.arrow_exprs import ExprCompiler, arrow_type
+from backends.common.arrow_exprs import arrow_type
 from backends.common.codetext import comment, docstring_text, indent, output_format, slug
+from backends.common.generator import ArrowProgramGenerator
 from backends.common.sortkeys import sort_key_specs
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -37,34 +34,12 @@ RUNTIME_TEMPLATES = ("core.py.j2", "io.py.j2", "scalars.py.j2", "relational.py.j
 # Optional helper groups that call other groups (core and io are always included).
 HELPER_DEPS: dict[str, set[str]] = {"setops": {"distinct"}}
 
-class ProgramGenerator:
+
+class ProgramGenerator(ArrowProgramGenerator):
     """Generates the program text for one workflow; use `generate()` once."""
 
-    def __init__(self, workflow: Workflow) -> None:
-        self.workflow = workflow
-        self.helpers: set[str] = set()
-        self.tables: dict[str, tuple[str, str]] = {}  # key in TABLES -> (path, format)
-        self._table_keys: dict[tuple[str, str], str] = {}
-        self._shared: dict[tuple[str, str], _SharedRead] = {}
-        self._counter = itertools.count()
-
-    def _plan_shared_reads(self) -> None:
-        """A file scanned more than once is read once, with every column its
-        scans need (TPC-H reads lineitem up to three times in one query).
-
-        Scans never sit inside loop bodies (nothing in them depends on a loop
-        variable, so they are loop-invariant inputs), so all of them are in
-        `workflow.ops()` and are emitted at the top level of run().
-        """
-        groups: dict[tuple[str, str], list[O.Scan]] = {}
-        for op in self.workflow.ops():
-            if isinstance(op, O.Scan):
-                groups.setdefault((op.table, op.path), []).append(op)
-        for binding, scans in groups.items():
-            columns: dict[str, DataType] = {}
-            consistent = all(columns.setdefault(c.source, c.dtype) == c.dtype for s in scans for c in s.columns)
-            if len(scans) > 1 and consistent:
-                self._shared[binding] = _SharedRead(columns, remaining=len(scans))
+    ENGINE = "local engine"
+    HELPER_DEPS = HELPER_DEPS
 
     # --- entry point ----------------------------------------------------------
     def generate(self) -> str:
@@ -76,14 +51,6 @@ class ProgramGenerator:
         outputs = ", ".join(f"{s.name!r}: {names[id(s)]}" for s in sinks)
         body += ["", f"return {{{outputs}}}"]
         return self._render(indent(body, 1))
-
-    def need(self, helper: str) -> None:
-        pending = [helper]
-        while pending:
-            h = pending.pop()
-            if h not in self.helpers:
-                self.helpers.add(h)
-                pending.extend(HELPER_DEPS.get(h, ()))
 
     def _render(self, body: list[str]) -> str:
         env = jinja2.Environment(
@@ -107,50 +74,6 @@ class ProgramGenerator:
         )
         text = re.sub(r"\n{4,}", "\n\n\n", text)  # conditional helpers leave extra blank lines
         return text.rstrip("\n") + "\n"
-
-    # --- blocks of operators --------------------------------------------------
-    def _block(self, roots: list[O.Op], names: dict[int, str], keep: set[int]) -> list[str]:
-        """Statements computing `roots` given the relations already in `names`
-        (outer scopes), freeing each new relation after its last use."""
-        available = set(names)
-        seen = set(names)
-        order: list[O.Op] = []
-        for root in roots:
-            for op in O.walk(root, stop_at=available):
-                if id(op) not in seen:
-                    seen.add(id(op))
-                    order.append(op)
-        last_use: dict[int, int] = {}
-        for i, op in enumerate(order):
-            for inp in op.inputs:
-                last_use[id(inp)] = i
-        local = {id(op) for op in order if not isinstance(op, O.Sink)}
-        lines: list[str] = []
-        for i, op in enumerate(order):
-            if lines:
-                lines.append("")
-            lines.extend(self._emit(op, names))
-            dead = []
-            for inp in dict.fromkeys(op.inputs):
-                if last_use.get(id(inp)) == i and id(inp) in local and id(inp) not in keep:
-                    dead.append(names[id(inp)])
-            if dead:
-                lines.append(f"del {', '.join(dict.fromkeys(dead))}")
-        return lines
-
-    def _emit(self, op: O.Op, names: dict[int, str]) -> list[str]:
-        method: Callable[[O.Op, dict[int, str]], list[str]] | None = getattr(self, "op_" + op.opname, None)
-        if method is None:
-            raise UnsupportedError(f"operator {op.opname} in the local engine")
-        return method(op, names)
-
-    def _var(self, op: O.Op, names: dict[int, str], kind: str) -> str:
-        var = f"t{next(self._counter)}_{kind}"
-        names[id(op)] = var
-        return var
-
-    def _compiler(self, frame: str, schema: Schema) -> ExprCompiler:
-        return ExprCompiler(frame, schema, self.need)
 
     # --- one method per operator ---------------------------------------------
     def op_Scan(self, op: O.Scan, names: dict[int, str]) -> list[str]:
@@ -180,17 +103,6 @@ class ProgramGenerator:
         lines = [f"{var} = read_table(paths[{key!r}], FORMATS[{key!r}], ["]
         lines += [f"    ({source!r}, {name!r}, {arrow_type(t)})," for source, name, t in columns]
         return lines + ["])"]
-
-    def _table_key(self, op: O.Scan) -> str:
-        """TABLES key for a scan: the table name, made unique if one name is bound to two files."""
-        binding = (op.table, op.path)
-        if binding not in self._table_keys:
-            key, n = op.table, 2
-            while key in self.tables:
-                key, n = f"{op.table}#{n}", n + 1
-            self._table_keys[binding] = key
-            self.tables[key] = (op.path, op.format.lower())
-        return self._table_keys[binding]
 
     def op_Filter(self, op: O.Filter, names: dict[int, str]) -> list[str]:
         src = names[id(op.input)]
@@ -246,21 +158,6 @@ class ProgramGenerator:
             args.insert(2, repr(op.kind))
             lines.append(f"{var} = join_frames({', '.join(args)})")
         return lines
-
-    def _key_types(self, op: O.Join) -> str | None:
-        """Common key types where the two sides' arrow types differ, as program text."""
-        casts, any_cast = [], False
-        for lk, rk in zip(op.left_keys, op.right_keys):
-            lt, rt = op.left.schema.dtype(lk), op.right.schema.dtype(rk)
-            if arrow_type(lt) != arrow_type(rt):
-                common = common_type(lt, rt)
-                if common is None or common.kind == "null":
-                    raise UnsupportedError(f"join keys {lk} ({lt}) and {rk} ({rt})")
-                casts.append(arrow_type(common))
-                any_cast = True
-            else:
-                casts.append("None")
-        return f"[{', '.join(casts)}]" if any_cast else None
 
     def op_Aggregate(self, op: O.Aggregate, names: dict[int, str]) -> list[str]:
         self.need("aggregate")
@@ -369,15 +266,6 @@ class ProgramGenerator:
             raise UnsupportedError(f"output format {op.format!r}: the local engine writes csv or parquet")
         return [f"# Sink {comment(op.name)}: also written to {comment(op.path)}",
                 f"write_table({src}, {op.path!r}, {fmt!r})"]
-
-
-@dataclass
-class _SharedRead:
-    """One read of a file that several Scans take their columns from."""
-
-    columns: dict[str, DataType]  # source column -> type, the union over the scans
-    remaining: int  # scans not yet emitted; the shared frame is freed after the last
-    var: str | None = None
 
 
 def _format_of(path: str) -> str:
