@@ -187,7 +187,9 @@ def machine_info(con) -> dict:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                 text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = None
+        # Not a git checkout (e.g. a `git archive` export, to measure a commit
+        # while others edit the working tree): say which commit it is.
+        commit = os.environ.get("MUSKETEER_SOURCE_COMMIT")
     try:  # uncommitted changes to product code make the commit id an incomplete description
         dirty = [line[3:] for line in subprocess.run(
             ["git", "status", "--porcelain", "--", "musketeer", "frontends", "ir", "backends"],
