@@ -25,7 +25,7 @@ from ir.workflow import Workflow
 from frontends.linq.columns import (
     Column, Ref, SortOrder, coerce_literals, display, has_aggregate, to_column, to_schema,
 )
-from frontends.linq.errors import LinqError, located
+from frontends.linq.errors import LinqError, UnknownColumnError, located
 
 if TYPE_CHECKING:
     from frontends.linq.grouping import GroupBy
@@ -113,8 +113,8 @@ class Dataset:
             raise AttributeError(name)
         if name in self._op.schema:
             return self[name]
-        raise AttributeError(f"{type(self).__name__} has no method or column {name!r}"
-                             f"{suggest(name, self._op.schema.names)} (columns: {', '.join(self.columns)})")
+        raise UnknownColumnError(f"{type(self).__name__} has no method or column {name!r}"
+                                 f"{suggest(name, self._op.schema.names)} (columns: {', '.join(self.columns)})")
 
     def __getitem__(self, name: str) -> Column:
         return self.row()[name]

@@ -24,6 +24,11 @@ class LinqError(IRError):
     """A Dataset call or column expression that cannot be lowered to the IR."""
 
 
+class UnknownColumnError(LinqError, AttributeError):
+    """`dataset.nosuchcolumn`: an AttributeError for Python (hasattr, getattr
+    with a default) and a one-line user error for the CLI."""
+
+
 #: Directories whose frames are ours, not the user's. The glue adds its own.
 _INTERNAL_DIRS: list[str] = [
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,  # frontends/

@@ -60,6 +60,9 @@ class GroupBy(Generic[D]):
 
 
 def _default_name(e: E.Expr) -> str:
+    if not has_aggregate(e):
+        raise LinqError(f"agg(): ({display(e)}) is not an aggregate; use e.g. .sum(), .max() or count() "
+                        "(group keys go in group_by())")
     if isinstance(e, AggMarker):
         if e.func == "count_star":
             return "count"
