@@ -21,9 +21,13 @@ from ir.types import DataError
 def _first(frame: pd.DataFrame, mask: Any) -> str:
     """'3 -> 7 (weight -2.5)' for the first row where mask holds."""
     mask = pd.Series(mask, index=frame.index).fillna(False).astype(bool)
-    row = frame[mask].iloc[0]
-    text = f"{row['src']} -> {row['dst']}"
-    return text + (f" (weight {row['weight']})" if "weight" in frame.columns else "")
+    first = {name: frame[name][mask].iloc[0] for name in frame.columns}  # per column: keeps each type
+
+    def show(value: Any) -> str:
+        return "NULL" if value is None or value is pd.NA or (isinstance(value, float) and value != value) else str(value)
+
+    text = f"{show(first['src'])} -> {show(first['dst'])}"
+    return text + (f" (weight {show(first['weight'])})" if "weight" in first else "")
 
 
 def _count(mask: Any) -> int:
