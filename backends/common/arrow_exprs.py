@@ -15,17 +15,20 @@ reaches the program text through `repr()`, never by pasting raw text.
 from __future__ import annotations
 
 import datetime as dt
-import decimal as pydecimal
-import math
 from typing import Callable
 
 from ir import expr as E
 from ir.schema import Schema
 from ir.types import (
-    BOOL, NULL, STRING, TIMESTAMP, DataType, IRTypeError, UnsupportedError, common_type,
+    BOOL, NULL, STRING, TIMESTAMP, DataType, UnsupportedError, common_type,
 )
 
 from backends.common.sql_semantics import add_months, like_plan, slice_bounds
+from backends.common.values import NO_FOLD as _NO_FOLD
+from backends.common.values import fold_cast as _fold_cast
+from backends.common.values import interval_value as _interval_value
+from backends.common.values import physical_kind as _kind
+from backends.common.values import python_literal
 
 __all__ = ["ExprCompiler", "add_months", "arrow_type", "like_plan", "python_literal", "slice_bounds"]
 
@@ -68,37 +71,6 @@ def arrow_type(t: DataType) -> str:
         return _ARROW_TYPES[t.kind]
     except KeyError:
         raise UnsupportedError(f"{t} values as a column in the pandas/pyarrow engines") from None
-
-
-def _kind(t: DataType) -> str:
-    """The physical kind: decimals are doubles here."""
-    return "float64" if t.kind == "decimal" else t.kind
-
-
-def python_literal(value: object) -> str:
-    """Python source for a literal value; strings go through repr()."""
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, int):
-        return repr(int(value))
-    if isinstance(value, pydecimal.Decimal):
-        value = float(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return 'float("nan")'
-        if math.isinf(value):
-            return 'float("inf")' if value > 0 else 'float("-inf")'
-        return repr(value)
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        parts = [value.year, value.month, value.day, value.hour, value.minute, value.second]
-        if value.microsecond:
-            parts.append(value.microsecond)
-        return f"datetime.datetime({', '.join(map(str, parts))})"
-    if isinstance(value, dt.date):
-        return f"datetime.date({value.year}, {value.month}, {value.day})"
-    raise UnsupportedError(f"literal {value!r} in the pandas/pyarrow engines")
 
 
 class ExprCompiler:
@@ -363,38 +335,3 @@ class ExprCompiler:
         self.need("substring")  # per-row start or length
         length = args[2] if len(args) > 2 else "None"
         return f"substring({args[0]}, {args[1]}, {length})"
-
-
-def _interval_value(e: E.Expr) -> E.Interval | None:
-    if isinstance(e, E.Lit) and isinstance(e.value, E.Interval):
-        return e.value
-    if isinstance(e, E.Neg):
-        inner = _interval_value(e.arg)
-        return E.Interval(-inner.months, -inner.days) if inner else None
-    return None
-
-
-_NO_FOLD = object()
-
-
-def _fold_cast(value: object, src_kind: str, dst: DataType) -> object:
-    """Cast a literal at generation time where that is exact and simple."""
-    d = _kind(dst)
-    if src_kind == d:
-        return value
-    if src_kind == "string" and d == "date" and isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise IRTypeError(f"cannot read {value!r} as a date") from None
-    if src_kind == "string" and d == "timestamp" and isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise IRTypeError(f"cannot read {value!r} as a timestamp") from None
-    if src_kind == "date" and d == "timestamp" and isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day)
-    if src_kind == "int64" and d == "float64" and isinstance(value, int):
-        return float(value)
-    return _NO_FOLD
-
