@@ -8,27 +8,15 @@ call its `run()`. Errors the program raises for bad input data become
 
 from __future__ import annotations
 
-import linecache
-import re
 import time
-import types
 from typing import Any
 
 from ir.types import DataError, MusketeerError
 
 from backends.base import Program, RunOptions, RunResult
+from backends.common.loader import load_program
 
-
-def load_program(program: Program) -> types.ModuleType:
-    """Execute the program text as a new module (its `main()` does not run)."""
-    slug = re.sub(r"[^A-Za-z0-9_]", "_", program.workflow.name)[:40] or "workflow"
-    module = types.ModuleType(f"musketeer_program_{slug}")
-    filename = f"<musketeer program {slug}>"
-    # Let tracebacks show the generated source lines.
-    linecache.cache[filename] = (len(program.text), None, program.text.splitlines(True), filename)
-    module.__file__ = filename
-    exec(compile(program.text, filename, "exec"), module.__dict__)  # noqa: S102 - our own generated code
-    return module
+__all__ = ["load_program", "run_program"]
 
 
 def run_program(program: Program, options: RunOptions) -> RunResult:
