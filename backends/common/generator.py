@@ -16,10 +16,13 @@ from typing import Callable
 
 from ir import operators as O
 from ir.schema import Schema
+from ir.text import expr_text
 from ir.types import DataType, UnsupportedError, common_type
 from ir.workflow import Workflow
 
 from backends.common.arrow_exprs import ExprCompiler, arrow_type
+from backends.common.codetext import comment, indent, output_format, slug
+from backends.common.sortkeys import sort_key_specs
 
 
 @dataclass
@@ -39,6 +42,26 @@ class ArrowProgramGenerator:
     ENGINE = "pandas/pyarrow"
     #: Optional runtime helper groups that call other groups.
     HELPER_DEPS: dict[str, set[str]] = {}
+    #: The runtime function each shared operator method calls, and the helper
+    #: group (template block) that defines it; engines override entries.
+    CALLS: dict[str, tuple[str, str | None]] = {
+        "read": ("read_table", None),
+        "join": ("join_frames", "joins"),
+        "semi_join": ("semi_join", "joins"),
+        "aggregate": ("aggregate", "aggregate"),
+        "distinct": ("distinct_rows", "distinct"),
+        "union": ("union_rows", "setops"),
+        "intersect": ("intersect_rows", "setops"),
+        "except": ("except_rows", "setops"),
+        "conform": ("conform", "setops"),
+        "sort": ("sort_rows", "sort"),
+        "loop": ("run_loop", "loop"),
+        "udf": ("apply_udf", "udf"),
+    }
+    #: Type annotations in generated While steps: a relation, and what a step returns to stop.
+    RELATION = "pd.DataFrame"
+    STOP = "bool"
+    STOP_DOC = "the stop flag"
 
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
@@ -47,6 +70,13 @@ class ArrowProgramGenerator:
         self._table_keys: dict[tuple[str, str], str] = {}
         self._shared: dict[tuple[str, str], SharedRead] = {}
         self._counter = itertools.count()
+
+    def _call(self, what: str) -> str:
+        """The runtime function for `what`, recording that the program needs it."""
+        name, helper = self.CALLS[what]
+        if helper is not None:
+            self.need(helper)
+        return name
 
     def need(self, helper: str) -> None:
         """Record that the program calls runtime helper group `helper` (and what it calls)."""
@@ -145,3 +175,168 @@ class ArrowProgramGenerator:
             else:
                 casts.append("None")
         return f"[{', '.join(casts)}]" if any_cast else None
+
+    # --- operators whose code is the same in every pandas/pyarrow engine --------
+    def op_Scan(self, op: O.Scan, names: dict[int, str]) -> list[str]:
+        key = self._table_key(op)
+        cols = ", ".join(c.name if c.name == c.source else f"{c.source} AS {c.name}" for c in op.columns)
+        lines = [f"# Scan {comment(op.table)} ({comment(op.format)}): {comment(cols)}"]
+        shared = self._shared.get((op.table, op.path))
+        if shared is None:
+            var = self._var(op, names, slug(op.table))
+            return lines + self._read(var, key, [(c.source, c.name, c.dtype) for c in op.columns])
+        if shared.var is None:  # the first scan of this file reads what all of them need
+            shared.var = f"t{next(self._counter)}_{slug(op.table)}_file"
+            lines[0] += " (the file is read once for all its scans)"
+            lines += self._read(shared.var, key, [(src, src, t) for src, t in shared.columns.items()])
+        var = self._var(op, names, slug(op.table))
+        sources = [c.source for c in op.columns]
+        lines.append(f"{var} = {self._pick(shared.var, sources, [c.name for c in op.columns])}")
+        shared.remaining -= 1
+        if shared.remaining == 0:
+            lines.append(f"del {shared.var}")
+        return lines
+
+    def _read(self, var: str, key: str, columns: list[tuple[str, str, DataType]]) -> list[str]:
+        lines = [f"{var} = {self._call('read')}(paths[{key!r}], FORMATS[{key!r}], ["]
+        lines += [f"    ({source!r}, {name!r}, {arrow_type(t)})," for source, name, t in columns]
+        return lines + ["])"]
+
+    def _pick(self, frame: str, sources: list[str], names: list[str]) -> str:
+        """Program text selecting columns `sources` of a shared read, renamed to `names`."""
+        pick = f"{frame}[{sources!r}]"
+        return pick if names == sources else pick + f".set_axis({names!r}, axis=1)"
+
+    def op_Join(self, op: O.Join, names: dict[int, str]) -> list[str]:
+        left, right = names[id(op.left)], names[id(op.right)]
+        var = self._var(op, names, "join")
+        cond = [f"{a} = {b}" for a, b in zip(op.left_keys, op.right_keys)]
+        if op.residual is not None:
+            cond.append(expr_text(op.residual))
+        note = " (NOT IN: NULL-aware)" if op.null_aware else ""
+        lines = [f"# Join {op.kind}{note}: {comment(' AND '.join(cond)) or 'every pair'}"]
+        args = [left, right]
+        if op.kind != "cross":
+            args += [repr(list(op.left_keys)), repr(list(op.right_keys))]
+        if op.residual is not None:
+            on = f"{var}_on"
+            pred = self._compiler("pairs", op.left.schema.concat(op.right.schema)).compile(op.residual)
+            lines += [f"def {on}(pairs: pd.DataFrame) -> object:",
+                      '    """The residual join condition, over paired rows."""',
+                      f"    return {pred}", ""]
+            args.append(f"on={on}")
+        key_types = self._key_types(op)
+        if key_types is not None:
+            args.append(f"key_types={key_types}")
+        if op.kind in ("semi", "anti"):
+            if op.kind == "anti":
+                args.append("anti=True")
+            if op.null_aware:
+                args.append("null_aware=True")
+            if op.residual is not None:
+                used = [c for c in op.left.schema.names + op.right.schema.names if c in op.residual.columns()]
+                args.append(f"on_columns={used!r}")
+            lines.append(f"{var} = {self._call('semi_join')}({', '.join(args)})")
+        else:
+            args.insert(2, repr(op.kind))
+            lines.append(f"{var} = {self._call('join')}({', '.join(args)})")
+        return lines
+
+    def op_Aggregate(self, op: O.Aggregate, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "aggregate")
+        aggs = ", ".join(f"{n} := {c}" for n, c in op.aggs)
+        keys = f"by [{', '.join(op.keys)}]" if op.keys else "(one group)"
+        lines = [f"# Aggregate {comment(keys)}: {comment(aggs)}",
+                 f"{var} = {self._call('aggregate')}({src}, {list(op.keys)!r}, ["]
+        for name, call in op.aggs:
+            lines.append(f"    ({name!r}, {call.func!r}, {call.arg!r}, {call.distinct!r}),")
+        lines.append("])")
+        return lines
+
+    def op_Distinct(self, op: O.Distinct, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "distinct")
+        return ["# Distinct", f"{var} = {self._call('distinct')}({src})"]
+
+    def _setop(self, op: O.Union | O.Intersect | O.Except, names: dict[int, str]) -> list[str]:
+        func = self._call(op.opname.lower())
+        kind = op.opname.lower()
+        var = self._var(op, names, kind)
+        out_names = repr(list(op.schema.names))
+        out_types = "[" + ", ".join(arrow_type(f.dtype) for f in op.schema) + "]"
+
+        def side(child: O.Op) -> str:
+            same = child.schema.names == op.schema.names and all(
+                arrow_type(a.dtype) == arrow_type(b.dtype) for a, b in zip(child.schema, op.schema))
+            return names[id(child)] if same else f"{self._call('conform')}({names[id(child)]}, {out_names}, {out_types})"
+
+        label = "DISTINCT" if op.distinct else "ALL"
+        return [f"# {op.opname} {label}",
+                f"{var} = {func}({side(op.left)}, {side(op.right)}, distinct={op.distinct})"]
+
+    def op_Union(self, op: O.Union, names: dict[int, str]) -> list[str]:
+        return self._setop(op, names)
+
+    def op_Intersect(self, op: O.Intersect, names: dict[int, str]) -> list[str]:
+        return self._setop(op, names)
+
+    def op_Except(self, op: O.Except, names: dict[int, str]) -> list[str]:
+        return self._setop(op, names)
+
+    def op_Sort(self, op: O.Sort, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "sort")
+        return [f"# Sort: {comment(', '.join(str(k) for k in op.keys))}",
+                f"{var} = {self._call('sort')}({src}, {sort_key_specs(op.keys)!r})"]
+
+    def op_LoopVar(self, op: O.LoopVar, names: dict[int, str]) -> list[str]:
+        var = self._var(op, names, "loopvar")
+        return [f"# LoopVar {comment(op.name)}: this iteration's value", f"{var} = state[{op.name!r}]"]
+
+    def op_While(self, op: O.While, names: dict[int, str]) -> list[str]:
+        run_loop = self._call("loop")
+        var = self._var(op, names, "while")
+        label = f"loop {var.split('_')[0][1:]} ({op.result})"
+        step = f"{var}_step"
+        rules = ([f"max_iter {op.max_iter}"] if op.max_iter is not None else []) + \
+                (["stop relation"] if op.stop is not None else []) + (["fixpoint"] if op.fixpoint else [])
+        inner = dict(names)  # the body sees outer relations (its invariant inputs) by closure
+        roots = list(op.body) + ([op.stop] if op.stop is not None else [])
+        keep = {id(r) for r in roots}
+        body = self._block(roots, inner, keep)
+        nexts = ", ".join(f"{n!r}: {inner[id(b)]}" for n, b in zip(op.names, op.body))
+        stop = self._loop_stop(inner[id(op.stop)] if op.stop is not None else None)
+        init = ", ".join(f"{n!r}: {names[id(i)]}" for n, i in zip(op.names, op.init))
+        lines = [f"# While ({comment(', '.join(op.names))}): {', '.join(rules)}; result {comment(op.result)}",
+                 f"def {step}(state: dict[str, {self.RELATION}]) -> tuple[dict[str, {self.RELATION}], {self.STOP}]:",
+                 f'    """One pass of the loop body: the next value of every loop variable, and {self.STOP_DOC}."""']
+        lines += indent(body, 1)
+        lines += ["", f"    return {{{nexts}}}, {stop}", ""]
+        lines.append(
+            f"{var} = {run_loop}({label!r}, {{{init}}}, {step}, max_iter={op.max_iter!r}, "
+            f"stop_rule={op.stop is not None}, fixpoint={op.fixpoint})[{op.result!r}]")
+        return lines
+
+    def op_UDF(self, op: O.UDF, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "udf")
+        fields = ", ".join(f"({f.name!r}, {arrow_type(f.dtype)})" for f in op.out_schema)
+        label = f"{op.module}:{op.qualname}"
+        return [f"# UDF ({comment(op.mode)}): {comment(label)}",
+                f"{var} = {self._call('udf')}({src}, load_udf({op.module!r}, {op.qualname!r}), {op.mode!r},",
+                f"    pa.schema([{fields}]), {label!r})"]
+
+    def _loop_stop(self, stop: str | None) -> str:
+        """What a While step returns besides the new values: here the stop flag."""
+        return f"stop_flag({stop})" if stop is not None else "False"
+
+    def _sink_format(self, op: O.Sink) -> str:
+        """csv or parquet for a Sink that names a file (explicit format, else by extension)."""
+        assert op.path is not None
+        fmt = op.format or output_format(op.path)
+        if fmt is None:
+            raise UnsupportedError(f"output file {op.path!r}: only .csv and .parquet files can be written")
+        if fmt.lower() not in ("csv", "parquet"):
+            raise UnsupportedError(f"output format {op.format!r}: the {self.ENGINE} writes csv or parquet")
+        return fmt.lower()

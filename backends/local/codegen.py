@@ -20,13 +20,11 @@ import jinja2
 from ir import expr as E
 from ir import operators as O
 from ir.text import expr_text
-from ir.types import DataType, UnsupportedError
 from ir.workflow import Workflow
 
 from backends.common.arrow_exprs import arrow_type
-from backends.common.codetext import comment, docstring_text, indent, output_format, slug
+from backends.common.codetext import comment, docstring_text, indent
 from backends.common.generator import ArrowProgramGenerator
-from backends.common.sortkeys import sort_key_specs
 
 TEMPLATES = Path(__file__).parent / "templates"
 RUNTIME_TEMPLATES = ("core.py.j2", "io.py.j2", "scalars.py.j2", "relational.py.j2", "loops.py.j2")
@@ -75,35 +73,7 @@ class ProgramGenerator(ArrowProgramGenerator):
         text = re.sub(r"\n{4,}", "\n\n\n", text)  # conditional helpers leave extra blank lines
         return text.rstrip("\n") + "\n"
 
-    # --- one method per operator ---------------------------------------------
-    def op_Scan(self, op: O.Scan, names: dict[int, str]) -> list[str]:
-        key = self._table_key(op)
-        cols = ", ".join(c.name if c.name == c.source else f"{c.source} AS {c.name}" for c in op.columns)
-        lines = [f"# Scan {comment(op.table)} ({comment(op.format)}): {comment(cols)}"]
-        shared = self._shared.get((op.table, op.path))
-        if shared is None:
-            var = self._var(op, names, slug(op.table))
-            return lines + self._read(var, key, [(c.source, c.name, c.dtype) for c in op.columns])
-        if shared.var is None:  # the first scan of this file reads what all of them need
-            shared.var = f"t{next(self._counter)}_{slug(op.table)}_file"
-            lines[0] += " (the file is read once for all its scans)"
-            lines += self._read(shared.var, key, [(src, src, t) for src, t in shared.columns.items()])
-        var = self._var(op, names, slug(op.table))
-        sources = [c.source for c in op.columns]
-        pick = f"{shared.var}[{sources!r}]"
-        if [c.name for c in op.columns] != sources:
-            pick += f".set_axis({[c.name for c in op.columns]!r}, axis=1)"
-        lines.append(f"{var} = {pick}")
-        shared.remaining -= 1
-        if shared.remaining == 0:
-            lines.append(f"del {shared.var}")
-        return lines
-
-    def _read(self, var: str, key: str, columns: list[tuple[str, str, DataType]]) -> list[str]:
-        lines = [f"{var} = read_table(paths[{key!r}], FORMATS[{key!r}], ["]
-        lines += [f"    ({source!r}, {name!r}, {arrow_type(t)})," for source, name, t in columns]
-        return lines + ["])"]
-
+    # --- one method per operator (Scan, Join, Aggregate, set operations, Sort, While, UDF: in the base class)
     def op_Filter(self, op: O.Filter, names: dict[int, str]) -> list[str]:
         src = names[id(op.input)]
         var = self._var(op, names, "filter")
@@ -123,93 +93,6 @@ class ProgramGenerator(ArrowProgramGenerator):
         lines.append("])")
         return lines
 
-    def op_Join(self, op: O.Join, names: dict[int, str]) -> list[str]:
-        self.need("joins")
-        left, right = names[id(op.left)], names[id(op.right)]
-        var = self._var(op, names, "join")
-        cond = [f"{a} = {b}" for a, b in zip(op.left_keys, op.right_keys)]
-        if op.residual is not None:
-            cond.append(expr_text(op.residual))
-        note = " (NOT IN: NULL-aware)" if op.null_aware else ""
-        lines = [f"# Join {op.kind}{note}: {comment(' AND '.join(cond)) or 'every pair'}"]
-        args = [left, right]
-        if op.kind != "cross":
-            args += [repr(list(op.left_keys)), repr(list(op.right_keys))]
-        if op.residual is not None:
-            on = f"{var}_on"
-            pred = self._compiler("pairs", op.left.schema.concat(op.right.schema)).compile(op.residual)
-            lines += [f"def {on}(pairs: pd.DataFrame) -> object:",
-                      '    """The residual join condition, over paired rows."""',
-                      f"    return {pred}", ""]
-            args.append(f"on={on}")
-        key_types = self._key_types(op)
-        if key_types is not None:
-            args.append(f"key_types={key_types}")
-        if op.kind in ("semi", "anti"):
-            if op.kind == "anti":
-                args.append("anti=True")
-            if op.null_aware:
-                args.append("null_aware=True")
-            if op.residual is not None:
-                used = [c for c in op.left.schema.names + op.right.schema.names if c in op.residual.columns()]
-                args.append(f"on_columns={used!r}")
-            lines.append(f"{var} = semi_join({', '.join(args)})")
-        else:
-            args.insert(2, repr(op.kind))
-            lines.append(f"{var} = join_frames({', '.join(args)})")
-        return lines
-
-    def op_Aggregate(self, op: O.Aggregate, names: dict[int, str]) -> list[str]:
-        self.need("aggregate")
-        src = names[id(op.input)]
-        var = self._var(op, names, "aggregate")
-        aggs = ", ".join(f"{n} := {c}" for n, c in op.aggs)
-        keys = f"by [{', '.join(op.keys)}]" if op.keys else "(one group)"
-        lines = [f"# Aggregate {comment(keys)}: {comment(aggs)}",
-                 f"{var} = aggregate({src}, {list(op.keys)!r}, ["]
-        for name, call in op.aggs:
-            lines.append(f"    ({name!r}, {call.func!r}, {call.arg!r}, {call.distinct!r}),")
-        lines.append("])")
-        return lines
-
-    def op_Distinct(self, op: O.Distinct, names: dict[int, str]) -> list[str]:
-        self.need("distinct")
-        src = names[id(op.input)]
-        var = self._var(op, names, "distinct")
-        return ["# Distinct", f"{var} = distinct_rows({src})"]
-
-    def _setop(self, op: O.Union | O.Intersect | O.Except, names: dict[int, str], func: str) -> list[str]:
-        self.need("setops")
-        kind = op.opname.lower()
-        var = self._var(op, names, kind)
-        out_names = repr(list(op.schema.names))
-        out_types = "[" + ", ".join(arrow_type(f.dtype) for f in op.schema) + "]"
-
-        def side(child: O.Op) -> str:
-            same = child.schema.names == op.schema.names and all(
-                arrow_type(a.dtype) == arrow_type(b.dtype) for a, b in zip(child.schema, op.schema))
-            return names[id(child)] if same else f"conform({names[id(child)]}, {out_names}, {out_types})"
-
-        label = "DISTINCT" if op.distinct else "ALL"
-        return [f"# {op.opname} {label}",
-                f"{var} = {func}({side(op.left)}, {side(op.right)}, distinct={op.distinct})"]
-
-    def op_Union(self, op: O.Union, names: dict[int, str]) -> list[str]:
-        return self._setop(op, names, "union_rows")
-
-    def op_Intersect(self, op: O.Intersect, names: dict[int, str]) -> list[str]:
-        return self._setop(op, names, "intersect_rows")
-
-    def op_Except(self, op: O.Except, names: dict[int, str]) -> list[str]:
-        return self._setop(op, names, "except_rows")
-
-    def op_Sort(self, op: O.Sort, names: dict[int, str]) -> list[str]:
-        self.need("sort")
-        src = names[id(op.input)]
-        var = self._var(op, names, "sort")
-        return [f"# Sort: {comment(', '.join(str(k) for k in op.keys))}",
-                f"{var} = sort_rows({src}, {sort_key_specs(op.keys)!r})"]
-
     def op_Limit(self, op: O.Limit, names: dict[int, str]) -> list[str]:
         src = names[id(op.input)]
         var = self._var(op, names, "limit")
@@ -218,61 +101,13 @@ class ProgramGenerator(ArrowProgramGenerator):
         text = f"{op.count}" + (f" OFFSET {op.offset}" if op.offset else "")
         return [f"# Limit {text}", f"{var} = {src}.iloc[{start}:{stop}].reset_index(drop=True)"]
 
-    def op_LoopVar(self, op: O.LoopVar, names: dict[int, str]) -> list[str]:
-        var = self._var(op, names, "loopvar")
-        return [f"# LoopVar {comment(op.name)}: this iteration's value", f"{var} = state[{op.name!r}]"]
-
-    def op_While(self, op: O.While, names: dict[int, str]) -> list[str]:
-        self.need("loop")
-        var = self._var(op, names, "while")
-        label = f"loop {var.split('_')[0][1:]} ({op.result})"
-        step = f"{var}_step"
-        rules = ([f"max_iter {op.max_iter}"] if op.max_iter is not None else []) + \
-                (["stop relation"] if op.stop is not None else []) + (["fixpoint"] if op.fixpoint else [])
-        inner = dict(names)  # the body sees outer relations (its invariant inputs) by closure
-        roots = list(op.body) + ([op.stop] if op.stop is not None else [])
-        keep = {id(r) for r in roots}
-        body = self._block(roots, inner, keep)
-        nexts = ", ".join(f"{n!r}: {inner[id(b)]}" for n, b in zip(op.names, op.body))
-        stop = f"stop_flag({inner[id(op.stop)]})" if op.stop is not None else "False"
-        init = ", ".join(f"{n!r}: {names[id(i)]}" for n, i in zip(op.names, op.init))
-        lines = [f"# While ({comment(', '.join(op.names))}): {', '.join(rules)}; result {comment(op.result)}",
-                 f"def {step}(state: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], bool]:",
-                 '    """One pass of the loop body: the next value of every loop variable, and the stop flag."""']
-        lines += indent(body, 1)
-        lines += ["", f"    return {{{nexts}}}, {stop}", ""]
-        lines.append(
-            f"{var} = run_loop({label!r}, {{{init}}}, {step}, max_iter={op.max_iter!r}, "
-            f"stop_rule={op.stop is not None}, fixpoint={op.fixpoint})[{op.result!r}]")
-        return lines
-
-    def op_UDF(self, op: O.UDF, names: dict[int, str]) -> list[str]:
-        self.need("udf")
-        src = names[id(op.input)]
-        var = self._var(op, names, "udf")
-        fields = ", ".join(f"({f.name!r}, {arrow_type(f.dtype)})" for f in op.out_schema)
-        label = f"{op.module}:{op.qualname}"
-        return [f"# UDF ({comment(op.mode)}): {comment(label)}",
-                f"{var} = apply_udf({src}, load_udf({op.module!r}, {op.qualname!r}), {op.mode!r},",
-                f"    pa.schema([{fields}]), {label!r})"]
-
     def op_Sink(self, op: O.Sink, names: dict[int, str]) -> list[str]:
         src = names[id(op.input)]
         names[id(op)] = src
         if op.path is None:
             return [f"# Sink {comment(op.name)}: returned by run()"]
-        fmt = (op.format or _format_of(op.path)).lower()
-        if fmt not in ("csv", "parquet"):
-            raise UnsupportedError(f"output format {op.format!r}: the local engine writes csv or parquet")
         return [f"# Sink {comment(op.name)}: also written to {comment(op.path)}",
-                f"write_table({src}, {op.path!r}, {fmt!r})"]
-
-
-def _format_of(path: str) -> str:
-    fmt = output_format(path)
-    if fmt is None:
-        raise UnsupportedError(f"output file {path!r}: only .csv and .parquet files can be written")
-    return fmt
+                f"write_table({src}, {op.path!r}, {self._sink_format(op)!r})"]
 
 
 def generate_program(workflow: Workflow) -> str:
