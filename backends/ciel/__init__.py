@@ -1,0 +1,1 @@
+"""The CIEL-style engine backend (work in progress: the engine is in engine/)."""

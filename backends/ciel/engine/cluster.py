@@ -1,0 +1,143 @@
+"""`Cluster(workers=N)`: a master and N worker processes on localhost.
+
+For tests, the CLI and the backend when no `--ciel-master` is given. It is a
+context manager that always cleans up: processes are killed on exit, and
+each child also watches this process and exits if it disappears, so a
+crashed test run leaves nothing behind. The token is random per cluster and
+reaches children through the environment (not argv, which `ps` shows).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from backends.ciel.engine.api import Client
+from backends.ciel.engine.protocol import TOKEN_ENV
+
+ROOT = Path(__file__).resolve().parents[3]  # the repository: children import backends.ciel from here
+
+
+class Cluster:
+    def __init__(self, workers: int = 2, slots: int = 4, token: str | None = None, host: str = "127.0.0.1",
+                 spill_threshold: int = 64 << 20, journal: bool = True, heartbeat_timeout: float = 3.0,
+                 grace: float = 0.5) -> None:
+        self.n_workers = workers
+        self.slots = slots
+        self.token = token or secrets.token_hex(16)
+        self.host = host
+        self.spill_threshold = spill_threshold
+        self.heartbeat_timeout = heartbeat_timeout
+        self.grace = grace
+        self.dir = Path(tempfile.mkdtemp(prefix="ciel-cluster-"))
+        self.journal = str(self.dir / "master.journal") if journal else None
+        self.port = 0
+        self.master: subprocess.Popen[str] | None = None
+        self.workers: list[subprocess.Popen[str]] = []
+        self.worker_addresses: list[str] = []
+        self._client: Client | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env[TOKEN_ENV] = self.token
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+        return env
+
+    def _spawn(self, module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--parent-pid", str(os.getpid()), *args],
+            stdout=subprocess.PIPE, env=self._env(), cwd=str(ROOT), text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "CIEL-MASTER <port>" / "CIEL-WORKER <address>"
+        if not line.startswith("CIEL-"):
+            proc.kill()
+            raise RuntimeError(f"{module} did not start (exit code {proc.wait()})")
+        return proc, line.split()[1]
+
+    def start(self) -> "Cluster":
+        try:
+            self.start_master()
+            for _ in range(self.n_workers):
+                self.add_worker()
+            self.client().wait_for_workers(self.n_workers)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def start_master(self) -> None:
+        args = ["--host", self.host, "--port", str(self.port),
+                "--heartbeat-timeout", str(self.heartbeat_timeout), "--grace", str(self.grace)]
+        if self.journal:
+            args += ["--journal", self.journal]
+        self.master, port = self._spawn("backends.ciel.engine.master", *args)
+        self.port = int(port)
+
+    def add_worker(self) -> str:
+        i = len(self.workers)
+        proc, address = self._spawn(
+            "backends.ciel.engine.worker", "--master", self.address, "--host", self.host,
+            "--slots", str(self.slots), "--spill-dir", str(self.dir / f"spill-{i}"),
+            "--spill-threshold", str(self.spill_threshold))
+        self.workers.append(proc)
+        self.worker_addresses.append(address)
+        return address
+
+    def kill_worker(self, i: int) -> None:
+        """SIGKILL worker `i` (no goodbye: the master finds out from the dropped socket)."""
+        _kill(self.workers[i])
+
+    def kill_master(self) -> None:
+        if self.master is not None:
+            _kill(self.master)
+
+    def restart_master(self) -> None:
+        """A new master on the same port, resuming from the journal."""
+        self.kill_master()
+        self.start_master()
+
+    def client(self, **kwargs: Any) -> Client:
+        """A client of this cluster (one shared one without arguments)."""
+        if kwargs:
+            return Client(self.address, self.token, **kwargs)
+        if self._client is None:
+            self._client = Client(self.address, self.token)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client._shutdown = True
+            self._client.link._shutdown = True
+            self._client.close()
+            self._client = None
+        for proc in [*self.workers, *([self.master] if self.master else [])]:
+            _kill(proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> "Cluster":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
