@@ -19,22 +19,25 @@ from musketeer import api
 BACKENDS: list[str] = list(api.BACKENDS)
 
 
-def require_backend(name: str) -> None:
-    """Skip (locally) or fail (in CI) when a backend cannot run here."""
+def unavailable(name: str) -> str | None:
+    """Why backend `name` cannot run here, or None when it can."""
     try:
         api.get_backend(name)
     except Exception as err:  # noqa: BLE001 - the reason is the message
-        required = {b.strip() for b in os.environ.get("MUSKETEER_REQUIRE_BACKENDS", "").split(",") if b.strip()}
-        if name in required:
-            pytest.fail(f"backend {name} is required here but unavailable: {err}", pytrace=False)
-        pytest.skip(f"backend {name} unavailable: {err}")
+        return str(err)
+    return None
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """Each backend in turn (skipped where unavailable)."""
-    require_backend(request.param)
-    return request.param
+def _param(name: str) -> Any:
+    required = {b.strip() for b in os.environ.get("MUSKETEER_REQUIRE_BACKENDS", "").split(",") if b.strip()}
+    reason = unavailable(name)
+    if reason is None or name in required:  # a required backend runs (and fails) even when unavailable
+        return pytest.param(name, id=name)
+    return pytest.param(name, id=name, marks=pytest.mark.skip(reason=f"backend {name} unavailable: {reason}"))
+
+
+#: Decorator: run the test once per backend (argument `backend`).
+EVERY_BACKEND = pytest.mark.parametrize("backend", [_param(b) for b in BACKENDS])
 
 
 def as_dict(frame: pd.DataFrame, key: str, value: str) -> dict[Any, Any]:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 import musketeer as m
 from ir import DataError, IRError, MusketeerError
 from musketeer.cli import main
-from tests.linq_helpers import as_dict, backend, loop_metrics  # noqa: F401 - backend is a fixture
+from tests.linq_helpers import EVERY_BACKEND, as_dict, loop_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -86,6 +86,7 @@ def components(frame: pd.DataFrame) -> list[list[Any]]:
 
 # --------------------------------------------------------------------------- PageRank
 
+@EVERY_BACKEND
 def test_pagerank_matches_networkx(tmp_path: Path, backend: str) -> None:
     g = oriented_ba(1500, 3, seed=11)
     assert any(g.out_degree(v) == 0 for v in g)  # dangling vertices are part of the test
@@ -96,6 +97,7 @@ def test_pagerank_matches_networkx(tmp_path: Path, backend: str) -> None:
                                             "converged": True}
 
 
+@EVERY_BACKEND
 def test_pagerank_weighted_undirected_selfloops_and_isolated(tmp_path: Path, backend: str) -> None:
     d = weighted(nx.DiGraph(nx.scale_free_graph(800, seed=5)), seed=5)  # keeps its self-loops
     assert nx.number_of_selfloops(d) > 0
@@ -126,6 +128,7 @@ def test_pagerank_example_matches_networkx(capsys: pytest.CaptureFixture[str]) -
 
 # --------------------------------------------------------------------------- SSSP and components
 
+@EVERY_BACKEND
 def test_sssp_matches_networkx(tmp_path: Path, backend: str) -> None:
     g = weighted(nx.gnm_random_graph(1200, 4000, seed=8, directed=True), seed=8)
     result = m.sssp(m.read(write_edges(g, tmp_path / "w.csv", ("from", "to"), "km")), 0, src="from", dst="to",
@@ -140,6 +143,7 @@ def test_sssp_matches_networkx(tmp_path: Path, backend: str) -> None:
     assert str(hops["distance"].dtype).startswith("int64")
 
 
+@EVERY_BACKEND
 def test_connected_components_match_networkx(tmp_path: Path, backend: str) -> None:
     g = nx.gnm_random_graph(2000, 1800, seed=21)
     g.remove_nodes_from([v for v in list(g) if g.degree(v) == 0])
@@ -148,6 +152,7 @@ def test_connected_components_match_networkx(tmp_path: Path, backend: str) -> No
     assert all(label == min(c) for c in components(frame) for label in [as_dict(frame, "id", "component")[c[0]]])
 
 
+@EVERY_BACKEND
 def test_convergence_iteration_count_depends_on_the_input(tmp_path: Path, backend: str) -> None:
     """Label propagation along a path of n vertices changes labels n - 1
     times and needs one more pass to see nothing changed."""
@@ -166,6 +171,7 @@ def test_convergence_iteration_count_depends_on_the_input(tmp_path: Path, backen
     assert loop_metrics(loose.metrics)["iterations"] < loop_metrics(tight.metrics)["iterations"]
 
 
+@EVERY_BACKEND
 def test_loop_hitting_max_iter_warns_and_reports(tmp_path: Path, backend: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     path = write_edges(oriented_ba(300, 2, seed=1), tmp_path / "g.csv")
@@ -180,6 +186,7 @@ def test_loop_hitting_max_iter_warns_and_reports(tmp_path: Path, backend: str,
     assert "converged: False" in err
 
 
+@EVERY_BACKEND
 def test_custom_vertex_programs(tmp_path: Path, backend: str) -> None:
     """One superstep each: a vertex's largest in-neighbour; its share of all
     edges (an aggregator over the vertex state)."""
@@ -224,6 +231,7 @@ def test_bad_edge_lists_fail_at_plan_time(tmp_path: Path) -> None:
         m.connected_components(m.read(tmp_path / "f.csv"))
 
 
+@EVERY_BACKEND
 def test_bad_edge_data_fails_at_run_time(tmp_path: Path, backend: str) -> None:
     (tmp_path / "neg.csv").write_text("src,dst,w\n1,2,1.5\n2,3,-0.5\n3,4,2\n")
     with pytest.raises(DataError, match=r"1 edge\(s\) have a negative weight, e.g. 2 -> 3 \(weight -0.5\); "
@@ -277,6 +285,7 @@ def test_graph_results_are_datasets(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- large graphs (slow)
 
 @pytest.mark.slow
+@EVERY_BACKEND
 def test_large_scale_free_graph(tmp_path: Path, backend: str) -> None:
     """~10k vertices, ~50k edges: all three algorithms against networkx."""
     g = weighted(oriented_ba(10_000, 5, seed=2024), seed=2024)

@@ -27,7 +27,7 @@ from ir import operators as O
 from musketeer import api
 from musketeer.cli import main
 from tests import tpch
-from tests.linq_helpers import as_dict, backend, loop_metrics  # noqa: F401 - backend is a fixture
+from tests.linq_helpers import EVERY_BACKEND, loop_metrics
 from tests.local_helpers import assert_same, duck, write_tables
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,8 +147,8 @@ def test_join_name_clashes(people: m.Dataset) -> None:
     a, b = people.select("id", "name", "salary"), people.select("id", "name", "qty")
     with pytest.raises(LinqError, match=r"both datasets have columns 'id', 'name'; pass suffixes=\('', '_r'\) "
                                         r"or rename one side first \(e.g. other.rename\(id='id_r'\)\)"):
-        a.join(b, on=lambda l, r: l.id == r.qty)
-    self_join = a.join(b, on=lambda l, r: l.id == r.qty, suffixes=("", "_r"))
+        a.join(b, on=lambda left, right: left.id == right.qty)
+    self_join = a.join(b, on=lambda left, right: left.id == right.qty, suffixes=("", "_r"))
     assert self_join.columns == ("id", "name", "salary", "id_r", "name_r", "qty")
     frame = self_join.collect()
     assert sorted(zip(frame["id"], frame["id_r"])) == [(1, 12), (2, 8), (3, 5), (5, 10), (7, 1), (10, 6)]
@@ -272,6 +272,7 @@ def write_numbers(path: Path, values: list[int]) -> Path:
     return path
 
 
+@EVERY_BACKEND
 def test_iterate_stops_at_a_data_dependent_iteration(tmp_path: Path, backend: str) -> None:
     """Doubling until every value exceeds 1000: how many iterations that takes depends on the data."""
     for values, expected in (([1, 3], 10), ([300, 600], 2), ([999, 2000], 1)):
@@ -284,6 +285,7 @@ def test_iterate_stops_at_a_data_dependent_iteration(tmp_path: Path, backend: st
         assert sorted(result.outputs["result"]["v"].tolist()) == [v * 2 ** expected for v in values]
 
 
+@EVERY_BACKEND
 def test_iterate_fixpoint_widening_and_carry(tmp_path: Path, backend: str) -> None:
     data = m.read(write_numbers(tmp_path / "n.csv", [40, 7, 1]))
     # integer start, float body: the initial value is widened to float64
@@ -303,6 +305,7 @@ def test_iterate_fixpoint_widening_and_carry(tmp_path: Path, backend: str) -> No
     assert summed.collect(backend)["t"].tolist() == [48 + 48 + 51 + 54]
 
 
+@EVERY_BACKEND
 def test_iterate_that_hits_max_iter_warns_and_reports(tmp_path: Path, backend: str) -> None:
     data = m.read(write_numbers(tmp_path / "n.csv", [1, 2]))
     loop = data.iterate(lambda d: d.with_columns(v=d.v + 1), until=lambda old, new: new.v.max() > 100, max_iter=5,
@@ -356,6 +359,7 @@ def numpy_kmeans(points: np.ndarray, start: np.ndarray, eps: float, max_iter: in
 
 
 @pytest.mark.parametrize("seed", [1, 2])
+@EVERY_BACKEND
 def test_kmeans_matches_numpy(tmp_path: Path, seed: int, backend: str) -> None:
     kmeans = load_example("kmeans")
     rng = np.random.default_rng(seed)

@@ -23,7 +23,7 @@ from ir.types import MusketeerError
 from ir.workflow import Workflow
 
 from frontends.linq.columns import (
-    Column, Ref, SortOrder, coerce_literals, display, has_aggregate, to_column, to_schema,
+    Column, Ref, SortOrder, coerce_literals, col, display, has_aggregate, to_column, to_schema,
 )
 from frontends.linq.errors import LinqError, UnknownColumnError, located
 
@@ -171,7 +171,7 @@ class Dataset:
         out: list[tuple[str, E.Expr]] = []
         for item in items:
             if isinstance(item, str):
-                out.append((item, self.expr(E_col(item), where)))
+                out.append((item, self.expr(col(item), where)))
                 continue
             if callable(item) and not isinstance(item, Column):
                 item = call_user(item, [self.row()], where)
@@ -396,12 +396,9 @@ class Dataset:
         return self._new(O.UDF(self._op, module, qualname, mode, out_schema))
 
 
-def E_col(name: str) -> Column:  # noqa: N802 - a Column for a bare name
-    return Column(E.Col(name))
-
-
 def col_of(value: Any) -> Column:
-    return E_col(value) if isinstance(value, str) else to_column(value)
+    """A name as a column (order_by("x")); anything else as a column expression."""
+    return col(value) if isinstance(value, str) else to_column(value)
 
 
 def fresh_name(base: str, taken: set[str]) -> str:
