@@ -32,10 +32,10 @@ from musketeer.errors import UsageError
 from musketeer.outputs import OutputTarget, output_target, write_frame_atomic
 
 #: Backends that exist today, in `auto` preference order.
-BACKENDS: tuple[str, ...] = ("local", "dask", "spark")
+BACKENDS: tuple[str, ...] = ("local", "dask", "spark", "ciel")
 #: Backends on the roadmap: named in errors, picked up automatically once
 #: `backends/<name>/` exists and exports BACKEND.
-PLANNED_BACKENDS: tuple[str, ...] = ("ciel",)
+PLANNED_BACKENDS: tuple[str, ...] = ()
 
 Timings = dict[str, float]
 
@@ -55,7 +55,7 @@ def get_backend(name: str = "auto", options: RunOptions | None = None) -> Backen
     if name not in BACKENDS and name not in PLANNED_BACKENDS:
         raise UsageError(
             f"unknown backend {name!r}{suggest(name, BACKENDS + PLANNED_BACKENDS)} "
-            f"(known backends: {known}; planned: {planned})"
+            f"(known backends: {known}{'; planned: ' + planned if planned else ''})"
         )
     module_name = f"backends.{name}"
     try:

@@ -346,15 +346,13 @@ def test_engine_data_error_leaves_no_output(fake: FakeBackend, work: Path, capsy
 def test_unknown_backend(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "run", DEMO, "--data-dir", DATA, "--backend", "sparc", "--output", "o.csv")
     assert_user_error(code, err, "musketeer: error: unknown backend 'sparc'; did you mean 'spark'? "
-                                 "(known backends: auto, local, dask, spark; planned: ciel)")
+                                 "(known backends: auto, local, dask, spark, ciel)")
     no_files_but(work)
 
 
-@pytest.mark.parametrize("name", ["ciel"])
-def test_planned_backend_is_not_available_yet(capsys: pytest.CaptureFixture[str], name: str) -> None:
-    code, _, err = cli(capsys, "compile", DEMO, "--data-dir", DATA, "--backend", name)
-    assert_user_error(code, err, f"musketeer: error: backend '{name}' is not available yet "
-                                 "(available: auto, local, dask, spark)")
+def test_ciel_backend_compiles(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "compile", DEMO, "--data-dir", DATA, "--backend", "ciel")
+    assert code == 0 and "def job(paths" in out
 
 
 def test_bad_output_extension_fails_before_running(fake: FakeBackend, work: Path,

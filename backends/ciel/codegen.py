@@ -1,0 +1,171 @@
+"""IR workflow -> standalone Python program that runs on the ciel engine.
+
+The program has three layers:
+
+* task functions (`task_t3_filter(in0)`): one per operator, the local
+  engine's code for that operator (we subclass its generator, so semantics
+  and the pyarrow expression compiler are shared), applied to one partition;
+* plan functions (`job(paths)`, `plan_t7_while(state, outer)`): run *inside*
+  the engine, they spawn the partitioned tasks: row-wise operators per
+  partition, hash-partitioned shuffles for joins, aggregates and DISTINCT,
+  a broadcast of the right side for joins without usable keys, a gather to
+  one partition for sorts, limits, set operations and global aggregates;
+* a While is a task (`task_t7_while`) that runs one iteration's plan, reads
+  the stop rule and either returns the result relation or tail-spawns the
+  next iteration: no driver loop.
+
+Relations in plans are lists of Refs (one per partition). User text enters
+only through repr()/comment(), as in the local engine.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+
+from ir import operators as O
+from ir.types import UnsupportedError
+from ir.workflow import Workflow
+
+from backends.common.arrow_exprs import arrow_type
+from backends.common.codetext import comment, docstring_text, indent, output_format
+from backends.local.codegen import RUNTIME_TEMPLATES, ProgramGenerator
+from backends.local.codegen import TEMPLATES as LOCAL_TEMPLATES
+
+TEMPLATES = Path(__file__).parent / "templates"
+BROADCAST_KINDS = ("inner", "left", "semi", "anti", "cross")
+
+
+class CielGenerator(ProgramGenerator):
+    """Reuses the local generator's per-operator code inside partition tasks."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        super().__init__(workflow)
+        self.task_defs: list[list[str]] = []
+        self.need("loop_checks")
+
+    def generate(self) -> str:
+        names: dict[int, str] = {}
+        sinks = self.workflow.sinks
+        plan = self._plan_block(list(sinks), names)
+        outputs = ", ".join(f"{s.name!r}: {names[id(s)]}" for s in sinks)
+        plan += ["", f"return {{{outputs}}}"]
+        writes = [(repr(s.name), repr(s.path), repr((s.format or output_format(s.path) or "").lower()))
+                  for s in sinks if s.path is not None]
+        for s in sinks:
+            if s.path is not None and (s.format or output_format(s.path) or "").lower() not in ("csv", "parquet"):
+                raise UnsupportedError(f"output file {s.path!r}: only .csv and .parquet files can be written")
+        return self._render_ciel(plan, writes)
+
+    # --- plans ---------------------------------------------------------------------
+    def _plan_block(self, roots: list[O.Op], names: dict[int, str]) -> list[str]:
+        available = set(names)
+        seen = set(names)
+        lines: list[str] = []
+        for root in roots:
+            for op in O.walk(root, stop_at=available):
+                if id(op) not in seen:
+                    seen.add(id(op))
+                    lines.extend(self._plan(op, names))
+        return lines
+
+    def _plan(self, op: O.Op, names: dict[int, str]) -> list[str]:
+        if isinstance(op, O.Sink):
+            names[id(op)] = names[id(op.input)]
+            return [f"# Sink {comment(op.name)}"]
+        if isinstance(op, O.LoopVar):
+            var = self._var(op, names, "loopvar")
+            return [f"{var} = state[{op.name!r}]  # LoopVar {comment(op.name)}"]
+        if isinstance(op, O.While):
+            return self._plan_while(op, names)
+        inputs = list(dict.fromkeys(op.inputs))
+        params = {id(inp): f"in{k}" for k, inp in enumerate(inputs)}
+        local_names = dict(params)
+        body = self._emit(op, local_names)
+        var = local_names[id(op)]
+        fn = f"task_{var}"
+        header = body[0] if body and body[0].startswith("#") else f"# {op.opname}"
+        if isinstance(op, O.Scan):
+            self.task_defs.append([f"def {fn}(paths: dict[str, str], part: int, nparts: int) -> pd.DataFrame:",
+                                   f'    """{docstring_text(header[2:])} (one slice of the rows)."""',
+                                   *indent(body, 1), f"    return take_part({var}, part, nparts)"])
+            names[id(op)] = var
+            return [header, f"{var} = [spawn(T({fn!r}), paths, i, NPARTS) for i in range(NPARTS)]"]
+        args = ", ".join(f"{p}: pd.DataFrame" for p in params.values())
+        self.task_defs.append([f"def {fn}({args}) -> pd.DataFrame:",
+                               f'    """{docstring_text(header[2:])} (one partition)."""',
+                               *indent(body, 1), f"    return {var}"])
+        names[id(op)] = var
+        rels = [names[id(i)] for i in inputs]
+        return [header, f"{var} = {self._distribution(op, fn, inputs, rels)}"]
+
+    def _distribution(self, op: O.Op, fn: str, inputs: list[O.Op], rels: list[str]) -> str:
+        """How the operator's partitions line up (program text of a plan call)."""
+        if isinstance(op, (O.Filter, O.Project)):
+            return f"each({fn!r}, {rels[0]})"
+        if isinstance(op, O.Distinct):
+            return f"each({fn!r}, shuffle({rels[0]}, None))"
+        if isinstance(op, O.Aggregate) and op.keys:
+            return f"each({fn!r}, shuffle({rels[0]}, {list(op.keys)!r}))"
+        if isinstance(op, O.Join) and len(inputs) == 2:
+            same_types = all(arrow_type(op.left.schema.dtype(a)) == arrow_type(op.right.schema.dtype(b))
+                             for a, b in zip(op.left_keys, op.right_keys))
+            if op.left_keys and same_types and not op.null_aware:
+                return (f"each({fn!r}, shuffle({rels[0]}, {list(op.left_keys)!r}), "
+                        f"shuffle({rels[1]}, {list(op.right_keys)!r}))")
+            if op.kind in BROADCAST_KINDS:
+                return f"broadcast({fn!r}, {rels[0]}, gather({rels[1]}))"
+        return f"each({fn!r}, {', '.join(f'gather({r})' for r in rels)})"
+
+    def _plan_while(self, op: O.While, names: dict[int, str]) -> list[str]:
+        var = self._var(op, names, "while")
+        outer = dict(names)
+        inner = dict(names)
+        roots = list(op.body) + ([op.stop] if op.stop is not None else [])
+        body = self._plan_block(roots, inner)
+        text = "\n".join(body)
+        used = sorted({v for v in outer.values() if re.search(rf"\b{v}\b", text)})
+        nexts = ", ".join(f"{n!r}: {inner[id(b)]}" for n, b in zip(op.names, op.body))
+        stop = inner[id(op.stop)] if op.stop is not None else "None"
+        self.task_defs.append(
+            [f"def plan_{var}(state: dict[str, list], outer: dict[str, list]) -> tuple[dict[str, list], list | None]:",
+             '    """Spawn one iteration of the loop body: the next loop variables and the stop relation."""',
+             *[f"    {u} = outer[{u!r}]" for u in used], *indent(body, 1),
+             f"    return {{{nexts}}}, {stop}", "",
+             f"def task_{var}(i: int, state: dict[str, list], outer: dict[str, list]) -> object:",
+             '    """One iteration as a task: return the result relation, or tail-spawn the next iteration."""',
+             f"    return loop_step(i, state, outer, plan_{var}, {('task_' + var)!r}, {op.max_iter!r}, "
+             f"{op.fixpoint!r}, {op.result!r})"])
+        init = ", ".join(f"{n!r}: {names[id(i)]}" for n, i in zip(op.names, op.init))
+        pass_outer = ", ".join(f"{u!r}: {u}" for u in used)
+        rules = ([f"max_iter {op.max_iter}"] if op.max_iter is not None else []) + \
+                (["stop relation"] if op.stop is not None else []) + (["fixpoint"] if op.fixpoint else [])
+        return [f"# While ({comment(', '.join(op.names))}): {', '.join(rules)}; result {comment(op.result)}",
+                f"{var} = deref(spawn(T({('task_' + var)!r}), 0, {{{init}}}, {{{pass_outer}}}))"]
+
+    # --- text ----------------------------------------------------------------------
+    def _render_ciel(self, plan: list[str], writes: list[tuple[str, str, str]]) -> str:
+        def env(path: Path) -> jinja2.Environment:
+            return jinja2.Environment(loader=jinja2.FileSystemLoader(str(path)), trim_blocks=True,
+                                      lstrip_blocks=True, keep_trailing_newline=True,
+                                      undefined=jinja2.StrictUndefined, autoescape=False)
+        helpers = frozenset(self.helpers)
+        local = env(LOCAL_TEMPLATES)
+        runtime = "\n\n".join(local.get_template(n).render(helpers=helpers).strip("\n") for n in RUNTIME_TEMPLATES)
+        tasks = "\n\n\n".join("\n".join(d) for d in self.task_defs)
+        wf = self.workflow.name
+        text = env(TEMPLATES).get_template("program.py.j2").render(
+            title=f"Workflow {docstring_text(wf)}, compiled by Musketeer for the ciel engine.",
+            workflow_name=docstring_text(repr(wf)),
+            description=repr(f"Run workflow {comment(wf)!r} (generated by Musketeer, ciel engine)."),
+            tables=[(repr(k), repr(p)) for k, (p, _) in self.tables.items()],
+            formats=[(repr(k), repr(f)) for k, (_, f) in self.tables.items()],
+            runtime=runtime, tasks=tasks, plan="\n".join(indent(plan, 1)), writes=writes, helpers=helpers)
+        text = re.sub(r"\n{4,}", "\n\n\n", text)
+        return text.rstrip("\n") + "\n"
+
+
+def generate_program(workflow: Workflow) -> str:
+    return CielGenerator(workflow).generate()
