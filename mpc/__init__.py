@@ -1,0 +1,1 @@
+"""Multi-party joint queries: Conclave split (split.py) and MPyC secure stages (secure/)."""

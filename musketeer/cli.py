@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the IR as JSON (runnable as a workflow)")
     p.add_argument("--no-passes", action="store_true", help="show the IR as lowered, before optimization")
     p.set_defaults(handler=commands.cmd_explain)
+    from musketeer.mpc_cli import register as register_mpc
+
+    register_mpc(sub)
     return parser
 
 

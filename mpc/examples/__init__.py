@@ -1,0 +1,1 @@
+"""Demo scenarios for multi-party queries: SQL and generated inputs."""

@@ -1,0 +1,121 @@
+"""The split plan: what each party runs in the clear, what runs under MPC,
+what a selectively trusted party (STP) computes, and who learns what.
+
+The text form (`SplitPlan.to_text`) is what `musketeer mpc explain` prints
+and what the golden tests compare, so it names every operator by the same
+`%N` it has in the whole workflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ir import operators as O
+from ir.text import op_args
+from ir.workflow import Workflow
+
+
+@dataclass(frozen=True)
+class Leak:
+    """One thing a party sees in the clear beyond its own inputs. `text` is
+    also the label the runtime records when the value actually arrives."""
+
+    party: str
+    kind: str  # "size" | "public" | "stp" | "output"
+    text: str
+    columns: tuple[str, ...] = ()
+    op: str = ""  # %N of the relation the columns belong to
+
+
+@dataclass
+class LocalStage:
+    """A party's cleartext sub-workflow; `outputs` maps sink name -> the
+    operator whose rows enter MPC (or go to the recipients directly)."""
+
+    party: str
+    workflow: Workflow
+    outputs: dict[str, O.Op]
+    pushup: bool = False  # a recipient's post-MPC work
+
+
+@dataclass
+class SecureStep:
+    op: O.Op
+    mode: str  # concat, elementwise, oblivious, public, hybrid, global
+    stp: str | None = None
+
+
+@dataclass
+class SplitPlan:
+    parties: tuple[str, ...]
+    recipients: tuple[str, ...]
+    workflow: Workflow  # after push-down
+    ref: dict[int, str]  # op id -> %N
+    local: list[LocalStage]
+    inputs: dict[int, tuple[str, str]]  # boundary op id -> (party, sink name)
+    secure: list[SecureStep]
+    reveal: O.Op  # relation revealed to the recipients
+    pushup: LocalStage | None
+    leaks: list[Leak] = field(default_factory=list)
+    mpc_only: bool = False
+
+    def leakage(self, party: str) -> list[Leak]:
+        return [leak for leak in self.leaks if leak.party == party]
+
+    def to_text(self) -> str:
+        ref = self.ref
+        lines = [f"split plan: parties {', '.join(self.parties)}; recipients {', '.join(self.recipients)}"
+                 + ("; mpc-only" if self.mpc_only else "")]
+        n = 0
+
+        def header(text: str) -> None:
+            nonlocal n
+            n += 1
+            lines.append(f"stage {n}: {text}")
+
+        for st in self.local:
+            header(f"local @{st.party}")
+            for op in st.workflow.ops():
+                if isinstance(op, O.Sink):
+                    continue
+                lines.append(f"  {ref[id(op)]} = {op.opname}({op_args(op, ref)}) -> {op.schema}")
+            for name, op in st.outputs.items():
+                lines.append(f"  share {ref[id(op)]} as {name}")
+        secure_open = False
+        for step in self.secure:
+            if step.mode == "hybrid":
+                keys = _keys(step.op)
+                header(f"stp @{step.stp}")
+                lines.append(f"  {step.op.opname.lower()} {ref[id(step.op)]}: sees [{', '.join(keys)}] in the clear, "
+                             f"returns {'index pairs' if isinstance(step.op, O.Join) else 'group one-hot'} secret-shared")
+                secure_open = False
+            if not secure_open:
+                header(f"secure [{', '.join(self.parties)}]")
+                secure_open = True
+            op = step.op
+            stp = f", stp {step.stp}" if step.stp else ""
+            lines.append(f"  {ref[id(op)]} = {op.opname}({op_args(op, ref)}) -> {op.schema}  [{step.mode}{stp}]")
+        if not secure_open:
+            header(f"secure [{', '.join(self.parties)}]")
+        lines.append(f"  reveal {ref[id(self.reveal)]} to {', '.join(self.recipients)}")
+        if self.pushup is not None:
+            header(f"local @{', '.join(self.recipients)} (push-up)")
+            for op in self.pushup.workflow.ops():
+                if isinstance(op, (O.Sink, O.Scan)):
+                    continue
+                lines.append(f"  {ref[id(op)]} = {op.opname}({op_args(op, ref)}) -> {op.schema}")
+        lines.append("leakage (seen in the clear beyond own inputs):")
+        for p in self.parties:
+            mine = self.leakage(p)
+            lines.append(f"  {p}: " + ("nothing" if not mine else ""))
+            for leak in mine:
+                lines.append(f"    - {leak.text}")
+        return "\n".join(lines) + "\n"
+
+
+def _keys(op: O.Op) -> list[str]:
+    if isinstance(op, O.Join):
+        return [*op.left_keys, *op.right_keys]
+    if isinstance(op, O.Aggregate):
+        return list(op.keys)
+    return []

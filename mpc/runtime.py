@@ -1,0 +1,137 @@
+"""One party's process: run my local stages in the clear, then the secure
+stages jointly with the other parties over TCP (MPyC), then (recipients
+only) the pushed-up post-processing.
+
+Failure policy: a peer that never connects, or disconnects before the
+protocol ends, makes this process print one line and exit with code 3
+within `timeout` seconds (no output is written: results are only written
+after the MPC shutdown barrier). MPyC itself would wait forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from backends.base import RunOptions
+from mpc.config import PartiesConfig
+from mpc.plan import LocalStage, SplitPlan
+
+EXIT_PEER = 3
+
+
+@dataclass
+class PartyResult:
+    frame: pd.DataFrame | None
+    timings: dict[str, float] = field(default_factory=dict)
+    received: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def _die(message: str) -> None:
+    print(f"musketeer: mpc: {message}", file=sys.stderr, flush=True)
+    os._exit(EXIT_PEER)
+
+
+def run_local(stage: LocalStage, tables: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """A cleartext stage on the local engine (the party's default backend)."""
+    from musketeer.api import get_backend
+
+    backend = get_backend("local")
+    program = backend.generate(stage.workflow)
+    return backend.run(program, RunOptions(tables=dict(tables or {}))).outputs
+
+
+def _setup_mpyc(config: PartiesConfig, me: str, ssl: bool) -> Any:
+    """MPyC reads its party list from sys.argv when first imported."""
+    argv = [sys.argv[0], "--no-log", "-I", str(config.index(me))]
+    for p in config.parties:
+        argv += ["-P", f"{p.host}:{p.port}"]
+    if ssl:
+        argv.append("--ssl")
+    saved, sys.argv = sys.argv, argv
+    try:
+        from mpyc import asyncoro
+        from mpyc.runtime import mpc
+    finally:
+        sys.argv = saved
+    return mpc, asyncoro
+
+
+def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float = 30.0,
+              ssl: bool = False) -> PartyResult:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    frames: dict[str, pd.DataFrame] = {}
+    for stage in plan.local:
+        if stage.party == me:
+            frames.update(run_local(stage))
+    timings["local_seconds"] = time.perf_counter() - t0
+
+    mpc, asyncoro = _setup_mpyc(config, me, ssl)
+    state = {"phase": "connecting"}
+    original_lost = asyncoro.MessageExchanger.connection_lost
+
+    def connection_lost(self: Any, exc: Any) -> None:
+        if state["phase"] != "shutdown":
+            peer = config.names[self.peer_pid] if getattr(self, "peer_pid", None) is not None else "a peer"
+            _die(f"party {peer!r} disconnected mid-protocol ({exc or 'connection closed'}); aborting, no output")
+        original_lost(self, exc)
+
+    asyncoro.MessageExchanger.connection_lost = connection_lost
+    deadline = threading.Timer(timeout, lambda: _die(
+        f"could not reach every party within {timeout:g} s (phase: {state['phase']}); aborting, no output"))
+    deadline.daemon = True
+    deadline.start()
+
+    from mpc.secure.engine import Engine
+    from mpc.secure.relation import Channel
+
+    chan = Channel(mpc, config.names, me)
+    result: dict[str, Any] = {}
+
+    async def main() -> None:
+        await mpc.start()
+        deadline.cancel()
+        state["phase"] = "computing"
+        t1 = time.perf_counter()
+        engine = Engine(mpc, chan, plan)
+        await engine.load_inputs(frames)
+        await engine.run()
+        result["frame"] = await engine.reveal(plan.reveal, list(plan.recipients))
+        timings["secure_seconds"] = time.perf_counter() - t1
+        state["phase"] = "shutdown"
+        stop = threading.Timer(timeout, lambda: _die("a party did not finish the protocol; aborting, no output"))
+        stop.daemon = True
+        stop.start()
+        await mpc.shutdown()
+        stop.cancel()
+
+    mpc.run(main())
+    frame = result.get("frame")
+    if frame is not None and plan.pushup is not None:
+        t2 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "revealed.parquet")
+            frame.to_parquet(path, index=False)
+            frame = run_local(plan.pushup, {"__revealed": path})["result"]
+        timings["local_seconds"] += time.perf_counter() - t2
+    record = os.environ.get("MUSKETEER_MPC_RECORD")
+    if record:
+        with open(record, "w", encoding="utf-8") as f:
+            json.dump([[label, _plain(v)] for label, v in chan.received], f)
+    return PartyResult(frame, timings, chan.received)
+
+
+def _plain(v: Any) -> Any:
+    try:
+        return [x.item() if hasattr(x, "item") else x for x in list(v)]
+    except TypeError:
+        return v.item() if hasattr(v, "item") else v

@@ -1,0 +1,67 @@
+"""Secure relations and the message layer every cleartext value passes
+through (so tests can record what each party received)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+PUBLIC, SECRET = "public", "secret"
+
+
+@dataclass
+class Column:
+    place: str  # PUBLIC | SECRET | holder party name
+    values: Any  # numpy array (public / at the holder), secure array (secret), None (held elsewhere)
+
+
+@dataclass
+class SecRel:
+    n: int
+    cols: dict[str, Column]
+    mask: Any = None  # secure 0/1 array, or None when every row is valid (public fact)
+
+
+@dataclass
+class Channel:
+    """The only way cleartext reaches a party: publish (to all), send (one
+    party to others) and reveal (secret -> cleartext at receivers). Every
+    value a party receives is recorded under the plan's leakage label."""
+
+    mpc: Any
+    parties: tuple[str, ...]
+    me: str
+    received: list[tuple[str, Any]] = field(default_factory=list)
+    on_receive: Callable[[str, Any], None] | None = None
+
+    def idx(self, party: str) -> int:
+        return self.parties.index(party)
+
+    def _record(self, label: str, value: Any) -> None:
+        self.received.append((label, value))
+
+    async def send(self, obj: Any, sender: str, receivers: list[str], label: str) -> Any:
+        """`obj` from sender to receivers (all parties call this)."""
+        rec = [self.idx(r) for r in receivers if r != sender]
+        if not rec:
+            return obj if self.me == sender else None
+        s = self.idx(sender)
+        out = await self.mpc.transfer(obj if self.me == sender else None, sender_receivers=[(s, r) for r in rec])
+        if self.me in receivers and self.me != sender:
+            self._record(label, out[0])
+            return out[0]
+        return obj if self.me == sender else None
+
+    async def publish(self, obj: Any, sender: str, label: str) -> Any:
+        out = await self.send(obj, sender, list(self.parties), label)
+        return obj if self.me == sender else out
+
+    async def reveal(self, x: Any, receivers: list[str], label: str) -> Any:
+        out = await self.mpc.output(x, receivers=[self.idx(r) for r in receivers])
+        if self.me in receivers:
+            out = np.asarray(out, dtype=float)
+            self._record(label, out)
+            return out
+        return None

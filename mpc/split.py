@@ -1,0 +1,305 @@
+"""The Conclave pass: split a joint query into party-local cleartext stages,
+secure (MPC) stages and STP stages, and say who learns what.
+
+Steps (each a small function below):
+
+1. parse the SQL over the parties' tables, run the usual IR passes, then
+   `pushdown.push_down` (filters, projections and pre-aggregation below the
+   union of the parties' inputs);
+2. `trust.annotate`: owners and per-column trust sets for every operator;
+3. an operator whose rows all come from one party is local to it; the rest
+   is secure. The chain of unary operators under the result that reveals
+   nothing new to the recipients (a permutation, or inputs the recipients may
+   see anyway) is pushed up to them;
+4. per secure operator choose the cheapest implementation the trust sets
+   allow: public (keys visible to all), hybrid (an STP may see the keys),
+   otherwise oblivious; and track where every column lives at run time
+   (`Placement`: public, held in the clear by one party, or secret-shared);
+5. refuse queries whose output hands row-level values to a recipient outside
+   their trust set, or that need a column in the clear that may not be.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ir import UnsupportedError, Workflow
+from ir import operators as O
+from ir.expr import Col
+from ir.passes import merge_projects, optimize, remove_redundant
+from mpc.config import ConfigError, PartiesConfig
+from mpc.plan import Leak, LocalStage, SecureStep, SplitPlan
+from mpc.pushdown import push_down
+from mpc.trust import EVERYONE, RelInfo, allows, annotate, meet
+
+PUBLIC_PLACE = "public"
+SECRET_PLACE = "secret"
+
+
+class LeakRefused(ConfigError):
+    """The query cannot be answered within the trust config."""
+
+
+@dataclass
+class Placement:
+    """Where each column of a relation lives at run time, and whether some
+    rows are dropped by a secret 0/1 mask rather than in the clear."""
+
+    cols: dict[str, str]  # name -> "public" | "secret" | party name (held in the clear)
+    masked: bool = False
+
+
+def held(place: str) -> bool:
+    return place not in (PUBLIC_PLACE, SECRET_PLACE)
+
+
+def plan_query(sql: str, config: PartiesConfig, *, mpc_only: bool = False, filename: str = "<sql>") -> SplitPlan:
+    """Parse, optimize and split a joint query."""
+    from frontends.sql import parse_workflow
+
+    workflow = optimize(parse_workflow(sql, config.catalog(), filename))
+    if not mpc_only:
+        workflow = remove_redundant(merge_projects(push_down(workflow)))
+    return split(workflow, config, mpc_only=mpc_only)
+
+
+def split(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) -> SplitPlan:
+    sinks = workflow.sinks
+    if len(sinks) != 1 or sinks[0].path is not None:
+        raise UnsupportedError("a multi-party query needs exactly one result (no COPY TO)")
+    info = annotate(workflow, config)
+    ref = {id(op): f"%{i}" for i, op in enumerate(workflow.ops())}
+    recipients = config.recipients
+
+    def is_local(op: O.Op) -> bool:
+        if mpc_only:
+            return isinstance(op, O.Scan)
+        return len(info[id(op)].owners) == 1
+
+    reveal, chain = _push_up(sinks[0].input, info, recipients, is_local, mpc_only)
+    _check_output(reveal, info, recipients, ref)
+
+    # operators under the reveal point: local ones feed secure ones
+    below = list(O.walk(reveal))
+    secure_ops = [op for op in below if not is_local(op)]
+    boundary: list[O.Op] = []
+    for op in secure_ops:
+        for i in op.inputs:
+            if is_local(i) and i not in boundary:
+                boundary.append(i)
+    if is_local(reveal):
+        boundary = [reveal]
+    inputs: dict[int, tuple[str, str]] = {}
+    local: list[LocalStage] = []
+    for party in config.names:
+        outs = {f"in{len(inputs) + k}": op for k, op in
+                enumerate(b for b in boundary if next(iter(info[id(b)].owners)) == party)}
+        for name, op in outs.items():
+            inputs[id(op)] = (party, name)
+        if outs:
+            wf = Workflow(tuple(O.Sink(op, name) for name, op in outs.items()), f"local_{party}")
+            local.append(LocalStage(party, wf, outs))
+
+    leaks: list[Leak] = []
+    places: dict[int, Placement] = {}
+    for op in boundary:
+        party = inputs[id(op)][0]
+        rel = info[id(op)]
+        pub = [n for n, c in rel.cols.items() if c.trust == EVERYONE]
+        places[id(op)] = Placement({n: (PUBLIC_PLACE if n in pub else party) for n in rel.cols})
+        for q in config.names:
+            if q != party:
+                leaks.append(Leak(q, "size", f"row count of {ref[id(op)]} (input from {party})", (), ref[id(op)]))
+                if pub:
+                    leaks.append(Leak(q, "public", f"public columns [{', '.join(pub)}] of {ref[id(op)]} "
+                                                   f"(input from {party})", tuple(pub), ref[id(op)]))
+    steps: list[SecureStep] = []
+    chooser = _Chooser(config, info, places, ref, leaks)
+    for op in secure_ops:
+        steps.append(chooser.step(op))
+    for r in recipients:
+        cols = tuple(reveal.schema.names)
+        leaks.append(Leak(r, "output", f"{'push-up input' if chain else 'result'} columns [{', '.join(cols)}] "
+                                       f"of {ref[id(reveal)]}", cols, ref[id(reveal)]))
+    pushup = None
+    if chain:
+        scan = O.Scan("__revealed", "__revealed.parquet", "parquet",
+                      tuple(O.ScanColumn(n, n, t) for n, t in ((f.name, f.dtype) for f in reveal.schema)))
+        ref[id(scan)] = "revealed"
+        top = O.replace_nodes(sinks[0], {id(reveal): scan})
+        pwf = Workflow((top,), "pushup")  # type: ignore[arg-type]
+        old = [op for op in O.walk(sinks[0]) if op in chain]
+        new = [op for op in pwf.ops() if not isinstance(op, (O.Scan, O.Sink))]
+        for o, nw in zip(old, new):
+            ref[id(nw)] = ref[id(o)]
+        pushup = LocalStage(recipients[0], pwf, {"result": top.input}, pushup=True)
+    plan = SplitPlan(config.names, recipients, workflow, ref, local, inputs, steps, reveal, pushup, leaks, mpc_only)
+    plan.places = places  # type: ignore[attr-defined]
+    plan.info = info  # type: ignore[attr-defined]
+    return plan
+
+
+def _invertible(op: O.Op) -> bool:
+    """The recipient could recompute op's input from its output."""
+    if isinstance(op, O.Sort):
+        return True
+    if isinstance(op, O.Project):
+        kept = {e.name for _, e in op.exprs if isinstance(e, Col)}
+        return set(op.input.schema.names) <= kept
+    return False
+
+
+def _push_up(top: O.Op, info: dict[int, RelInfo], recipients: tuple[str, ...], is_local, mpc_only: bool
+             ) -> tuple[O.Op, list[O.Op]]:
+    chain: list[O.Op] = []
+    cur = top
+    while not is_local(cur) and isinstance(cur, (O.Project, O.Sort, O.Limit, O.Filter, O.Aggregate, O.Distinct)):
+        inp = info[id(cur.inputs[0])]
+        trusted = not mpc_only and all(allows(inp.all_trust, r) for r in recipients)
+        if not (_invertible(cur) or trusted):
+            break
+        chain.append(cur)
+        cur = cur.inputs[0]
+    return cur, chain
+
+
+def _check_output(reveal: O.Op, info: dict[int, RelInfo], recipients: tuple[str, ...], ref: dict[int, str]) -> None:
+    rel = info[id(reveal)]
+    for name, col in rel.cols.items():
+        for r in recipients:
+            if col.lineage and not allows(col.trust, r):
+                trust = ", ".join(sorted(col.trust)) or "nobody"
+                raise LeakRefused(
+                    f"refused: {reveal.opname} {ref[id(reveal)]} would reveal column {name!r} "
+                    f"(row-level values of {', '.join(sorted(col.lineage))}) to recipient {r!r}, "
+                    f"outside its trust set {{{trust}}}")
+
+
+class _Chooser:
+    """Picks each secure operator's implementation and tracks placements."""
+
+    def __init__(self, config: PartiesConfig, info: dict[int, RelInfo], places: dict[int, Placement],
+                 ref: dict[int, str], leaks: list[Leak]) -> None:
+        self.config, self.info, self.places, self.ref, self.leaks = config, info, places, ref, leaks
+
+    def _stp(self, trust: frozenset[str]) -> str | None:
+        order = list(self.config.recipients) + [p for p in self.config.names if p not in self.config.recipients]
+        return next((p for p in order if p in trust), None)
+
+    def _check_numeric(self, op: O.Op, cols: list[str], pl: Placement, schema) -> None:
+        """Secure stages compute on numbers; a string column must be public
+        (or held by the one party computing on it)."""
+        for c in cols:
+            t = schema.dtype(c)
+            if t.kind in ("string",) and pl.cols[c] == SECRET_PLACE or (t.kind == "string" and held(pl.cols[c])):
+                trust = self.info[id(op.inputs[0])].cols[c].trust
+                raise LeakRefused(
+                    f"refused: {op.opname} {self.ref[id(op)]} needs string column {c!r} in the clear, but its "
+                    f"trust set is {{{', '.join(sorted(trust))}}}; secure stages compute on numbers only")
+
+    def _see(self, party: str, rel: O.Op, keys: list[str], what: str) -> None:
+        pl = self.places[id(rel)]
+        hidden = [k for k in keys if pl.cols[k] not in (PUBLIC_PLACE, party)]
+        if hidden:
+            self.leaks.append(Leak(party, "stp", f"{what} [{', '.join(hidden)}] of {self.ref[id(rel)]}",
+                                   tuple(hidden), self.ref[id(rel)]))
+
+    def _size(self, op: O.Op, stp: str, what: str) -> None:
+        for q in self.config.names:
+            if q != stp:
+                self.leaks.append(Leak(q, "size", f"{what} of {self.ref[id(op)]} (from stp {stp})", (), self.ref[id(op)]))
+
+    def step(self, op: O.Op) -> SecureStep:
+        ins = [self.places[id(i)] for i in op.inputs]
+        mode, stp = "elementwise", None
+        if isinstance(op, O.Filter):
+            cols = sorted(op.predicate.columns())
+            self._check_numeric(op, cols, ins[0], op.input.schema)
+            public = all(ins[0].cols[c] == PUBLIC_PLACE for c in cols)
+            mode = "public" if public else "oblivious"
+            out = Placement(dict(ins[0].cols), ins[0].masked or not public)
+        elif isinstance(op, O.Project):
+            cols: dict[str, str] = {}
+            for name, e in op.exprs:
+                where = {ins[0].cols[c] for c in e.columns()} - {PUBLIC_PLACE}
+                if not where:
+                    cols[name] = PUBLIC_PLACE
+                elif len(where) == 1 and held(next(iter(where))):
+                    cols[name] = next(iter(where))
+                else:
+                    cols[name] = SECRET_PLACE
+                if not isinstance(e, Col):
+                    self._check_numeric(op, sorted(e.columns()), ins[0], op.input.schema)
+            out = Placement(cols, ins[0].masked)
+        elif isinstance(op, O.Union):
+            if op.distinct:
+                raise UnsupportedError(f"UNION (distinct) across parties ({self.ref[id(op)]}); use UNION ALL")
+            mode = "concat"
+            cols = {}
+            for (n, a), b in zip(ins[0].cols.items(), ins[1].cols.values()):
+                cols[n] = a if a == b else SECRET_PLACE
+            out = Placement(cols, ins[0].masked or ins[1].masked)
+        elif isinstance(op, O.Join):
+            out, mode, stp = self._join(op, ins)
+        elif isinstance(op, O.Aggregate):
+            out, mode, stp = self._aggregate(op, ins[0])
+        else:
+            if all(p == PUBLIC_PLACE for p in ins[0].cols.values()) and not ins[0].masked:
+                mode = "public"
+                out = Placement(dict(ins[0].cols))
+            else:
+                raise UnsupportedError(f"{op.opname} {self.ref[id(op)]} over secret data in a secure stage "
+                                       f"(only before the result, where it is pushed up to the recipients)")
+        self.places[id(op)] = out
+        return SecureStep(op, mode, stp)
+
+    def _join(self, op: O.Join, ins: list[Placement]) -> tuple[Placement, str, str | None]:
+        if op.kind not in ("inner", "cross"):
+            raise UnsupportedError(f"{op.kind} join across parties ({self.ref[id(op)]})")
+        lp, rp = ins
+        cols = {**lp.cols, **rp.cols}
+        masked = lp.masked or rp.masked or op.residual is not None
+        if op.residual is not None:
+            self._check_numeric(op, sorted(op.residual.columns()), Placement(cols), op.left.schema.concat(op.right.schema))
+        if op.kind == "cross" or (all(lp.cols[k] == PUBLIC_PLACE for k in op.left_keys)
+                                  and all(rp.cols[k] == PUBLIC_PLACE for k in op.right_keys)):
+            return Placement(cols, masked), "public", None
+        ktrust = meet(self.info[id(op.left)].trust_of(op.left_keys), self.info[id(op.right)].trust_of(op.right_keys))
+        stp = self._stp(ktrust)
+        if stp is not None:
+            self._see(stp, op.left, list(op.left_keys), "join keys")
+            self._see(stp, op.right, list(op.right_keys), "join keys")
+            self._size(op, stp, "row count")
+            out = {n: (stp if p in (stp, PUBLIC_PLACE) else SECRET_PLACE) for n, p in cols.items()}
+            return Placement(out, masked), "hybrid", stp
+        for side, keys, pl in ((op.left, op.left_keys, lp), (op.right, op.right_keys, rp)):
+            self._check_numeric_keys(op, side, keys, pl)
+        return Placement(cols, True), "oblivious", None
+
+    def _check_numeric_keys(self, op: O.Op, side: O.Op, keys, pl: Placement) -> None:
+        for k in keys:
+            if side.schema.dtype(k).kind == "string" and pl.cols[k] != PUBLIC_PLACE:
+                trust = self.info[id(side)].cols[k].trust
+                raise LeakRefused(
+                    f"refused: {op.opname} {self.ref[id(op)]} needs string key {k!r} in the clear, but its "
+                    f"trust set is {{{', '.join(sorted(trust))}}}; secure stages compute on numbers only")
+
+    def _aggregate(self, op: O.Aggregate, pl: Placement) -> tuple[Placement, str, str | None]:
+        for _, call in op.aggs:
+            if call.distinct:
+                raise UnsupportedError(f"{call.func.upper()}(DISTINCT) across parties ({self.ref[id(op)]})")
+            if call.arg is not None and op.input.schema.dtype(call.arg).kind == "string":
+                self._check_numeric(op, [call.arg], pl, op.input.schema)
+        aggs = {name: SECRET_PLACE for name, _ in op.aggs}
+        if not op.keys:
+            return Placement(aggs), "global", None
+        if all(pl.cols[k] == PUBLIC_PLACE for k in op.keys):
+            return Placement({**{k: PUBLIC_PLACE for k in op.keys}, **aggs}, pl.masked), "public", None
+        ktrust = self.info[id(op.input)].trust_of(op.keys)
+        stp = self._stp(ktrust)
+        if stp is not None:
+            self._see(stp, op.input, list(op.keys), "group keys")
+            self._size(op, stp, "group count")
+            return Placement({**{k: stp for k in op.keys}, **aggs}, pl.masked), "hybrid", stp
+        self._check_numeric_keys(op, op.input, op.keys, pl)
+        return Placement({**{k: SECRET_PLACE for k in op.keys}, **aggs}, True), "oblivious", None
