@@ -1,0 +1,243 @@
+"""Per-backend cost: startup + per-operator per-row rates + materialisation.
+
+Why a linear model: the planner compares engines whose behaviour differs
+mostly in fixed overhead (a Spark session costs seconds before any row is
+read) and in per-row throughput (Spark and Dask use every core; the local
+engine is one pandas process). A line per operator kind captures that and is
+cheap to fit from a handful of microbenchmarks (`musketeer calibrate`).
+The local engine also degrades sharply once its working set exceeds memory,
+which `memory_bytes`/`spill_factor` model.
+
+Profiles live in a JSON (or TOML) file: `--profile PATH`, else
+$MUSKETEER_PROFILE, else `~/.config/musketeer/profile.json` (honouring
+$XDG_CONFIG_HOME); the shipped defaults below fill anything missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ir import operators as O
+from ir.types import MusketeerError
+
+from cost_model.cardinality import Cardinality
+
+PROFILE_VERSION = 1
+PROFILE_ENV = "MUSKETEER_PROFILE"
+
+#: Operator class -> rate key in a profile.
+RATE_KEY: dict[type[O.Op], str] = {
+    O.Scan: "scan", O.Filter: "filter", O.Project: "project", O.Join: "join",
+    O.Aggregate: "aggregate", O.Distinct: "aggregate", O.Sort: "sort", O.Limit: "limit",
+    O.Union: "setop", O.Intersect: "setop", O.Except: "setop", O.UDF: "udf", O.Sink: "sink",
+    O.LoopVar: "limit",
+}
+RATE_KEYS = ("scan", "filter", "project", "join", "aggregate", "sort", "limit", "setop", "udf", "sink")
+
+
+@dataclass(frozen=True)
+class BackendProfile:
+    """How fast one engine is on this machine.
+
+    `rates` are seconds per input row for each operator kind (a join counts
+    both inputs plus its output); `read_byte`/`write_byte` are seconds per
+    byte to read/write a stage's Parquet file; `loop_overhead` is seconds per
+    While iteration (scheduling, job submission).
+    """
+
+    startup: float
+    rates: dict[str, float]
+    read_byte: float = 2e-9
+    write_byte: float = 4e-9
+    loop_overhead: float = 0.0
+    memory_bytes: float | None = None  # working set beyond which spill_factor applies
+    spill_factor: float = 1.0
+
+    def rate(self, key: str) -> float:
+        return self.rates.get(key, self.rates.get("project", 1e-7))
+
+
+def _physical_memory() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8e9
+
+
+def _rates(scan: float, filter: float, project: float, join: float, aggregate: float, sort: float,
+           setop: float, udf: float, sink: float) -> dict[str, float]:
+    return {"scan": scan, "filter": filter, "project": project, "join": join, "aggregate": aggregate,
+            "sort": sort, "limit": project / 4, "setop": setop, "udf": udf, "sink": sink}
+
+
+def default_profiles() -> dict[str, BackendProfile]:
+    """Shipped defaults, measured roughly on a 2-core VM (see benchmarks/).
+
+    local: no startup, fastest per row until pandas runs out of memory (it
+    holds whole relations: beyond ~1/3 of RAM it swaps or dies, hence the
+    spill factor). dask: threads over partitions, ~0.5 s to build and
+    schedule the graph, somewhat cheaper per row at scale. spark: JVM and
+    session start (~10 s), then the lowest per-row cost on big inputs and
+    no memory cliff (it spills). ciel: worker processes (~1.5 s), per-task
+    overhead per loop iteration, rows shipped between processes.
+    """
+    mem = _physical_memory()
+    return {
+        "local": BackendProfile(
+            startup=0.02, rates=_rates(3e-8, 2e-8, 3e-8, 2.5e-7, 1.5e-7, 4e-7, 1.5e-7, 2e-6, 1e-8),
+            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.002,
+            memory_bytes=mem / 3, spill_factor=25.0),
+        "dask": BackendProfile(
+            startup=0.5, rates=_rates(2.5e-8, 1.5e-8, 2e-8, 2e-7, 1e-7, 3.5e-7, 1.2e-7, 1.5e-6, 2e-8),
+            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.15,
+            memory_bytes=mem * 2, spill_factor=4.0),
+        "spark": BackendProfile(
+            startup=10.0, rates=_rates(1.2e-8, 6e-9, 8e-9, 8e-8, 5e-8, 1.2e-7, 5e-8, 1e-6, 2e-7),
+            read_byte=1e-9, write_byte=2e-9, loop_overhead=0.8,
+            memory_bytes=None, spill_factor=1.0),
+        "ciel": BackendProfile(
+            startup=1.5, rates=_rates(3e-8, 2e-8, 3e-8, 2.5e-7, 1.5e-7, 4e-7, 1.5e-7, 2e-6, 5e-8),
+            read_byte=2e-9, write_byte=4e-9, loop_overhead=0.05,
+            memory_bytes=mem, spill_factor=3.0),
+    }
+
+
+@dataclass
+class Profile:
+    """Backend name -> BackendProfile, plus where it came from (for explain)."""
+
+    backends: dict[str, BackendProfile] = field(default_factory=default_profiles)
+    source: str = "shipped defaults"
+
+    def get(self, backend: str) -> BackendProfile:
+        if backend not in self.backends:  # a new engine nobody calibrated: assume local-like
+            return self.backends.get("local") or default_profiles()["local"]
+        return self.backends[backend]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": PROFILE_VERSION,
+                "backends": {name: dataclasses.asdict(bp) for name, bp in self.backends.items()}}
+
+
+def default_profile_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "musketeer" / "profile.json"
+
+
+def profile_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--profile, else $MUSKETEER_PROFILE, else the user config file."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(PROFILE_ENV):
+        return Path(os.environ[PROFILE_ENV])
+    return default_profile_path()
+
+
+def load_profile(path: str | os.PathLike[str] | None = None) -> Profile:
+    """The profile at `path` (or the default location) over the shipped
+    defaults. A missing default file means defaults; a missing explicit
+    file, or a malformed one, is a one-line error."""
+    where = profile_path(path)
+    explicit = bool(path) or bool(os.environ.get(PROFILE_ENV))
+    if not where.exists():
+        if explicit:
+            raise MusketeerError(f"profile file {where} does not exist (create it with `musketeer calibrate`)")
+        return Profile()
+    try:
+        text = where.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if where.suffix.lower() == ".toml" else json.loads(text)
+        return profile_from_dict(data, str(where))
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise MusketeerError(f"profile file {where} is not a valid Musketeer profile: {e}") from None
+
+
+def profile_from_dict(data: dict[str, Any], source: str) -> Profile:
+    if data.get("version", PROFILE_VERSION) != PROFILE_VERSION:
+        raise ValueError(f"unsupported version {data.get('version')!r}")
+    merged = default_profiles()
+    names = {f.name for f in dataclasses.fields(BackendProfile)}
+    for name, raw in (data.get("backends") or {}).items():
+        unknown = set(raw) - names
+        if unknown:
+            raise ValueError(f"backend {name!r}: unknown keys {sorted(unknown)}")
+        base = merged.get(name) or merged["local"]
+        rates = {**base.rates, **{k: float(v) for k, v in (raw.get("rates") or {}).items()}}
+        values = {k: v for k, v in raw.items() if k != "rates"}
+        for k, v in values.items():
+            if v is not None and (not isinstance(v, (int, float)) or v < 0 or math.isnan(v)):
+                raise ValueError(f"backend {name!r}: {k} must be a non-negative number")
+        merged[name] = dataclasses.replace(base, rates=rates, **values)
+    return Profile(merged, source)
+
+
+def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
+    """Write atomically (temporary sibling + rename): a crash leaves the old file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(profile.to_dict(), f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+# --- costing operators ----------------------------------------------------------
+
+def op_seconds(bp: BackendProfile, op: O.Op, card: Cardinality) -> float:
+    """Estimated seconds for one operator on one backend (startup excluded)."""
+    if isinstance(op, O.While):
+        return loop_seconds(bp, op, card)
+    out = card[op]
+    inputs = [card[i] for i in op.inputs]
+    in_rows = sum(e.rows for e in inputs)
+    in_bytes = sum(e.bytes for e in inputs)
+    key = RATE_KEY.get(type(op), "project")
+    if isinstance(op, O.Scan):
+        work = out.rows * bp.rate("scan") + out.bytes * bp.read_byte
+    elif isinstance(op, O.Join):
+        work = (in_rows + out.rows) * bp.rate("join")
+        in_bytes += out.bytes
+    elif isinstance(op, O.Sort):
+        n = max(out.rows, 2.0)
+        work = n * math.log2(n) / 20 * bp.rate("sort")
+    elif isinstance(op, O.Sink):
+        work = out.rows * bp.rate("sink") + (out.bytes * bp.write_byte if op.path else 0.0)
+    else:
+        work = in_rows * bp.rate(key)
+    if bp.memory_bytes is not None and max(in_bytes, out.bytes) > bp.memory_bytes:
+        work *= bp.spill_factor
+    return work
+
+
+def loop_seconds(bp: BackendProfile, op: O.While, card: Cardinality) -> float:
+    loop = card.loops.get(id(op))
+    if loop is None:
+        return 0.0
+    per_iter = bp.loop_overhead + sum(op_seconds(bp, b, card) for b in loop.ops)
+    return loop.iterations * per_iter
+
+
+def transfer_seconds(producer: BackendProfile, consumer: BackendProfile, op: O.Op, card: Cardinality) -> float:
+    """Cost of cutting the edge after `op`: write its output to Parquet on
+    the producer, read it back on the consumer."""
+    b = card[op].bytes
+    return b * (producer.write_byte + consumer.read_byte)
+
+
+def workflow_seconds(bp: BackendProfile, ops: list[O.Op], card: Cardinality) -> float:
+    """Everything on one backend: startup once plus every operator."""
+    return bp.startup + sum(op_seconds(bp, op, card) for op in ops)

@@ -1,0 +1,230 @@
+"""`--backend auto`: plan across backends, cut stages, run them in order.
+
+The cost model (cost_model/) only knows backend *names*; this module owns
+the engines. It
+
+- lists the available backends and what each supports (`engines_for`);
+- turns a plan's stage into a standalone workflow: an edge that crosses
+  stages becomes `Sink(path=<dir>/stage_N_M.parquet)` in the producer and a
+  `Scan` of that file in the consumer (`cut_stage`);
+- runs stages one at a time, re-planning after each one: the rest of the
+  workflow now scans the files the stage wrote, whose Parquet footers hold
+  the real row counts, so later choices use measured sizes instead of
+  estimates (Musketeer's dynamic re-planning; `run_auto`).
+
+Planner labels map to engines through a dict, so tests can run a
+two-"backend" plan on one engine (labels local and local2 -> local).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.base import Backend, RunOptions, RunResult
+from cost_model import Cardinality, Plan, Profile, plan, single_backend_seconds
+from cost_model.planner import Stage
+from ir import Workflow
+from ir import operators as O
+from musketeer.errors import UsageError
+
+#: Every backend name auto may consider, in preference order for ties.
+CANDIDATES: tuple[str, ...] = ("local", "dask", "spark", "ciel")
+
+
+def available_engines(options: RunOptions | None = None,
+                      names: tuple[str, ...] | list[str] | None = None) -> dict[str, Backend]:
+    """Backend name -> engine, for the backends that can run here now."""
+    from musketeer import api
+
+    out: dict[str, Backend] = {}
+    for name in names or CANDIDATES:
+        try:
+            out[name] = api.get_backend(name, options)
+        except UsageError:
+            continue
+    return out
+
+
+def supports(engines: Mapping[str, Backend]):
+    """A planner predicate: can engine `label` run operator `op` (and, for a
+    While, every operator of its body)?"""
+    def check(label: str, op: O.Op) -> bool:
+        caps = engines[label].capabilities
+        if op.opname not in caps:
+            return False
+        if isinstance(op, O.While):
+            roots = list(op.body) + ([op.stop] if op.stop is not None else [])
+            stop = {id(f) for f in op.free_inputs}
+            return all(b.opname in caps for r in roots for b in O.walk(r, stop_at=stop) if id(b) not in stop)
+        return True
+    return check
+
+
+def make_plan(workflow: Workflow, engines: Mapping[str, Backend], profile: Profile) -> tuple[Plan, Cardinality]:
+    card = Cardinality(workflow)
+    return plan(workflow, card, profile, list(engines), supports(engines)), card
+
+
+def per_backend_estimates(workflow: Workflow, card: Cardinality, engines: Mapping[str, Backend],
+                          profile: Profile) -> dict[str, float]:
+    """Seconds to run the whole workflow on each backend alone (inf: it cannot)."""
+    check = supports(engines)
+    return {b: single_backend_seconds(workflow, card, profile, b, check) for b in engines}
+
+
+# --- cutting -----------------------------------------------------------------
+
+def _table_name(path: str) -> str:
+    """Each stage file is its own table (stage_3_0): names must not collide
+    in a program that reads files of several earlier stages."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _file_scan(op: O.Op, table: str, path: str) -> O.Scan:
+    cols = tuple(O.ScanColumn(f.name, f.name, f.dtype) for f in op.schema)
+    return O.Scan(table=table, path=path, format="parquet", columns=cols)
+
+
+def cut_stage(stage: Stage, number: int, files: dict[int, str], directory: str,
+              name: str = "workflow") -> Workflow:
+    """The standalone workflow for one stage.
+
+    `files` maps operator ids already materialised by earlier stages to
+    their Parquet files; this stage's outputs read by later stages are added
+    to it (as `<directory>/stage_<number>_<k>.parquet`).
+    """
+    swap: dict[int, O.Op] = {}
+    for op in stage.inputs:
+        if id(op) not in files:
+            raise RuntimeError(f"stage {number} reads {op.opname}, which no earlier stage wrote")
+        swap[id(op)] = _file_scan(op, _table_name(files[id(op)]), files[id(op)])
+    memo: dict[int, O.Op] = {}
+    sinks: list[O.Sink] = []
+    k = 0
+    for out in stage.outputs:
+        rebuilt = O.replace_nodes(out, swap, memo)
+        if isinstance(out, O.Sink):
+            sinks.append(rebuilt)  # type: ignore[arg-type]
+            continue
+        path = os.path.join(directory, f"stage_{number}_{k}.parquet")
+        k += 1
+        files[id(out)] = path
+        sinks.append(O.Sink(rebuilt, name=f"stage_{number}_{k - 1}", path=path, format="parquet"))
+    return Workflow(tuple(sinks), f"{name}_stage{number}")
+
+
+def rest_of(workflow: Workflow, done_sinks: set[str], files: dict[int, str]) -> Workflow | None:
+    """The workflow still to run: sinks not yet produced, over Scans of the
+    materialised files instead of the operators that wrote them."""
+    todo = [s for s in workflow.sinks if s.name not in done_sinks]
+    if not todo:
+        return None
+    swap: dict[int, O.Op] = {}
+    for op in workflow.ops():
+        if id(op) in files and not isinstance(op, O.Sink):
+            swap[id(op)] = _file_scan(op, _table_name(files[id(op)]), files[id(op)])
+    memo: dict[int, O.Op] = {}
+    return Workflow(tuple(O.replace_nodes(s, swap, memo) for s in todo), workflow.name)  # type: ignore[misc]
+
+
+def static_stages(workflow: Workflow, p: Plan, directory: str) -> list[tuple[str, Workflow]]:
+    """Every stage of one plan, cut at once (what `compile -o DIR` writes)."""
+    files: dict[int, str] = {}
+    return [(s.backend, cut_stage(s, n, files, directory, workflow.name)) for n, s in enumerate(p.stages)]
+
+
+# --- running -----------------------------------------------------------------
+
+@dataclass
+class StageRun:
+    backend: str
+    estimate: float
+    seconds: float
+    ops: int
+    est_rows: dict[str, float] = field(default_factory=dict)
+    real_rows: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class AutoRun:
+    outputs: dict[str, Any]
+    stages: list[StageRun]
+    first_plan: Plan
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def run_auto(workflow: Workflow, engines: Mapping[str, Backend], profile: Profile,
+             options: RunOptions, directory: str | None = None, replan: bool = True) -> AutoRun:
+    """Run the cheapest plan stage by stage, re-planning after each stage."""
+    own_dir = directory is None
+    tmp = tempfile.TemporaryDirectory(prefix="musketeer-stages-") if own_dir else None
+    directory = tmp.name if tmp is not None else directory
+    assert directory is not None
+    try:
+        return _run_stages(workflow, engines, profile, options, directory, replan)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _run_stages(workflow: Workflow, engines: Mapping[str, Backend], profile: Profile,
+                options: RunOptions, directory: str, replan: bool) -> AutoRun:
+    files: dict[int, str] = {}
+    outputs: dict[str, Any] = {}
+    runs: list[StageRun] = []
+    metrics: dict[str, Any] = {}
+    first: Plan | None = None
+    remaining: Workflow | None = workflow
+    number = 0
+    static: Plan | None = None
+    limit = len(workflow.ops()) + 1  # each stage consumes at least one operator
+    while remaining is not None:
+        if number >= limit:
+            raise RuntimeError("auto plan made no progress (a stage produced nothing new)")
+        if replan or static is None:
+            current, card = make_plan(remaining, engines, profile)
+            static = current
+            stage_index = 0
+        else:
+            stage_index += 1
+        first = first or current
+        stage = static.stages[stage_index]
+        stage_wf = cut_stage(stage, number, files, directory, workflow.name)
+        engine = engines[stage.backend]
+        program = engine.generate(stage_wf)
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            result: RunResult = engine.run(program, options)
+        seconds = time.perf_counter() - start
+        for w in caught:
+            metrics.setdefault("warnings", []).append(" ".join(str(w.message).split()))
+        run = StageRun(stage.backend, stage.estimate, seconds, len(stage.ops))
+        for s in stage_wf.sinks:
+            frame = result.outputs.get(s.name)
+            run.real_rows[s.name] = len(frame) if frame is not None else 0
+        for s in stage.outputs:
+            if isinstance(s, O.Sink):
+                outputs[s.name] = result.outputs[s.name]
+        runs.append(run)
+        number += 1
+        if replan:
+            remaining = rest_of(remaining, set(outputs), files)
+            # Keys are ids of the old workflow's operators, which may now be
+            # freed and their ids reused: start afresh (the new workflow
+            # reads those files through Scans).
+            files = {}
+        elif stage_index + 1 >= len(static.stages):
+            remaining = None
+    assert first is not None
+    metrics["stages"] = [f"{r.backend}: est {r.estimate:.3f}s, ran {r.seconds:.3f}s" for r in runs]
+    return AutoRun(outputs, runs, first, metrics)
+
+
+def default_tmp_dir() -> str:
+    return tempfile.gettempdir()

@@ -1,0 +1,176 @@
+"""Cost model: cardinality vs true counts, planner DP vs exhaustive search,
+and a mixed plan that runs (stage cutting) and gives DuckDB's answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from backends.base import RunOptions
+from backends.local import BACKEND
+from cost_model import Cardinality, Profile, plan
+from cost_model.costs import default_profiles, load_profile, save_profile
+from cost_model.planner import CostModel, dp_assign, exhaustive_assign
+from cost_model.stats import clear_caches, gee_ndv
+from ir import expr as E
+from ir import operators as O
+from ir.expr import AggCall
+from ir.types import INT64, STRING
+from ir.workflow import Workflow
+from musketeer import api
+from musketeer.autoplan import run_auto, static_stages
+from tests import tpch
+
+
+def _scan(path: Path, cols: dict) -> O.Scan:
+    return O.Scan("t" + path.stem, str(path), "parquet",
+                  tuple(O.ScanColumn(n, n, t) for n, t in cols.items()))
+
+
+@pytest.fixture()
+def facts(tmp_path: Path) -> tuple[Path, Path]:
+    """f: 20 000 rows, k in 0..99 (uniform), v 0..19999, s 'a'/'b'; d: 100 rows keyed by k."""
+    clear_caches()
+    n = 20_000
+    f = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"k": [i % 100 for i in range(n)], "v": list(range(n)),
+                             "s": ["a" if i % 4 else "b" for i in range(n)]}), f)
+    d = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"dk": list(range(100)), "name": [f"n{i}" for i in range(100)]}), d)
+    return f, d
+
+
+def _within(est: float, true: float, factor: float = 1.5) -> bool:
+    return true / factor <= est <= true * factor
+
+
+def test_cardinality_matches_true_counts(facts) -> None:
+    f, d = facts
+    fs = _scan(f, {"k": INT64, "v": INT64, "s": STRING})
+    ds = _scan(d, {"dk": INT64, "name": STRING})
+    eq = O.Filter(fs, E.Compare("=", E.Col("k"), E.Lit.of(7)))  # true: 200
+    rng = O.Filter(fs, E.Compare("<", E.Col("v"), E.Lit.of(5000)))  # true: 5000
+    inl = O.Filter(fs, E.InList(E.Col("k"), (E.Lit.of(1), E.Lit.of(2), E.Lit.of(3))))  # 600
+    both = O.Filter(fs, E.And((E.Compare("=", E.Col("k"), E.Lit.of(7)),
+                               E.Compare("<", E.Col("v"), E.Lit.of(10000)))))  # 100
+    either = O.Filter(fs, E.Or((E.Compare("=", E.Col("k"), E.Lit.of(7)),
+                                E.Compare("=", E.Col("k"), E.Lit.of(8)))))  # 400
+    neg = O.Filter(fs, E.Not(E.Compare("=", E.Col("k"), E.Lit.of(7))))  # 19800
+    join = O.Join(fs, ds, "inner", ("k",), ("dk",))  # 20000
+    semi = O.Join(ds, eq, "semi", ("dk",), ("k",))  # 1
+    agg = O.Aggregate(fs, ("k",), (("n", AggCall("count_star")),))  # 100
+    glob = O.Aggregate(fs, (), (("n", AggCall("count_star")),))  # 1
+    like = O.Filter(fs, E.Like(E.Col("s"), "b%"))  # 5000 (rule of thumb only)
+    cases = {eq: 200, rng: 5000, inl: 600, both: 100, either: 400, neg: 19800, join: 20000,
+             agg: 100, glob: 1, fs: 20000}
+    wf = Workflow(tuple(O.Sink(op, f"o{i}") for i, op in enumerate([*cases, semi, like])))
+    card = Cardinality(wf)
+    for op, true in cases.items():
+        assert _within(card.rows(op), true), (op.opname, card.rows(op), true)
+    assert card.rows(semi) <= 100
+    assert 0 < card.rows(like) < 20000
+    assert card[fs].row_bytes > 8
+
+
+def test_gee_ndv_keys_and_flags() -> None:
+    assert gee_ndv(1000, 1000, 1000, 1_000_000) == 1_000_000  # all unique: a key
+    assert gee_ndv(0, 2, 1000, 1_000_000) == 2  # a flag
+    assert gee_ndv(5, 5, 5, 5) == 5
+
+
+def test_loop_iterations_from_max_iter(facts) -> None:
+    f, _ = facts
+    fs = _scan(f, {"k": INT64, "v": INT64, "s": STRING})
+    var = O.LoopVar("x", fs.schema)
+    loop = O.While((fs,), ("x",), (O.Filter(var, E.Compare(">", E.Col("v"), E.Lit.of(0))),), "x", max_iter=7)
+    card = Cardinality(Workflow((O.Sink(loop, "result"),)))
+    assert card.loops[id(loop)].iterations == 7
+    assert card.rows(loop) == 20000
+
+
+def _mixed_profile() -> Profile:
+    """local2 joins and aggregates almost for free but scans slowly: the
+    cheapest plan scans on local and joins on local2."""
+    base = default_profiles()["local"]
+    return Profile({
+        "local": dataclasses.replace(base, startup=0.0, rates={**base.rates, "join": 1e-5, "aggregate": 1e-5}),
+        "local2": dataclasses.replace(base, startup=0.0, read_byte=0.0, write_byte=0.0,
+                                      rates={**base.rates, "join": 1e-9, "aggregate": 1e-9, "scan": 1e-5}),
+    }, "test")
+
+
+def test_dp_picks_mixed_plan_and_agrees_with_exhaustive(facts) -> None:
+    f, d = facts
+    fs = _scan(f, {"k": INT64, "v": INT64, "s": STRING})
+    ds = _scan(d, {"dk": INT64, "name": STRING})
+    filt = O.Filter(fs, E.Compare("<", E.Col("v"), E.Lit.of(15000)))
+    join = O.Join(filt, ds, "inner", ("k",), ("dk",))
+    agg = O.Aggregate(join, ("name",), (("n", AggCall("count_star")),))
+    wf = Workflow((O.Sink(agg, "result"),))
+    card = Cardinality(wf)
+    model = CostModel(wf, card, _mixed_profile(), ["local", "local2"])
+    dp_cost, dp_assign_ = dp_assign(model)
+    ex_cost, ex_assign = exhaustive_assign(model)
+    assert math.isclose(dp_cost, ex_cost)
+    assert math.isclose(model.objective(dp_assign_), dp_cost)
+    p = plan(wf, card, _mixed_profile(), ["local", "local2"], exhaustive=False)
+    assert p.backends == ["local", "local2"]
+    assert p.assignment[id(join)] == "local2" and p.assignment[id(filt)] == "local"
+    # With equal engines nothing is gained by cutting: one stage.
+    same = plan(wf, card, Profile(), ["local", "dask"])
+    assert len(same.stages) == 1
+
+
+def test_dp_matches_exhaustive_on_random_profiles(facts) -> None:
+    import random
+
+    f, d = facts
+    fs = _scan(f, {"k": INT64, "v": INT64, "s": STRING})
+    ds = _scan(d, {"dk": INT64, "name": STRING})
+    j1 = O.Join(fs, ds, "inner", ("k",), ("dk",))
+    a1 = O.Aggregate(j1, ("k",), (("n", AggCall("count_star")),))
+    j2 = O.Join(a1, ds, "left", ("k",), ("dk",))  # ds is shared: a DAG, not a tree
+    wf = Workflow((O.Sink(j2, "result"), O.Sink(a1, "side")))
+    card = Cardinality(wf)
+    rng = random.Random(7)
+    base = default_profiles()["local"]
+    for _ in range(25):
+        prof = Profile({name: dataclasses.replace(
+            base, startup=rng.uniform(0, 0.01), read_byte=rng.uniform(0, 1e-8), write_byte=rng.uniform(0, 1e-8),
+            rates={k: v * rng.choice([1e-3, 1, 1e3]) for k, v in base.rates.items()})
+            for name in ("a", "b", "c")})
+        model = CostModel(wf, card, prof, ["a", "b", "c"])
+        assert math.isclose(dp_assign(model)[0], exhaustive_assign(model)[0], rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("query", [3, 5, 22])
+def test_mixed_plan_runs_and_matches_duckdb(query, tpch_data_dir, tpch_query_file, tpch_expected, tmp_path) -> None:
+    wf = api.plan_workflow(tpch_query_file(query), data_dir=str(tpch_data_dir))
+    engines = {"local": BACKEND, "local2": BACKEND}
+    run = run_auto(wf, engines, _mixed_profile(), RunOptions(), directory=str(tmp_path))
+    assert {s.backend for s in run.stages} == {"local", "local2"}
+    tpch.assert_query_result(run.outputs["result"], tpch_expected(query), tpch.queries()[query])
+    # The static cut (compile -o DIR) has the same stages as the first plan.
+    assert len(static_stages(wf, run.first_plan, str(tmp_path))) == len(run.first_plan.stages)
+
+
+def test_profile_round_trip_and_errors(tmp_path, monkeypatch) -> None:
+    prof = _mixed_profile()
+    path = save_profile(prof, tmp_path / "sub" / "profile.json")
+    loaded = load_profile(path)
+    assert loaded.get("local2").rates["join"] == 1e-9
+    assert loaded.get("spark").startup == default_profiles()["spark"].startup  # defaults fill gaps
+    (tmp_path / "p.toml").write_text('version = 1\n[backends.local]\nstartup = 0.5\n')
+    assert load_profile(tmp_path / "p.toml").get("local").startup == 0.5
+    monkeypatch.setenv("MUSKETEER_PROFILE", str(tmp_path / "missing.json"))
+    from ir.types import MusketeerError
+    with pytest.raises(MusketeerError, match="does not exist"):
+        load_profile()
+    (tmp_path / "bad.json").write_text('{"backends": {"local": {"startup": -1}}}')
+    with pytest.raises(MusketeerError, match="non-negative"):
+        load_profile(tmp_path / "bad.json")
