@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="run Spark programs on this master (spark://HOST:PORT; default local[*])")
     cluster.add_argument("--dask-scheduler", metavar="ADDRESS",
                          help="run Dask programs on this dask.distributed scheduler (tcp://HOST:PORT)")
+    cluster.add_argument("--ciel-master", metavar="HOST:PORT",
+                         help="run ciel programs on this ciel master (token: $MUSKETEER_CIEL_TOKEN)")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("compile", parents=[common, backend],
@@ -93,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     from musketeer.mpc_cli import register as register_mpc
 
     register_mpc(sub)
+    from musketeer.ciel_cli import register as register_ciel
+
+    register_ciel(sub)
     return parser
 
 
@@ -103,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # usage errors (2), --help and --version (0)
         return e.code if isinstance(e.code, int) else EXIT_USER
     args.tables = dict(args.table_bindings)
-    args.options = {key: value for key in ("spark_master", "dask_scheduler")
+    args.options = {key: value for key in ("spark_master", "dask_scheduler", "ciel_master")
                     if (value := getattr(args, key, None))}
     debug: bool = args.debug
     try:

@@ -53,3 +53,31 @@ def test_loops_run_inside_the_engine_and_match_local(example: str, monkeypatch: 
     for c in local.columns:
         a, b = ours[c].tolist(), local[c].tolist()
         assert all(x == y or abs(x - y) < 1e-9 for x, y in zip(a, b)), c
+
+
+def test_cli_master_worker_and_ciel_master_option(tmp_path: Path) -> None:
+    """`musketeer ciel master/worker` by hand, then `run --ciel-master` on them."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, MUSKETEER_CIEL_TOKEN="t0k3n")
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "musketeer.cli"]
+    master = subprocess.Popen([*cmd, "ciel", "master", "--port", "0"], env=env, cwd=root,
+                              stdout=subprocess.PIPE, text=True)
+    procs = [master]
+    try:
+        port = master.stdout.readline().split()[1]
+        procs.append(subprocess.Popen([*cmd, "ciel", "worker", "--master", f"127.0.0.1:{port}", "--slots", "2"],
+                                      env=env, cwd=root, stdout=subprocess.DEVNULL))
+        sql = _query(tmp_path)
+        out = subprocess.run([*cmd, "run", str(sql), "--table", f"t={tmp_path / 't.csv'}", "--backend", "ciel",
+                              "--ciel-master", f"127.0.0.1:{port}"], env=env, cwd=root, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "15" in out.stdout and "20" in out.stdout
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        master.stdout.close()
