@@ -146,7 +146,8 @@ def _module_name(path: str) -> str:
     taken by another module."""
     stem = os.path.splitext(os.path.basename(path))[0]
     existing = sys.modules.get(stem)
-    same_file = existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") == os.path.abspath(path)
+    same_file = existing is not None and \
+        os.path.abspath(getattr(existing, "__file__", "") or "") == os.path.abspath(path)
     if stem.isidentifier() and (existing is None or same_file):
         return stem
     safe = "".join(ch if ch.isalnum() else "_" for ch in stem)

@@ -24,7 +24,8 @@ def _first(frame: pd.DataFrame, mask: Any) -> str:
     first = {name: frame[name][mask].iloc[0] for name in frame.columns}  # per column: keeps each type
 
     def show(value: Any) -> str:
-        return "NULL" if value is None or value is pd.NA or (isinstance(value, float) and value != value) else str(value)
+        missing = value is None or value is pd.NA or (isinstance(value, float) and value != value)
+        return "NULL" if missing else str(value)
 
     text = f"{show(first['src'])} -> {show(first['dst'])}"
     return text + (f" (weight {show(first['weight'])})" if "weight" in first else "")

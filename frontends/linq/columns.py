@@ -582,7 +582,8 @@ def coerce_literals(e: E.Expr, schema: Schema) -> E.Expr:
     def fix(n: E.Expr) -> E.Expr:
         if isinstance(n, E.Compare):
             lt, rt = typed(n.left), typed(n.right)
-            return dataclasses.replace(n, left=to_temporal(n.left, rt), right=to_temporal(n.right, lt))  # type: ignore[arg-type]
+            return dataclasses.replace(n, left=to_temporal(n.left, rt),  # type: ignore[arg-type]
+                                       right=to_temporal(n.right, lt))
         if isinstance(n, E.InList):
             t = typed(n.arg)
             return dataclasses.replace(n, values=tuple(to_temporal(v, t) for v in n.values))  # type: ignore[arg-type]
@@ -592,5 +593,6 @@ def coerce_literals(e: E.Expr, schema: Schema) -> E.Expr:
 
 
 __all__ = [
-    "AggMarker", "Column", "ColumnLike", "Ref", "SortOrder", "When", "coalesce", "col", "count", "display", "lit", "literal", "to_column", "to_schema", "to_type", "when",
+    "AggMarker", "Column", "ColumnLike", "Ref", "SortOrder", "When", "coalesce", "col", "count", "display", "lit",
+    "literal", "to_column", "to_schema", "to_type", "when",
 ]

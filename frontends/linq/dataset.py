@@ -437,7 +437,8 @@ def from_table(table: Table, cls: type[D] = Dataset) -> D:  # type: ignore[assig
 
 
 @located
-def read(path: str, *, loader: Callable[[str], Table] | None = None, cls: type[D] = Dataset) -> D:  # type: ignore[assignment]
+def read(path: str, *, loader: Callable[[str], Table] | None = None,
+         cls: type[D] = Dataset) -> D:  # type: ignore[assignment]
     """A dataset reading a parquet or CSV file. `loader` reads the file's
     schema (file I/O is the glue's business: `musketeer.read` passes one)."""
     if loader is None:

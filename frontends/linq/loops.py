@@ -109,7 +109,8 @@ def _stop_relation(result: Any, template: Dataset) -> O.Op:
     if plain or len(origins) != 1:
         raise LinqError("iterate(until=...): a column expression must read exactly one dataset's columns "
                         "(new.x or old.x, not col('x')); to compare old and new, join them first: "
-                        "old.join(new, on='id', suffixes=('_old', '')).agg(d=(col('x') - col('x_old')).abs().max()).d < eps")
+                        "old.join(new, on='id', suffixes=('_old', ''))"
+                        ".agg(d=(col('x') - col('x_old')).abs().max()).d < eps")
     op = next(o for o in c.origins if id(o) in origins)
     source = template._new(op)
     stop = source.agg(stop=c) if has_aggregate(c.expr) else source.select(stop=c)
