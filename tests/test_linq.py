@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -213,6 +214,11 @@ def test_apply_needs_a_module_level_function(people: m.Dataset) -> None:
 
 # --------------------------------------------------------------------------- what cannot be lowered
 
+def starts_with_a(text: str) -> bool:
+    """Arbitrary Python: fine in apply(), not in where()."""
+    return re.match("a", text) is not None
+
+
 @pytest.mark.parametrize("build,message", [
     pytest.param(lambda p: p.where(lambda r: r.salary > 1 and r.qty < 3), "used as a Python truth value: `and`",
                  id="and"),
@@ -225,6 +231,9 @@ def test_apply_needs_a_module_level_function(people: m.Dataset) -> None:
     pytest.param(lambda p: p.where(lambda r: r.name.startswith("A")), "no method 'startswith'", id="str-method"),
     pytest.param(lambda p: p.where(lambda r: len(r.name) > 3), "len() of a column expression", id="len"),
     pytest.param(lambda p: p.where(lambda r: "a" in r.name), "use .isin", id="in"),
+    pytest.param(lambda p: p.where(lambda r: starts_with_a(r.name)),
+                 "where(): cannot lower `lambda r: starts_with_a(r.name)` to a column expression (TypeError: ",
+                 id="python-function"),
 ])
 def test_unlowerable_expressions_suggest_apply(people: m.Dataset, build: Any, message: str) -> None:
     with pytest.raises(LinqError) as info:

@@ -13,6 +13,7 @@ lambda's row proxy (`where(lambda o: o.total > 100)`), or by `col("total")`.
 
 from __future__ import annotations
 
+import linecache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from ir import expr as E
@@ -63,6 +64,33 @@ class Row:
         return f"Row{self._schema}"
 
 
+def source_text(fn: Callable[..., Any], limit: int = 80) -> str:
+    """A short quote of a lambda's source for error messages (found through
+    its code positions, so two lambdas on one line are told apart); the
+    function's name when there is no source."""
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None or getattr(fn, "__name__", "") != "<lambda>":
+        return name
+    line = linecache.getline(code.co_filename, code.co_firstlineno)
+    cols = [c for ln, _, c, ec in code.co_positions()  # (0, 0) marks bookkeeping instructions
+            if ln == code.co_firstlineno and c is not None and ec is not None and ec > c]
+    start = line.rfind("lambda", 0, min(cols)) if cols else -1
+    if start < 0:
+        return name
+    depth, end = 0, len(line)
+    for i in range(start, len(line)):  # up to the `,` or `)` that ends the lambda in the call
+        if line[i] in "([{":
+            depth += 1
+        elif depth == 0 and line[i] in ",)]}":
+            end = i
+            break
+        elif line[i] in ")]}":
+            depth -= 1
+    text = " ".join(line[start:end].split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def call_user(fn: Callable[..., Any], args: Sequence[Any], what: str) -> Any:
     """Call a user's lambda with row proxies; a Python error inside it means
     it does something that has no column-expression form."""
@@ -72,7 +100,7 @@ def call_user(fn: Callable[..., Any], args: Sequence[Any], what: str) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot lower"
         raise LinqError(
-            f"{what}: cannot lower the function to a column expression ({type(exc).__name__}: {exc}); "
+            f"{what}: cannot lower `{source_text(fn)}` to a column expression ({type(exc).__name__}: {exc}); "
             "only operators and Column methods can be lowered; use Dataset.apply() for arbitrary Python"
         ) from None
 
