@@ -1,0 +1,492 @@
+"""IR workflow -> standalone PySpark (DataFrame API) program.
+
+The program is straight-line code in `run()`: one commented step per IR
+operator, written as DataFrame method chains. Consecutive Filter/Project
+steps over a relation nobody else reads continue that relation's chain
+(`read_table(...).where(...).select(...)`); Spark's optimizer fuses and
+pushes them down anyway, so the chain is for the reader. A relation read by
+several steps (a shared DAG node) gets its own variable and `.cache()`,
+except plain scans (re-reading parquet with per-consumer pushdown is as
+cheap as a cache). Loop bodies become a step function run by `run_loop`,
+which materialises the loop state with `localCheckpoint()` each iteration.
+
+Templates in templates/ hold the fixed runtime text; this module emits the
+per-operator lines. Relations live in variables named `t<N>_<kind>`; user
+text (column and table names, literals, paths) only ever enters the program
+through `repr()` or `comment()`, so it cannot change the code.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import jinja2
+
+from ir import expr as E
+from ir import operators as O
+from ir.schema import Schema
+from ir.text import expr_text
+from ir.types import UnsupportedError
+from ir.workflow import Workflow
+
+from backends.common.codetext import comment, docstring_text, indent, output_format
+from backends.common.naming import RelationNames
+from backends.common.sortkeys import sort_key_specs
+from backends.common.tables import TableBindings
+from backends.common.values import physical_kind
+from backends.spark.exprs import ExprCompiler, cast_type, col_ref, schema_type
+
+TEMPLATES = Path(__file__).parent / "templates"
+SHARED_TEMPLATES = Path(__file__).parent.parent / "common" / "templates"
+RUNTIME_TEMPLATES = ("session.py.j2", "io.py.j2", "scalars.py.j2", "loops.py.j2", "udf.py.j2")
+
+# Operators that continue their input's method chain when they are its only reader.
+_CHAINABLE = (O.Filter, O.Project)
+
+
+@dataclass
+class Chain:
+    """A relation not yet assigned to a variable: a DataFrame expression
+    (`lines`, comments interleaved) that later steps may extend."""
+
+    lines: list[str]
+    kind: str  # names the variable: t<N>_<kind>
+    setup: list[str] = field(default_factory=list)  # statements that must precede it (a loop's step function)
+    var: str | None = None  # set once written
+
+    def extend(self, comment_line: str, step: list[str]) -> None:
+        """Continue the chain with one more step; the variable keeps the name of what the chain starts from."""
+        self.lines += [comment_line, *step]
+
+
+@dataclass
+class Scope:
+    """One block of statements: run()'s body, or a loop's step function.
+
+    `names` maps operator ids to the variables that hold them (outer scopes'
+    relations are visible); `pending` holds chains not written yet; `uses`
+    counts each relation's readers in this block; `materialize` lists the
+    relations to compute once (`cache()` at top level, `checkpoint()` in a
+    loop body, where the state must not grow a lineage).
+    """
+
+    names: dict[int, str]
+    uses: Counter
+    materialize: set[int]
+    in_loop: bool
+    pending: dict[int, Chain] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+
+def _is_scan_chain(op: O.Op) -> bool:
+    """A Scan with only Filter/Project on top: cheaper to re-read than to cache."""
+    while isinstance(op, _CHAINABLE):
+        op = op.input
+    return isinstance(op, O.Scan)
+
+
+class ProgramGenerator:
+    """Generates the program text for one workflow; use `generate()` once."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        self.workflow = workflow
+        self.helpers: set[str] = set()
+        self.bindings = TableBindings()
+        self.relations = RelationNames()
+        self._collected: dict[int, str] = {}  # sink input -> variable holding its collected rows
+
+    # --- entry point ----------------------------------------------------------
+    def generate(self) -> str:
+        sinks = list(self.workflow.sinks)
+        scope = self._scope(sinks, {}, in_loop=False)
+        for sink in sinks:
+            self._add(sink, scope)
+        outputs = ", ".join(f"{s.name!r}: {scope.names[id(s)]}" for s in sinks)
+        body = [*scope.lines, "", f"return {{{outputs}}}"]
+        return self._render(body)
+
+    def need(self, helper: str) -> None:
+        self.helpers.add(helper)
+
+    def _render(self, body: list[str]) -> str:
+        env = _environment()
+        helpers = frozenset(self.helpers)
+        runtime = "\n\n".join(env.get_template(name).render(helpers=helpers).strip("\n")
+                              for name in RUNTIME_TEMPLATES)
+        tables, formats = self.bindings.template_rows()
+        wf = self.workflow.name
+        text = env.get_template("program.py.j2").render(
+            title=f"Workflow {docstring_text(wf)}, compiled by Musketeer for Apache Spark.",
+            workflow_name=docstring_text(repr(wf)),
+            app_name=repr(f"musketeer: {comment(wf)}"),
+            description=repr(f"Run workflow {comment(wf)!r} on Spark (generated by Musketeer)."),
+            tables=tables, formats=formats, runtime=runtime,
+            body="\n".join(indent(body, 2)).lstrip(), helpers=helpers,
+        )
+        text = re.sub(r"\n{4,}", "\n\n\n", text)  # conditional helpers leave extra blank lines
+        return text.rstrip("\n") + "\n"
+
+    # --- blocks of operators --------------------------------------------------
+    def _scope(self, roots: list[O.Op], names: dict[int, str], in_loop: bool) -> Scope:
+        """A new block computing `roots` given the relations already in `names`."""
+        uses: Counter = Counter()
+        materialize: set[int] = set()
+        for op in self._order(roots, names):
+            for inp in op.inputs:
+                uses[id(inp)] += 1
+            if isinstance(op, O.While):
+                materialize.update(id(i) for i in op.free_inputs)  # read on every iteration
+        for root in roots:
+            uses[id(root)] += 1
+        for op in self._order(roots, names):
+            if uses[id(op)] > 1 and not isinstance(op, (O.LoopVar, O.Sink)):
+                if in_loop or not _is_scan_chain(op):
+                    materialize.add(id(op))
+        return Scope(dict(names), uses, materialize, in_loop)
+
+    @staticmethod
+    def _order(roots: list[O.Op], names: dict[int, str]) -> list[O.Op]:
+        """The operators computing `roots`, inputs first, not counting relations already in `names`."""
+        available = set(names)
+        seen = set(names)
+        order: list[O.Op] = []
+        for root in roots:
+            for op in O.walk(root, stop_at=available):
+                if id(op) not in seen:
+                    seen.add(id(op))
+                    order.append(op)
+        return order
+
+    def _add(self, root: O.Op, scope: Scope) -> None:
+        """Emit whatever `root` needs that is not in `scope` yet, then `root`."""
+        for op in self._order([root], scope.names | {k: "" for k in scope.pending}):
+            self._visit(op, scope)
+
+    def _visit(self, op: O.Op, scope: Scope) -> None:
+        if isinstance(op, _CHAINABLE) and id(op.input) in scope.pending and scope.uses[id(op.input)] == 1 \
+                and id(op.input) not in scope.materialize:
+            chain = scope.pending.pop(id(op.input))
+            note, step, _ = self._step(op)
+            chain.extend(note, step)
+            scope.pending[id(op)] = chain
+            return
+        for inp in op.inputs:
+            self.flush(inp, scope)
+        if isinstance(op, O.Sink):
+            self._sink(op, scope)
+            return
+        scope.pending[id(op)] = self._emit(op, scope)
+
+    def flush(self, op: O.Op, scope: Scope) -> str:
+        """The variable holding `op`, writing its pending chain first if needed."""
+        if id(op) in scope.names:
+            return scope.names[id(op)]
+        chain = scope.pending.pop(id(op))
+        var = self.relations.new(chain.kind)
+        lines = list(chain.lines)
+        if id(op) in scope.materialize:
+            if scope.in_loop:
+                lines.insert(_first_code(lines), "# (materialised with localCheckpoint: computed once per iteration)")
+                lines[-1] += ".localCheckpoint()"
+            else:
+                lines.insert(_first_code(lines), f"# (cached: {_readers(scope.uses[id(op)])} read it)")
+                lines[-1] += ".cache()"
+        if scope.lines:
+            scope.lines.append("")
+        scope.lines += chain.setup
+        first = _first_code(lines)
+        code = lines[first:]
+        if not any(line.startswith(("#", ".")) for line in code[1:]):
+            # comments, then one statement (further lines are inside its brackets)
+            scope.lines += lines[:first] + [f"{var} = {lines[first]}"] + lines[first + 1:]
+        else:  # a method chain with a comment per step
+            scope.lines += [f"{var} = ("] + indent(lines, 1) + [")"]
+        if id(op) in scope.materialize and not scope.in_loop:
+            scope.lines.append(f"cached.append({var})")
+        scope.names[id(op)] = var
+        chain.var = var
+        return var
+
+    def _emit(self, op: O.Op, scope: Scope) -> Chain:
+        method: Callable[[O.Op, Scope], Chain] | None = getattr(self, "op_" + op.opname, None)
+        if method is None:
+            raise UnsupportedError(f"operator {op.opname} in the Spark engine")
+        return method(op, scope)
+
+    def _compiler(self, schema: Schema) -> ExprCompiler:
+        return ExprCompiler(schema, self.need)
+
+    # --- map-like steps (they extend chains) ----------------------------------
+    def _step(self, op: O.Op) -> tuple[str, list[str], str]:
+        """(comment, method-call lines, kind) for a Filter or Project applied to a chain."""
+        if isinstance(op, O.Filter):
+            pred = self._compiler(op.input.schema).compile(op.predicate, None)
+            return f"# Filter: {comment(expr_text(op.predicate))}", [f".where({pred})"], "filter"
+        assert isinstance(op, O.Project)
+        compiler = self._compiler(op.input.schema)
+        items = ", ".join(n if isinstance(e, E.Col) and e.name == n else f"{n} := {expr_text(e)}"
+                          for n, e in op.exprs)
+        lines = [".select("]
+        for (name, e), out in zip(op.exprs, op.schema):
+            code = compiler.code(e, out.dtype)
+            if isinstance(e, E.Col) and e.name == name:
+                lines.append(f"    {code.text},")
+            else:
+                lines.append(f"    {compiler.operand(compiler.column(code))}.alias({name!r}),")
+        lines.append(")")
+        return f"# Project: {comment(items)}", lines, "project"
+
+    def op_Filter(self, op: O.Filter, scope: Scope) -> Chain:
+        return self._chain_on(op, scope)
+
+    def op_Project(self, op: O.Project, scope: Scope) -> Chain:
+        return self._chain_on(op, scope)
+
+    def _chain_on(self, op: O.Filter | O.Project, scope: Scope) -> Chain:
+        """A Filter/Project whose input is a variable (shared, or a loop variable)."""
+        note, step, kind = self._step(op)
+        return Chain([note, scope.names[id(op.input)], *step], kind)
+
+    # --- one method per operator ---------------------------------------------
+    def op_Scan(self, op: O.Scan, scope: Scope) -> Chain:
+        key = self.bindings.key(op)
+        cols = ", ".join(c.name if c.name == c.source else f"{c.source} AS {c.name}" for c in op.columns)
+        lines = [f"# Scan {comment(op.table)} ({comment(op.format)}): {comment(cols)}",
+                 f"read_table(spark, paths[{key!r}], FORMATS[{key!r}], ["]
+        lines += [f"    ({c.source!r}, {c.name!r}, {schema_type(c.dtype)})," for c in op.columns]
+        lines.append("])")
+        return Chain(lines, op.table)
+
+    def op_Join(self, op: O.Join, scope: Scope) -> Chain:
+        left, right = scope.names[id(op.left)], scope.names[id(op.right)]
+        cond = [f"{a} = {b}" for a, b in zip(op.left_keys, op.right_keys)]
+        if op.residual is not None:
+            cond.append(expr_text(op.residual))
+        note = " (NOT IN: NULL-aware)" if op.null_aware else ""
+        head = f"# Join {op.kind}{note}: {comment(' AND '.join(cond)) or 'every pair'}"
+        if op.kind == "cross":
+            return Chain([head, f"{left}.crossJoin({right})"], "join")
+        lines = [head]
+        right_keys = list(op.right_keys)
+        clash = op.residual is None and set(right_keys) & set(op.left.schema.names)
+        if op.kind in ("semi", "anti") and clash:
+            # Only the keys of the right side matter; renamed, they cannot clash with the left's columns.
+            taken = set(op.left.schema.names)
+            private = []
+            for i in range(len(right_keys)):
+                name = f"right_key{i}"
+                while name in taken:
+                    name = "_" + name
+                private.append(name)
+            picks = ", ".join(f"{col_ref(k)}.alias({p!r})" for k, p in zip(right_keys, private))
+            right = f"{right}.select({picks})"
+            right_keys = private
+        condition = self._join_condition(op, right_keys)
+        how = {"semi": "left_semi", "anti": "left_anti"}.get(op.kind, op.kind)
+        lines.append(f"{left}.join({right}, {condition}, {how!r})")
+        return Chain(lines, "join")
+
+    def _join_condition(self, op: O.Join, right_keys: list[str]) -> str:
+        """Equality on the keys (`==`, so NULL keys never match) AND the residual."""
+        pairs = [(col_ref(a), col_ref(b)) for a, b in zip(op.left_keys, right_keys)]
+        residual = None
+        if op.residual is not None:
+            residual = self._compiler(op.left.schema.concat(op.right.schema)).code(op.residual)
+        if op.null_aware:
+            return self._null_aware_condition(pairs, residual)
+        tests = [f"{a} == {b}" for a, b in pairs]
+        if residual is None and len(tests) <= 1:
+            return tests[0] if tests else "F.lit(True)"
+        if not tests:
+            return ExprCompiler.column(residual).text  # type: ignore[arg-type]
+        items = [f"({t})" for t in tests]
+        if residual is not None:
+            items.append(ExprCompiler.operand(ExprCompiler.column(residual)))
+        return " & ".join(items)
+
+    @staticmethod
+    def _null_aware_condition(pairs: list[tuple[str, str]], residual: object) -> str:
+        """NOT IN: a left row goes when some right row matches it or compares
+        NULL with it (DuckDB: a NULL in any key of either row is unknown).
+        With one key and no residual this is exactly the shape Spark plans
+        as a null-aware anti join (a hash join, not a nested loop)."""
+        if len(pairs) == 1 and residual is None:
+            a, b = pairs[0]
+            return f"({a} == {b}) | ({a} == {b}).isNull()"
+        equal = " & ".join(f"({a} == {b})" for a, b in pairs)
+        unknown = " | ".join(f"{c}.isNull()" for pair in pairs for c in pair)
+        test = f"({equal}) | {unknown}" if len(pairs) > 1 else f"{equal} | {unknown}"
+        if residual is None:
+            return test
+        return f"{ExprCompiler.operand(ExprCompiler.column(residual))} & ({test})"  # type: ignore[arg-type]
+
+    def op_Aggregate(self, op: O.Aggregate, scope: Scope) -> Chain:
+        src = scope.names[id(op.input)]
+        aggs = ", ".join(f"{n} := {c}" for n, c in op.aggs)
+        keys = f"by [{', '.join(op.keys)}]" if op.keys else "(one group)"
+        lines = [f"# Aggregate {comment(keys)}: {comment(aggs) or 'no aggregates'}"]
+        key_refs = ", ".join(col_ref(k) for k in op.keys)
+        if not op.aggs:
+            if not op.keys:
+                return Chain([*lines, "spark.range(1).select()"], "aggregate")
+            return Chain([*lines, f"{src}.select({key_refs}).distinct()"], "aggregate")
+        grouped = f"{src}.groupBy({key_refs})" if op.keys else src
+        lines.append(f"{grouped}.agg(")
+        lines += [f"    {_aggregate(call)}.alias({name!r})," for name, call in op.aggs]
+        lines.append(")")
+        return Chain(lines, "aggregate")
+
+    def op_Distinct(self, op: O.Distinct, scope: Scope) -> Chain:
+        return Chain(["# Distinct", f"{scope.names[id(op.input)]}.distinct()"], "distinct")
+
+    def _setop(self, op: O.Union | O.Intersect | O.Except, scope: Scope, distinct: str, all_rows: str) -> Chain:
+        """Set operations match columns by position (as SQL); a side whose
+        column types differ from the result's is cast first."""
+        label = "DISTINCT" if op.distinct else "ALL"
+
+        def side(child: O.Op) -> str:
+            var = scope.names[id(child)]
+            if all(physical_kind(a.dtype) == physical_kind(b.dtype) for a, b in zip(child.schema, op.schema)):
+                return var
+            picks = ", ".join(
+                col_ref(a.name) if physical_kind(a.dtype) == physical_kind(b.dtype)
+                else f"{col_ref(a.name)}.cast({cast_type(b.dtype)!r})"
+                for a, b in zip(child.schema, op.schema))
+            return f"{var}.select({picks})"
+
+        call = distinct if op.distinct else all_rows
+        return Chain([f"# {op.opname} {label}", f"{side(op.left)}.{call}({side(op.right)})"
+                      + (".distinct()" if op.distinct and isinstance(op, O.Union) else "")], op.opname.lower())
+
+    def op_Union(self, op: O.Union, scope: Scope) -> Chain:
+        return self._setop(op, scope, "union", "union")
+
+    def op_Intersect(self, op: O.Intersect, scope: Scope) -> Chain:
+        return self._setop(op, scope, "intersect", "intersectAll")
+
+    def op_Except(self, op: O.Except, scope: Scope) -> Chain:
+        return self._setop(op, scope, "subtract", "exceptAll")
+
+    def op_Sort(self, op: O.Sort, scope: Scope) -> Chain:
+        keys = ", ".join(f"{col_ref(column)}.{order[:-6] if order == 'descending' else 'asc'}_nulls_{nulls}()"
+                         for column, order, nulls in sort_key_specs(op.keys))
+        return Chain([f"# Sort: {comment(', '.join(str(k) for k in op.keys))}",
+                      f"{scope.names[id(op.input)]}.orderBy({keys})"], "sort")
+
+    def op_Limit(self, op: O.Limit, scope: Scope) -> Chain:
+        text = f"{op.count}" + (f" OFFSET {op.offset}" if op.offset else "")
+        code = scope.names[id(op.input)]
+        if op.offset:
+            code += f".offset({op.offset})"
+        if op.count is not None:
+            code += f".limit({op.count})"
+        return Chain([f"# Limit {text}", code], "limit")
+
+    def op_LoopVar(self, op: O.LoopVar, scope: Scope) -> Chain:
+        return Chain([f"# LoopVar {comment(op.name)}: this iteration's value", f"state[{op.name!r}]"], "loopvar")
+
+    def op_While(self, op: O.While, scope: Scope) -> Chain:
+        self.need("loop")
+        number = self.relations.new("while")
+        step = f"{number}_step"
+        label = f"loop {number.split('_')[0][1:]} ({op.result})"
+        rules = ([f"max_iter {op.max_iter}"] if op.max_iter is not None else []) + \
+                (["stop relation"] if op.stop is not None else []) + (["fixpoint"] if op.fixpoint else [])
+        roots = list(op.body) + ([op.stop] if op.stop is not None else [])
+        inner = self._scope(roots, scope.names, in_loop=True)
+        for body in op.body:  # the next state is checkpointed: no lineage growth, no recomputation
+            if not isinstance(body, O.LoopVar):
+                inner.materialize.add(id(body))
+        for r in roots:
+            self._add(r, inner)
+        for r in roots:
+            self.flush(r, inner)
+        nexts = ", ".join(f"{n!r}: {inner.names[id(b)]}" for n, b in zip(op.names, op.body))
+        stop = inner.names[id(op.stop)] if op.stop is not None else "None"
+        init = ", ".join(f"{n!r}: {scope.names[id(i)]}" for n, i in zip(op.names, op.init))
+        setup = [f"# While ({comment(', '.join(op.names))}): {', '.join(rules)}; result {comment(op.result)}",
+                 f"def {step}(state: dict[str, DataFrame]) -> tuple[dict[str, DataFrame], DataFrame | None]:",
+                 '    """One pass of the loop body: the next value of every loop variable, and the stop relation."""']
+        setup += indent(inner.lines, 1)
+        setup += ["", f"    return {{{nexts}}}, {stop}", ""]
+        call = (f"run_loop({label!r}, {{{init}}}, {step}, max_iter={op.max_iter!r}, "
+                f"stop_rule={op.stop is not None}, fixpoint={op.fixpoint})[{op.result!r}]")
+        return Chain([call], "while", setup=setup)
+
+    def op_UDF(self, op: O.UDF, scope: Scope) -> Chain:
+        self.need("udf")
+        fields = ", ".join(f"T.StructField({f.name!r}, {schema_type(f.dtype)})" for f in op.out_schema)
+        label = f"{op.module}:{op.qualname}"
+        return Chain([f"# UDF ({comment(op.mode)}): {comment(label)}",
+                      f"apply_udf({scope.names[id(op.input)]}, {op.module!r}, {op.qualname!r}, {op.mode!r},",
+                      f"          T.StructType([{fields}]))"], "udf")
+
+    def _sink(self, op: O.Sink, scope: Scope) -> None:
+        """Collect the sink's relation to the driver (once, if several sinks
+        share it) and write it when the sink names a file."""
+        src = scope.names[id(op.input)]
+        where = "" if op.path is None else f", also written to {comment(op.path)}"
+        lines = [f"# Sink {comment(op.name)}: collected to the driver as a pandas DataFrame{where}"]
+        var = self._collected.get(id(op.input))
+        if var is None:
+            var = self._collected[id(op.input)] = f"{src}_rows"
+            fields = [f"({f.name!r}, {cast_type(f.dtype)!r})" for f in op.schema]
+            one_line = f"{var} = collect({src}, [{', '.join(fields)}])"
+            if len(one_line) <= 100:
+                lines.append(one_line)
+            else:
+                lines += [f"{var} = collect({src}, [", *(f"    {f}," for f in fields), "])"]
+        if op.path is not None:
+            fmt = (op.format or output_format(op.path) or "").lower()
+            if fmt not in ("csv", "parquet"):
+                raise UnsupportedError(f"output file {op.path!r}: the Spark engine writes .csv or .parquet files")
+            lines.append(f"write_table({var}, {op.path!r}, {fmt!r})")
+        if scope.lines:
+            scope.lines.append("")
+        scope.lines += lines
+        scope.names[id(op)] = var
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """The template environment, built once: jinja compiles each template on first use."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(TEMPLATES), str(SHARED_TEMPLATES)]),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined, autoescape=False,
+    )
+
+
+def _first_code(lines: list[str]) -> int:
+    """Index of the first line that is code rather than a comment."""
+    return next(i for i, line in enumerate(lines) if not line.startswith("#"))
+
+
+def _readers(n: int) -> str:
+    return "a loop on every iteration" if n <= 1 else f"{n} later steps"
+
+
+def _aggregate(call: E.AggCall) -> str:
+    """The Spark aggregate for one AggCall (Spark's NULL rules are SQL's:
+    NULLs are skipped, SUM of no values is NULL, COUNT is 0)."""
+    if call.func == "count_star":
+        return "F.count(F.lit(1))"
+    arg = col_ref(call.arg or "")
+    if call.distinct:
+        if call.func == "count":
+            return f"F.count_distinct({arg})"
+        if call.func == "sum":
+            return f"F.sum_distinct({arg})"
+        if call.func == "avg":
+            return f"(F.sum_distinct({arg}) / F.count_distinct({arg}))"
+    return f"F.{call.func}({arg})"
+
+
+def generate_program(workflow: Workflow) -> str:
+    """The complete program text for `workflow`."""
+    return ProgramGenerator(workflow).generate()

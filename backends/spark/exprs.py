@@ -1,0 +1,386 @@
+"""Compile IR scalar expressions into PySpark Column expressions (program text).
+
+The compiled text is one Python expression that builds a
+`pyspark.sql.Column` from `F.col(...)`, Python operators and
+`pyspark.sql.functions`, so Spark's optimizer sees plain Catalyst
+expressions (never a per-row Python UDF) and whole-stage code generation
+applies. Spark already gives SQL NULL semantics (NULLs propagate, AND/OR
+are Kleene, comparisons with NULL are NULL); where Spark's rules differ from
+DuckDB's (division by zero, casts of doubles to integers, SUBSTRING with
+start <= 0, EXTRACT(DOW)) the compiled text says so explicitly.
+
+Everything taken from the user (column names, string literals, patterns)
+reaches the program text through `repr()`, never by pasting raw text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from ir import expr as E
+from ir.schema import Schema
+from ir.types import BOOL, NULL, STRING, TIMESTAMP, DataType, UnsupportedError, common_type
+
+from backends.common.sql_semantics import add_months, slice_bounds
+from backends.common.values import NO_FOLD, engine_type, fold_cast, interval_value, physical_kind, python_literal
+
+ENGINE = "Spark engine"
+
+# IR type kind -> Spark SQL type name (for Column.cast). Decimals run as doubles.
+CAST_TYPES = {
+    "int64": "bigint",
+    "float64": "double",
+    "decimal": "double",
+    "bool": "boolean",
+    "string": "string",
+    "date": "date",
+    "timestamp": "timestamp_ntz",  # IR timestamps carry no time zone
+    "null": "void",
+}
+# IR type kind -> pyspark.sql.types constructor (for schemas), as program text.
+SCHEMA_TYPES = {
+    "int64": "T.LongType()",
+    "float64": "T.DoubleType()",
+    "decimal": "T.DoubleType()",
+    "bool": "T.BooleanType()",
+    "string": "T.StringType()",
+    "date": "T.DateType()",
+    "timestamp": "T.TimestampNTZType()",
+    "null": "T.NullType()",
+}
+
+_COMPARE_OPS = {"=": "==", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_EXTRACT_FUNCS = {"year": "F.year", "quarter": "F.quarter", "month": "F.month", "day": "F.dayofmonth",
+                  "doy": "F.dayofyear", "hour": "F.hour", "minute": "F.minute", "second": "F.second"}
+# One-argument functions whose Spark meaning is the SQL one. Spark's trim
+# strips spaces only, as SQL's does.
+_UNARY_FUNCS = {"upper": "F.upper", "lower": "F.lower", "trim": "F.trim", "ltrim": "F.ltrim",
+                "rtrim": "F.rtrim", "abs": "F.abs", "sqrt": "F.sqrt", "ln": "F.log", "exp": "F.exp"}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_INT = 2147483647  # "to the end of the string" as a Spark SUBSTRING length
+
+
+def cast_type(t: DataType) -> str:
+    """Spark SQL type name for IR type `t`, as used in `Column.cast(...)`."""
+    return engine_type(t, CAST_TYPES, ENGINE)
+
+
+def schema_type(t: DataType) -> str:
+    """Program text constructing the pyspark.sql.types type for IR type `t`."""
+    return engine_type(t, SCHEMA_TYPES, ENGINE)
+
+
+def column_name(name: str) -> str:
+    """The string F.col() needs to mean exactly column `name`: plain
+    identifiers as they are, anything else quoted in backticks (so dots,
+    spaces and quotes are part of the name, not struct access)."""
+    return name if _IDENTIFIER.fullmatch(name) else "`" + name.replace("`", "``") + "`"
+
+
+def col_ref(name: str) -> str:
+    """Program text for a reference to column `name`."""
+    return f"F.col({column_name(name)!r})"
+
+
+@dataclass(frozen=True)
+class Code:
+    """Compiled text. `literal`: a bare Python constant, not yet a Column
+    (Python operators with a Column on the other side lift it); `atom`: safe
+    as an operand or before `.method()` without parentheses."""
+
+    text: str
+    literal: bool = False
+    atom: bool = True
+
+
+class ExprCompiler:
+    """Compiles expressions over one relation with schema `schema`.
+
+    `need(name)` records which runtime helpers the compiled text calls, so
+    the program includes only those.
+    """
+
+    def __init__(self, schema: Schema, need: Callable[[str], None]) -> None:
+        self.schema = schema
+        self.need = need
+
+    # --- entry points ---------------------------------------------------------
+    def compile(self, e: E.Expr, want: DataType | None = None) -> str:
+        """Column text for `e`; `want` asks for a value of that type (casting if needed)."""
+        return self.column(self.code(e, want)).text
+
+    def code(self, e: E.Expr, want: DataType | None = None) -> Code:
+        t = e.type_in(self.schema)
+        if t.kind == "null":  # an expression typed NULL is NULL on every row
+            return self.null(want or NULL)
+        code = self._compile(e, t)
+        if want is not None and want.kind != "null" and physical_kind(want) != physical_kind(t):
+            code = self.cast(code, t, want, e)
+        return code
+
+    def type_of(self, e: E.Expr) -> DataType:
+        return e.type_in(self.schema)
+
+    # --- small emitters -------------------------------------------------------
+    @staticmethod
+    def column(code: Code) -> Code:
+        """`code` as a Column (a bare constant goes through F.lit)."""
+        return Code(f"F.lit({code.text})") if code.literal else code
+
+    @staticmethod
+    def operand(code: Code) -> str:
+        return code.text if code.atom else f"({code.text})"
+
+    def method(self, code: Code, call: str) -> Code:
+        """`code.<call>`, e.g. method(x, "isNull()")."""
+        return Code(f"{self.operand(self.column(code))}.{call}")
+
+    def null(self, t: DataType) -> Code:
+        if t.kind == "null":
+            return Code("F.lit(None)")
+        return Code(f"F.lit(None).cast({cast_type(t)!r})")
+
+    def literal(self, value: object, t: DataType) -> Code:
+        """A constant of IR type `t` as a bare Python value (Spark types it from the value)."""
+        if value is None:
+            return self.null(t)
+        kind = physical_kind(t)
+        if kind == "interval":
+            raise UnsupportedError("an INTERVAL value outside date arithmetic")
+        if isinstance(value, str) and kind in ("date", "timestamp"):
+            value = fold_cast(value, "string", t)
+        if kind == "float64" and not isinstance(value, bool):
+            value = float(value)  # ints and Decimals
+        if kind == "timestamp" and type(value) is dt.date:
+            value = dt.datetime(value.year, value.month, value.day)
+        text = python_literal(value)
+        return Code(text, literal=True, atom=not text.startswith("-"))
+
+    def binary(self, left: Code, op: str, right: Code) -> Code:
+        """`left op right` with Python operators; one side must be a Column."""
+        if left.literal and right.literal:
+            left = self.column(left)
+        return Code(f"{self.operand(left)} {op} {self.operand(right)}", atom=False)
+
+    def cast(self, code: Code, src: DataType, dst: DataType, e: E.Expr | None = None) -> Code:
+        """A cast with SQL (DuckDB) rules where Spark's differ."""
+        s, d = physical_kind(src), physical_kind(dst)
+        if s == "null":
+            return self.null(dst)
+        if isinstance(e, E.Lit) and e.value is not None:
+            folded = fold_cast(e.value, s, dst)
+            if folded is not NO_FOLD:
+                return self.literal(folded, dst)
+        if d == "int64" and s == "float64":
+            # Spark truncates; DuckDB rounds doubles half to even, decimals half away from zero.
+            rounding = "F.round" if src.kind == "decimal" else "F.bround"
+            return self.method(Code(f"{rounding}({self.column(code).text})"), "cast('bigint')")
+        if dst.kind == "decimal":
+            inner = code if s == "float64" else self.method(code, "cast('double')")
+            return Code(f"F.round({self.column(inner).text}, {dst.scale or 0})")
+        if s == d:
+            return code
+        return self.method(code, f"cast({cast_type(dst)!r})")
+
+    # --- dispatch -------------------------------------------------------------
+    def _compile(self, e: E.Expr, t: DataType) -> Code:
+        method = getattr(self, "_" + type(e).__name__.lower(), None)
+        if method is None:
+            raise UnsupportedError(f"{type(e).__name__} expressions in the {ENGINE}")
+        return method(e, t)
+
+    def _col(self, e: E.Col, t: DataType) -> Code:
+        return Code(col_ref(e.name))
+
+    def _lit(self, e: E.Lit, t: DataType) -> Code:
+        return self.literal(e.value, t)
+
+    def _arith(self, e: E.Arith, t: DataType) -> Code:
+        lt, rt = self.type_of(e.left), self.type_of(e.right)
+        if lt.kind == "interval" or rt.kind == "interval":
+            return self._interval_arith(e, lt, rt)
+        if e.op == "-" and lt.kind == "date" and rt.kind == "date":
+            left, right = self.column(self.code(e.left)), self.code(e.right)
+            return self.method(Code(f"F.datediff({left.text}, {self.column(right).text})"), "cast('bigint')")
+        left, right = self.code(e.left, t if e.op != "/" else None), self.code(e.right, t if e.op != "/" else None)
+        if e.op == "/":
+            if _nonzero_constant(e.right):  # no zero divisor possible: Spark's `/` is the SQL one
+                return self.binary(left, "/", right)
+            # Spark gives NULL for x / 0; DuckDB (IEEE) gives +-inf, or NaN for 0 / 0.
+            self.need("divide")
+            return Code(f"divide({self.column(left).text}, {self.column(right).text})")
+        if e.op == "%" and physical_kind(t) == "float64" and not _nonzero_constant(e.right):
+            self.need("float_mod")  # x % 0.0 is NaN in DuckDB, NULL in Spark
+            return Code(f"float_mod({self.column(left).text}, {self.column(right).text})")
+        return self.binary(left, e.op, right)  # integer x % 0 is NULL in both
+
+    def _interval_arith(self, e: E.Arith, lt: DataType, rt: DataType) -> Code:
+        if lt.kind == "interval":  # INTERVAL + date
+            iv, base, bt = interval_value(e.left), e.right, rt
+        else:
+            iv, base, bt = interval_value(e.right), e.left, lt
+        if iv is None:
+            raise UnsupportedError(f"interval arithmetic with a non-constant interval: {e}")
+        months, days = (iv.months, iv.days) if e.op == "+" else (-iv.months, -iv.days)
+        if isinstance(base, E.Lit) and isinstance(base.value, dt.date):
+            value = add_months(base.value, months) + dt.timedelta(days=days)
+            return self.literal(value, bt)
+        code = self.column(self.code(base))
+        if bt.kind == "date":  # months first (clamped to the month's end), then days
+            if months:
+                code = Code(f"F.add_months({code.text}, {months})")
+            if days:
+                code = Code(f"F.date_add({code.text}, {days})")
+            return code
+        parts = ", ".join(f"{name}=F.lit({n})" for name, n in (("months", months), ("days", days)) if n)
+        return self.binary(code, "+", Code(f"F.make_interval({parts})")) if parts else code
+
+    def _compare(self, e: E.Compare, t: DataType) -> Code:
+        left, right = self._comparable(e.left, e.right)
+        return self.binary(left, _COMPARE_OPS[e.op], right)
+
+    def _comparable(self, a: E.Expr, b: E.Expr) -> tuple[Code, Code]:
+        """Both operands, cast to one type where SQL compares across types
+        (a string with a date, a date with a timestamp)."""
+        at, bt = self.type_of(a), self.type_of(b)
+        if at.kind == "null" or bt.kind == "null":
+            target = bt if at.kind == "null" else at
+            return self.code(a, target), self.code(b, target)
+        if at.kind != bt.kind and (at.is_temporal or bt.is_temporal):
+            target = TIMESTAMP if at.is_temporal and bt.is_temporal else (at if at.is_temporal else bt)
+            return self.code(a, target), self.code(b, target)
+        return self.code(a), self.code(b)
+
+    def _and(self, e: E.And, t: DataType) -> Code:
+        return self._logic("&", e.args)
+
+    def _or(self, e: E.Or, t: DataType) -> Code:
+        return self._logic("|", e.args)
+
+    def _logic(self, op: str, args: tuple[E.Expr, ...]) -> Code:
+        codes = [self.code(a, BOOL) for a in args]
+        codes[0] = self.column(codes[0])
+        return Code(f" {op} ".join(self.operand(c) for c in codes), atom=False)
+
+    def _not(self, e: E.Not, t: DataType) -> Code:
+        return Code(f"~{self.operand(self.column(self.code(e.arg, BOOL)))}", atom=False)
+
+    def _neg(self, e: E.Neg, t: DataType) -> Code:
+        return Code(f"-{self.operand(self.column(self.code(e.arg)))}", atom=False)
+
+    def _isnull(self, e: E.IsNull, t: DataType) -> Code:
+        if self.type_of(e.arg).kind == "null":
+            return self.literal(not e.negated, BOOL)
+        return self.method(self.code(e.arg), "isNotNull()" if e.negated else "isNull()")
+
+    def _inlist(self, e: E.InList, t: DataType) -> Code:
+        """x IN (...): Spark's `isin` has SQL's rules (NULL when x is NULL, or
+        when nothing matches and the list holds a NULL)."""
+        at = self.type_of(e.arg)
+        if at.kind == "null":
+            return self.null(BOOL)
+        target = at
+        for v in e.values:
+            vt = self.type_of(v)
+            if not (at.is_temporal and vt.kind == "string"):
+                target = common_type(target, vt) or target
+        values = []
+        for v in e.values:
+            if isinstance(v, E.Lit) and v.value is None:
+                values.append("None")
+            else:
+                values.append(self.code(v, target).text)
+        code = self.method(self.code(e.arg, target), f"isin({', '.join(values)})")
+        return Code(f"~{code.text}", atom=False) if e.negated else code
+
+    def _like(self, e: E.Like, t: DataType) -> Code:
+        """Spark's LIKE/ILIKE; SQL (DuckDB) has no escape character, so a
+        pattern holding Spark's default escape (backslash) names another one."""
+        arg = self.column(self.code(e.arg))
+        func = "ilike" if e.case_insensitive else "like"
+        if "\\" not in e.pattern:
+            code = self.method(arg, f"{func}({e.pattern!r})")
+        else:
+            escape = next(ch for ch in "!#~^@|&$" + "".join(map(chr, range(0x2400, 0x2500))) if ch not in e.pattern)
+            code = Code(f"F.{func}({arg.text}, F.lit({e.pattern!r}), F.lit({escape!r}))")
+        return Code(f"~{code.text}", atom=False) if e.negated else code
+
+    def _case(self, e: E.Case, t: DataType) -> Code:
+        text = "F"
+        for cond, value in e.whens:
+            c = self.column(self.code(cond, BOOL)).text
+            text += f".when({c}, {self.code(value, t).text})"
+        if e.default is not None:
+            text += f".otherwise({self.code(e.default, t).text})"
+        if not e.whens:
+            return self.code(e.default, t) if e.default is not None else self.null(t)
+        return Code(text)
+
+    def _cast(self, e: E.Cast, t: DataType) -> Code:
+        return self.cast(self.code(e.arg), self.type_of(e.arg), e.to, e.arg)
+
+    def _extract(self, e: E.Extract, t: DataType) -> Code:
+        at = self.type_of(e.arg)
+        arg = self.column(self.code(e.arg))
+        if e.part == "dow":  # Sunday = 0 as in DuckDB; Spark's dayofweek counts Sunday = 1
+            return self.method(Code(f"F.dayofweek({arg.text}) - 1", atom=False), "cast('bigint')")
+        if e.part not in _EXTRACT_FUNCS:
+            raise UnsupportedError(f"EXTRACT({e.part.upper()} ...)")
+        if e.part in ("hour", "minute", "second") and at.kind == "date":
+            arg = self.method(arg, "cast('timestamp_ntz')")
+        return self.method(Code(f"{_EXTRACT_FUNCS[e.part]}({arg.text})"), "cast('bigint')")
+
+    # --- functions ------------------------------------------------------------
+    def _func(self, e: E.Func, t: DataType) -> Code:
+        name = e.name
+        types = [self.type_of(a) for a in e.args]
+        if name == "coalesce":
+            args = [self.column(self.code(a, t)).text for a, at in zip(e.args, types) if at.kind != "null"]
+            return Code(args[0]) if len(args) == 1 else Code(f"F.coalesce({', '.join(args)})")
+        if any(at.kind == "null" for at in types):
+            return self.null(t)  # every other function is NULL on a NULL argument
+        args = [self.column(self.code(a)) for a in e.args]
+        if name == "concat":  # SQL's ||: NULL if any argument is NULL, as Spark's concat
+            parts = [self.column(self.code(a, STRING)).text for a in e.args]
+            return Code(f"F.concat({', '.join(parts)})")
+        if name in _UNARY_FUNCS:
+            return Code(f"{_UNARY_FUNCS[name]}({args[0].text})")
+        if name == "length":
+            return self.method(Code(f"F.length({args[0].text})"), "cast('bigint')")
+        if name == "substring":
+            return self._substring(e, args)
+        if name == "round":
+            digits = 0
+            if len(e.args) == 2:
+                d = e.args[1]
+                if not (isinstance(d, E.Lit) and isinstance(d.value, int)):
+                    raise UnsupportedError(f"ROUND with non-constant digits: {e}")
+                digits = d.value
+            # Spark's round is HALF_UP, DuckDB's: half away from zero
+            return Code(f"F.round({args[0].text}, {digits})" if digits else f"F.round({args[0].text})")
+        if name in ("floor", "ceil"):
+            if physical_kind(types[0]) != "float64":
+                return args[0]
+            return self.method(Code(f"F.{name}({args[0].text})"), "cast('double')")  # Spark's are bigint
+        raise UnsupportedError(f"function {name}() in the {ENGINE}")
+
+    def _substring(self, e: E.Func, args: list[Code]) -> Code:
+        bounds = [b.value if isinstance(b, E.Lit) and isinstance(b.value, int) else None for b in e.args[1:]]
+        if None not in bounds:
+            # DuckDB's SUBSTRING bounds as a Python slice [lo:hi]; Spark's
+            # substring(pos, len) counts a negative pos from the end and
+            # clamps like a slice, so one call covers every case.
+            lo, hi = slice_bounds(bounds[0], bounds[1] if len(bounds) > 1 else None)
+            pos = lo + 1 if lo >= 0 else lo
+            length = _MAX_INT if hi is None else max(hi - lo, 0)
+            return Code(f"F.substring({args[0].text}, {pos}, {length})")
+        self.need("substring")  # per-row start or length
+        rest = ", ".join(a.text for a in args[1:])
+        return Code(f"substring({args[0].text}, {rest})")
+
+
+def _nonzero_constant(e: E.Expr) -> bool:
+    return isinstance(e, E.Lit) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool) and e.value != 0
