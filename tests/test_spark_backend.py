@@ -1,0 +1,359 @@
+"""The Spark engine (backends/spark): generated PySpark programs must give
+DuckDB's answers on the same files, including every NULL corner.
+
+The semantic cases are the local engine's (tests/test_local_backend.py),
+run here against Spark: `reuse()` wraps a local test function unchanged and
+an autouse fixture points that module's `result`/`run`/`BACKEND` at the
+Spark backend for the duration of each test. One SparkSession (one JVM)
+serves the whole test session; the expression cases share one Spark job.
+The standalone-cluster test is marked slow.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+import tests.test_local_backend as local_tests
+from backends.base import RunOptions, RunResult
+from backends.common.loader import load_program
+from backends.spark import BACKEND, SparkBackend
+from backends.spark import environment
+from ir import expr as E
+from ir import operators as O
+from ir.types import INT64, STRING, DataError, MusketeerError
+from ir.workflow import Workflow
+from musketeer import api
+from tests import tpch
+from tests.local_helpers import PEOPLE_TYPES, C, L, assert_same, frame_rows, keep, project, scan, workflow
+from tests.test_local_backend import EXPRESSIONS, con, depts, paths, people  # noqa: F401 - fixtures
+
+AVAILABLE, WHY_NOT = BACKEND.available()
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"spark backend unavailable: {WHY_NOT}")
+PY = sys.executable
+
+
+def spark_run(op: O.Op | Workflow, tables: dict[str, str] | None = None) -> RunResult:
+    wf = op if isinstance(op, Workflow) else workflow(op)
+    return BACKEND.run(BACKEND.generate(wf), RunOptions(tables=tables or {}))
+
+
+def spark_result(op: O.Op | Workflow, tables: dict[str, str] | None = None) -> Any:
+    return spark_run(op, tables).outputs["result"]
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Any:
+    """The test session's SparkSession: started once (the JVM takes seconds),
+    reused by every generated program (they call getActiveSession), stopped at the end."""
+    if not AVAILABLE:
+        pytest.skip(WHY_NOT)
+    from pyspark.sql import SparkSession
+
+    module = load_program(BACKEND.generate(_tiny_workflow()))
+    session = module.spark_session("local[2]", {})
+    yield session
+    if SparkSession.getActiveSession() is not None:
+        SparkSession.getActiveSession().stop()
+
+
+def _tiny_workflow() -> Workflow:
+    """A workflow to generate a program from (its file is never read)."""
+    return workflow(O.Scan("t", "/nonexistent/t.parquet", "parquet", (O.ScanColumn("a", "a", INT64),)))
+
+
+@pytest.fixture(autouse=True)
+def on_spark(monkeypatch: pytest.MonkeyPatch, spark_session: Any) -> None:
+    """Local engine test bodies, reused below, run their workflows on Spark."""
+    monkeypatch.setattr(local_tests, "result", spark_result)
+    monkeypatch.setattr(local_tests, "run", spark_run)
+    monkeypatch.setattr(local_tests, "BACKEND", BACKEND)
+
+
+def reuse(name: str, skip: str | None = None) -> Callable[..., None]:
+    """The local engine's test `name`, with its parameters and fixtures, run on Spark."""
+    original = getattr(local_tests, name)
+
+    @functools.wraps(original)
+    def test(*args: Any, **kwargs: Any) -> None:
+        if skip:
+            pytest.skip(skip)
+        original(*args, **kwargs)
+
+    return test
+
+
+# --- the local engine's semantic cases, on Spark -------------------------------------------------
+test_filter_keeps_only_true_rows = reuse("test_filter_keeps_only_true_rows")
+test_constant_filters_and_literal_columns = reuse("test_constant_filters_and_literal_columns")
+test_join = reuse("test_join")
+test_join_on_residual_only_and_two_keys = reuse("test_join_on_residual_only_and_two_keys")
+test_join_keys_of_different_types = reuse("test_join_keys_of_different_types")
+test_cross_join = reuse("test_cross_join")
+test_semi_and_anti_join = reuse("test_semi_and_anti_join")
+test_semi_join_with_shared_column_names = reuse("test_semi_join_with_shared_column_names")
+test_null_aware_anti_join = reuse("test_null_aware_anti_join")
+test_null_aware_anti_join_correlated = reuse("test_null_aware_anti_join_correlated")
+test_null_aware_anti_join_on_two_keys = reuse("test_null_aware_anti_join_on_two_keys")
+test_joins_with_an_empty_side = reuse("test_joins_with_an_empty_side")
+test_aggregate = reuse("test_aggregate")
+test_aggregate_over_empty_input = reuse("test_aggregate_over_empty_input")
+test_group_keys_only_and_distinct = reuse("test_group_keys_only_and_distinct")
+test_set_operations = reuse("test_set_operations")
+test_set_operations_with_an_empty_side = reuse("test_set_operations_with_an_empty_side")
+test_union_promotes_types_and_takes_left_names = reuse("test_union_promotes_types_and_takes_left_names")
+test_sort_with_per_key_null_placement = reuse("test_sort_with_per_key_null_placement")
+test_limit_offset = reuse("test_limit_offset")
+test_while_with_data_dependent_stop = reuse("test_while_with_data_dependent_stop")
+test_while_fixpoint_transitive_closure = reuse("test_while_fixpoint_transitive_closure")
+test_while_warns_when_max_iter_stops_it = reuse("test_while_warns_when_max_iter_stops_it")
+test_nested_while_loops = reuse("test_nested_while_loops")
+test_udf_row_and_partition = reuse("test_udf_row_and_partition")
+test_csv_scan_matches_parquet = reuse("test_csv_scan_matches_parquet")
+test_csv_empty_fields_are_null_like_duckdb = reuse("test_csv_empty_fields_are_null_like_duckdb")
+test_missing_and_unreadable_inputs = reuse("test_missing_and_unreadable_inputs")
+test_bad_csv_row_names_file_line_and_column = reuse("test_bad_csv_row_names_file_line_and_column")
+test_sink_with_path_is_written_atomically = reuse("test_sink_with_path_is_written_atomically")
+
+
+# --- expressions: every local case, as the columns of one Spark job ------------------------------
+@pytest.fixture(scope="module")
+def expression_frame(people: O.Scan) -> Any:
+    """All EXPRESSIONS as columns of one Project (one Spark job instead of ~100),
+    or the exception if that batch fails (each case then runs alone)."""
+    exprs = {"id": C("id"), **{f"v{i}": e for i, (_, e, _) in enumerate(EXPRESSIONS)}}
+    try:
+        return spark_result(project(people, **exprs))
+    except Exception as exc:  # noqa: BLE001 - reported per case below
+        return exc
+
+
+@pytest.mark.parametrize("index", range(len(EXPRESSIONS)), ids=[name for name, _, _ in EXPRESSIONS])
+def test_expression(index: int, expression_frame: Any, people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    _, expr, sql = EXPRESSIONS[index]
+    if isinstance(expression_frame, Exception):
+        out = spark_result(project(people, id=C("id"), v=expr))
+    else:
+        out = expression_frame[["id", f"v{index}"]].rename(columns={f"v{index}": "v"})
+    assert_same(out, con, f"SELECT id, {sql} AS v FROM people")
+
+
+# --- the generated program --------------------------------------------------------------------
+def test_backend_descriptor() -> None:
+    assert BACKEND.name == "spark" and isinstance(BACKEND, SparkBackend)
+    assert set(O.OPERATORS) <= BACKEND.capabilities
+    assert BACKEND.available() == (True, "")
+    assert api.get_backend("spark") is BACKEND
+
+
+def test_program_is_readable_and_fuses_map_chains(people: O.Scan, depts: O.Scan) -> None:
+    f = O.Filter(people, E.Compare(">", C("salary"), L(50.0)))
+    p = project(f, id=C("id"), k=C("k"), twice=E.Arith("*", C("qty"), L(2)))
+    shared = O.Aggregate(p, ("k",), (("n", E.AggCall("count_star")),))  # read twice: cached
+    j = O.Join(shared, project(shared, k_other=C("k"), m=C("n")), "inner", ("k",), ("k_other",))
+    text = BACKEND.generate(workflow(j, name="q1")).text
+    tree = ast.parse(text)
+    assert '"""Workflow q1, compiled by Musketeer for Apache Spark.' in text
+    assert "def run(tables" in text and "def main(argv" in text and "--spark-master" in text
+    # Scan -> Filter -> Project is one method chain, one comment per step
+    assert "# Scan people (parquet)" in text and "# Filter: salary > 50.0" in text
+    assert ".where(F.col('salary') > 50.0)" in text and "(F.col('qty') * 2).alias('twice')" in text
+    assert text.count(" = read_table(") + text.count("    read_table(") == 1
+    assert text.count(".cache()") == 1 and "cached.append(" in text
+    assert not any(word in text for word in ("F.udf", "pandas_udf", "mapInArrow(", ".rdd"))  # no Python per row
+    calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    assert {"where", "select", "groupBy", "agg", "join", "cache"} <= calls
+
+
+def test_plan_is_what_spark_optimises(people: O.Scan) -> None:
+    """The fused chain reaches Spark's optimizer as one scan with the filter
+    pushed into the parquet reader and only the needed columns read."""
+    pred = E.And((E.Compare(">", C("salary"), L(50.0)), E.Like(C("name"), "A%")))
+    wf = workflow(keep(O.Filter(people, pred), "id"))
+    module = load_program(BACKEND.generate(wf))
+    spark = module.spark_session(None, module.input_paths(None))
+    frame = module.read_table(spark, module.TABLES["people"], "parquet",
+                              [("id", "id", module.T.LongType()), ("salary", "salary", module.T.DoubleType()),
+                               ("name", "name", module.T.StringType())])
+    plan = frame.where(module.F.col("salary") > 50.0).select("id")._jdf.queryExecution().executedPlan().toString()
+    assert "PushedFilters: [IsNotNull(salary), GreaterThan(salary,50.0)]" in plan
+    assert "ReadSchema: struct<id:bigint,salary:double>" in plan or "ReadSchema: struct<id:bigint,salary:double" in plan
+
+
+def test_shared_relations_are_cached_and_released(people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
+    from pyspark.sql import SparkSession
+
+    agg = O.Aggregate(people, ("dept",), (("n", E.AggCall("count_star")),))
+    both = O.Union(agg, project(agg, dept=C("dept"), n=E.Arith("+", C("n"), L(100))), distinct=False)
+    assert_same(spark_result(both), con, "WITH a AS (SELECT dept, count(*) AS n FROM people GROUP BY dept) "
+                                         "SELECT * FROM a UNION ALL SELECT dept, n + 100 FROM a")
+    spark = SparkSession.getActiveSession()
+    assert spark is not None and spark.sparkContext._jsc.sc().getPersistentRDDs().size() == 0  # released
+
+
+def test_loop_state_is_checkpointed(tmp_path: Path) -> None:
+    nums = scan("nums", local_tests._write_nums(tmp_path / "n.parquet", [1, 2]), local_tests.NUMS)
+    text = BACKEND.generate(workflow(local_tests._doubling_loop(nums))).text
+    assert ".localCheckpoint()" in text and "def t" in text and "run_loop(" in text
+
+
+def test_run_in_process_main_prints_and_writes(tmp_path: Path, paths: dict[str, Path],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rel = keep(O.Sort(O.Filter(scan("people", paths["people"], PEOPLE_TYPES), E.IsNull(C("dept"))),
+                      (O.SortKey("id"),)), "id", "dept")
+    module = load_program(BACKEND.generate(workflow(rel)))
+    assert module.main([]) == 0
+    printed = capsys.readouterr().out
+    assert "NULL" in printed and printed.split()[:2] == ["id", "dept"]
+    out = tmp_path / "o.parquet"
+    assert module.main(["--output", str(out)]) == 0
+    assert pq.read_table(out).column("id").to_pylist() == [3, 8]
+    assert module.main(["--table", "nosuch=x.parquet"]) == 2
+    assert "no input table named 'nosuch'" in capsys.readouterr().err
+
+
+def test_standalone_program(tmp_path: Path, paths: dict[str, Path], con: duckdb.DuckDBPyConnection) -> None:
+    """`python q.py` with a plain interpreter, its own JVM, --spark-master and --table."""
+    types = {k: v for k, v in PEOPLE_TYPES.items() if k != "price"}
+    people_csv = scan("people", paths["people_csv"], types, fmt="csv")
+    j = O.Join(people_csv, scan("depts", paths["depts"], local_tests.DEPTS_TYPES), "left", ("dept",), ("d_dept",))
+    agg = O.Aggregate(j, ("dept",), (("n", E.AggCall("count_star")), ("budget", E.AggCall("sum", "budget"))))
+    q = tmp_path / "q.py"
+    q.write_text(BACKEND.generate(workflow(O.Sort(agg, (O.SortKey("dept"),)), "standalone")).text)
+    done = subprocess.run([PY, str(q), "--spark-master", "local[1]", "--output", "out.csv"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sql = ("SELECT dept, count(*) AS n, sum(budget) AS budget FROM read_csv('{people}') p LEFT JOIN depts d "
+           "ON p.dept = d.d_dept GROUP BY dept ORDER BY dept NULLS LAST")
+    assert_same(local_tests.read_csv(tmp_path / "out.csv"), con, sql.format(people=paths["people_csv"]),
+                ordered=True)
+
+
+def test_bad_csv_fails_the_run_with_file_line_and_column(tmp_path: Path, paths: dict[str, Path]) -> None:
+    bad = tmp_path / "people_bad.csv"
+    lines = Path(paths["people_csv"]).read_text().splitlines()
+    lines[3] = "oops" + lines[3][lines[3].index(","):]  # line 4: id is not an integer
+    bad.write_text("\n".join(lines) + "\n")
+    types = {k: v for k, v in PEOPLE_TYPES.items() if k != "price"}
+    module = load_program(BACKEND.generate(workflow(scan("people", bad, types, fmt="csv"))))
+    out = tmp_path / "out.csv"
+    with pytest.raises(module.InputDataError, match=rf"^{bad}:4: column 'id': expected int64, got 'oops'$"):
+        module.run()
+    assert module.main(["--output", str(out)]) == 2 and not out.exists()
+
+
+# --- user text can never become code ---------------------------------------------------------
+def test_injection_attempts_stay_data(tmp_path: Path) -> None:
+    evil_dir = tmp_path / "we'ird\"dir`"
+    evil_dir.mkdir()
+    col_a = 'a"); import os; os.system("touch PWNED"); #'
+    col_b = "x'`.b\\ __import__('os').system('touch PWNED') '"
+    data = evil_dir / "t.parquet"
+    import pyarrow as pa
+
+    pq.write_table(pa.table({col_a: [1, 2, None], col_b: ["it's \"q\"\n\\ end", "plain", None]}), data)
+    literal = "it's \"q\"\n\\ end"
+    t = O.Scan('t"; import os #', str(data), "parquet",
+               (O.ScanColumn(col_a, col_a, INT64), O.ScanColumn(col_b, col_b, STRING)))
+    f = O.Filter(t, E.Or((E.Compare("=", C(col_b), L(literal)), E.Like(C(col_b), "%'\"\n\\%"))))
+    p = O.Project(f, ((col_a, C(col_a)), ('"""; os.system("touch PWNED") #', C(col_b)),
+                      ("\u2028x`y", L('"""\\'))))
+    sink_path = evil_dir / "o'ut\".csv"
+    wf = Workflow((O.Sink(p, "result"), O.Sink(p, 'side"\nimport os', str(sink_path))),
+                  'evil """\n import os; os.system("touch PWNED") \\')
+    text = BACKEND.generate(wf).text
+    tree = ast.parse(text)
+    assert ast.get_docstring(tree).count("\n") > 3  # the docstring is still one docstring
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert not names & {"system", "PWNED", "__import__"}
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            assert line.isprintable()
+    os.chdir(tmp_path)
+    frame = BACKEND.run(BACKEND.generate(wf), RunOptions()).outputs["result"]
+    assert list(frame.columns) == [col_a, '"""; os.system("touch PWNED") #', "\u2028x`y"]
+    assert frame_rows(frame) == [(1.0, literal, '"""\\')]
+    assert sink_path.exists() and not (tmp_path / "PWNED").exists() and not (evil_dir / "PWNED").exists()
+
+
+# --- availability -------------------------------------------------------------------------------
+def test_available_explains_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert environment.parse_java_version('openjdk version "17.0.15" 2025-04-15') == 17
+    assert environment.parse_java_version('java version "1.8.0_292"') == 8
+    old_java = tmp_path / "java"
+    old_java.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    old_java.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nojava"))
+    environment.java_problem.cache_clear()
+    try:
+        ok, why = BACKEND.available()
+        assert not ok and "Java 17 or newer" in why and "JAVA_HOME" in why and "\n" not in why
+        (tmp_path / "jdk" / "bin").mkdir(parents=True)
+        (tmp_path / "jdk" / "bin" / "java").symlink_to(old_java)
+        monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
+        environment.java_problem.cache_clear()
+        ok, why = BACKEND.available()
+        assert not ok and "found Java 11" in why and "openjdk-17" in why
+    finally:
+        monkeypatch.undo()
+        environment.java_problem.cache_clear()
+    assert BACKEND.available() == (True, "")
+    monkeypatch.setattr(environment.importlib.util, "find_spec", lambda name: None)
+    assert BACKEND.available() == (False, "pyspark is not installed: pip install 'musketeer[spark]'")
+
+
+def test_unreachable_or_malformed_master_is_one_line(unused_tcp_port: int) -> None:
+    ok, why = BACKEND.available(RunOptions(extra={"spark_master": f"spark://127.0.0.1:{unused_tcp_port}"}))
+    assert not ok and why.startswith(f"no Spark master answers at spark://127.0.0.1:{unused_tcp_port}")
+    ok, why = BACKEND.available(RunOptions(extra={"spark_master": "sparc://x:1"}))
+    assert not ok and "is not a Spark master URL" in why
+    assert BACKEND.available(RunOptions(extra={"spark_master": "local[2]"})) == (True, "")
+    with pytest.raises(MusketeerError, match="no Spark master answers"):
+        BACKEND.run(BACKEND.generate(_tiny_workflow()),
+                    RunOptions(extra={"spark_master": f"spark://127.0.0.1:{unused_tcp_port}"}))
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- TPC-H through the API ------------------------------------------------------------------------
+QUERIES = list(range(1, 23))
+
+
+@pytest.mark.parametrize("n", QUERIES, ids=[f"q{n:02d}" for n in QUERIES])
+def test_tpch_query_spark(n: int, tpch_queries: dict[int, str], tpch_data_dir: Path, tpch_query_file: Any,
+                          tpch_expected: Any) -> None:
+    result = api.run_workflow(tpch_query_file(n), backend="spark", data_dir=str(tpch_data_dir))
+    try:
+        tpch.assert_query_result(result.outputs["result"], tpch_expected(n), tpch_queries[n])
+    except AssertionError as failure:
+        pytest.fail(str(failure), pytrace=False)
+
+
+def test_data_errors_are_one_line_through_the_runner(tmp_path: Path) -> None:
+    """A value that does not parse, late in a CSV (the catalog infers types
+    from the first rows): the runner raises DataError naming file, line, column."""
+    from musketeer.api import open_catalog, plan_workflow
+
+    (tmp_path / "good.csv").write_text("a,b\n1,x\n")
+    (tmp_path / "bad.csv").write_text("a,b\n1,x\nnope,y\n")
+    (tmp_path / "q.sql").write_text("SELECT a, b FROM t WHERE a > 0")
+    catalog = open_catalog(tmp_path / "q.sql", tables={"t": str(tmp_path / "good.csv")})
+    program = BACKEND.generate(plan_workflow(tmp_path / "q.sql", catalog))
+    with pytest.raises(DataError, match=r"bad\.csv:3: column 'a': expected int64, got 'nope'"):
+        BACKEND.run(program, RunOptions(tables={"t": str(tmp_path / "bad.csv")}))
