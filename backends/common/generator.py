@@ -127,6 +127,7 @@ class ArrowProgramGenerator:
             if lines:
                 lines.append("")
             lines.extend(self._emit(op, names))
+            lines.extend(self._after_emit(op, names))
             dead = []
             for inp in dict.fromkeys(op.inputs):
                 if last_use.get(id(inp)) == i and id(inp) in local and id(inp) not in keep:
@@ -134,6 +135,10 @@ class ArrowProgramGenerator:
             if dead:
                 lines.append(f"del {', '.join(dict.fromkeys(dead))}")
         return lines
+
+    def _after_emit(self, op: O.Op, names: dict[int, str]) -> list[str]:
+        """Statements to add once `op`'s relation exists (none here; dask persists shared ones)."""
+        return []
 
     def _emit(self, op: O.Op, names: dict[int, str]) -> list[str]:
         method: Callable[[O.Op, dict[int, str]], list[str]] | None = getattr(self, "op_" + op.opname, None)
@@ -189,6 +194,7 @@ class ArrowProgramGenerator:
             shared.var = f"t{next(self._counter)}_{slug(op.table)}_file"
             lines[0] += " (the file is read once for all its scans)"
             lines += self._read(shared.var, key, [(src, src, t) for src, t in shared.columns.items()])
+            lines += self._after_shared_read(shared.var)
         var = self._var(op, names, slug(op.table))
         sources = [c.source for c in op.columns]
         lines.append(f"{var} = {self._pick(shared.var, sources, [c.name for c in op.columns])}")
@@ -201,6 +207,10 @@ class ArrowProgramGenerator:
         lines = [f"{var} = {self._call('read')}(paths[{key!r}], FORMATS[{key!r}], ["]
         lines += [f"    ({source!r}, {name!r}, {arrow_type(t)})," for source, name, t in columns]
         return lines + ["])"]
+
+    def _after_shared_read(self, var: str) -> list[str]:
+        """Statements after reading a file that several Scans share (none here)."""
+        return []
 
     def _pick(self, frame: str, sources: list[str], names: list[str]) -> str:
         """Program text selecting columns `sources` of a shared read, renamed to `names`."""
