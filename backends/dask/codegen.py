@@ -1,0 +1,225 @@
+"""IR workflow -> standalone dask.dataframe program.
+
+The program reads like the local engine's: straight-line code in
+`workflow()`, one short commented block per IR operator, over a runtime
+library inlined at the top. Relations are dask DataFrames whose partitions
+are pandas DataFrames of pyarrow-backed columns, so:
+
+* row-wise operators (Filter, Project, UDF) become a small function over one
+  partition, compiled from the expression exactly as the local engine
+  compiles it (backends/common/arrow_exprs.py), applied with map_partitions;
+* operators that move rows between partitions call dask: `merge` (hash or
+  broadcast join), `groupby().agg` (tree reduction, `split_out` for many
+  groups), `shuffle` (co-partitioned joins and set operations),
+  `drop_duplicates`, `head`;
+* small results (a global aggregate, an ordered or limited result) are
+  computed to pandas, and the local engine's helpers finish them;
+* a relation several operators read is `persist()`ed: computed once, kept
+  in memory; a While loop runs on the driver and persists each iteration.
+
+The runtime library is the local engine's templates (the pandas + pyarrow
+helpers, with SQL semantics) plus templates/dask_*.j2, rendered through one
+jinja2 loader over both template folders. User text only enters the program
+through `repr()` or `comment()`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+
+from ir import expr as E
+from ir import operators as O
+from ir.text import expr_text
+from ir.workflow import Workflow
+
+from backends.common.arrow_exprs import arrow_type
+from backends.common.codetext import comment, docstring_text, indent
+from backends.common.generator import ArrowProgramGenerator
+from backends.common.sortkeys import sort_key_specs
+
+TEMPLATES = Path(__file__).parent / "templates"
+LOCAL_TEMPLATES = Path(__file__).resolve().parent.parent / "local" / "templates"
+#: Runtime library, in order: the local engine's pandas + pyarrow helpers, then dask's.
+RUNTIME_TEMPLATES = ("core.py.j2", "io.py.j2", "scalars.py.j2", "relational.py.j2", "loops.py.j2",
+                     "dask_runtime.py.j2", "dask_relational.py.j2", "dask_loops.py.j2")
+
+
+def readers_of(workflow: Workflow) -> dict[int, list[O.Op]]:
+    """For each relation (by id), the operators that read it, loop bodies
+    included; a While reads its initial values, its loop-invariant inputs
+    and the roots of its body and stop relation."""
+    readers: dict[int, list[O.Op]] = {}
+    seen: set[int] = set()
+    stack: list[O.Op] = list(workflow.sinks)
+    while stack:
+        op = stack.pop()
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        parts = list(op.inputs)
+        if isinstance(op, O.While):
+            parts += [*op.body, *([op.stop] if op.stop is not None else [])]
+        for part in dict.fromkeys(parts):
+            readers.setdefault(id(part), []).append(op)
+            stack.append(part)
+    return readers
+
+
+class DaskProgramGenerator(ArrowProgramGenerator):
+    """Generates the program text for one workflow; use `generate()` once."""
+
+    ENGINE = "dask engine"
+    HELPER_DEPS = {
+        "setops": {"distinct"},
+        "dask_joins": {"joins"},
+        "dask_aggregate": {"aggregate", "dask_distinct"},
+        "dask_distinct": {"distinct"},
+        "dask_setops": {"setops", "dask_distinct"},
+        "dask_order": {"sort"},
+        "dask_loop": {"loop_checks", "dask_setops"},
+    }
+    CALLS = {
+        **ArrowProgramGenerator.CALLS,
+        "read": ("scan_table", None),
+        "join": ("join", "dask_joins"),
+        "semi_join": ("exists_join", "dask_joins"),
+        "aggregate": ("group_aggregate", "dask_aggregate"),
+        "distinct": ("unique_rows", "dask_distinct"),
+        "union": ("set_union", "dask_setops"),
+        "intersect": ("set_intersect", "dask_setops"),
+        "except": ("set_except", "dask_setops"),
+        "conform": ("conform_relation", "dask_setops"),
+        "sort": ("ordered", "dask_order"),
+        "loop": ("run_loop", "dask_loop"),
+        "udf": ("udf_partitions", "udf"),
+    }
+    RELATION = "Relation"
+    STOP = "Relation | None"
+    STOP_DOC = "the stop relation"
+
+    def __init__(self, workflow: Workflow) -> None:
+        super().__init__(workflow)
+        self._readers: dict[int, list[O.Op]] = {}
+        self._writes: list[tuple[str, str, str]] = []  # (sink name, path, format)
+
+    # --- entry point ----------------------------------------------------------
+    def generate(self) -> str:
+        self._plan_shared_reads()
+        self._readers = readers_of(self.workflow)
+        names: dict[int, str] = {}
+        sinks = self.workflow.sinks
+        keep = {id(s.input) for s in sinks}
+        body = self._block(list(sinks), names, keep)
+        outputs = ", ".join(f"{s.name!r}: {names[id(s)]}" for s in sinks)
+        body += ["", "# Compute the outputs together: work they share is done once.",
+                 f"outputs = gather({{{outputs}}})"]
+        body += [f"write_table(outputs[{name!r}], {path!r}, {fmt!r})" for name, path, fmt in self._writes]
+        body.append("return outputs")
+        return self._render(indent(body, 1))
+
+    def _render(self, body: list[str]) -> str:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(TEMPLATES), str(LOCAL_TEMPLATES)]),
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined, autoescape=False,
+        )
+        helpers = frozenset(self.helpers)
+        runtime = "\n\n".join(env.get_template(name).render(helpers=helpers).strip("\n")
+                              for name in RUNTIME_TEMPLATES)
+        wf = self.workflow.name
+        tables = [(repr(k), repr(p)) for k, (p, _) in self.tables.items()]
+        formats = [(repr(k), repr(f)) for k, (_, f) in self.tables.items()]
+        text = env.get_template("dask_program.py.j2").render(
+            title=f"Workflow {docstring_text(wf)}, compiled by Musketeer for the dask engine.",
+            workflow_name=docstring_text(repr(wf)),
+            description=repr(f"Run workflow {comment(wf)!r} (generated by Musketeer, dask engine)."),
+            tables=tables, formats=formats, runtime=runtime, body="\n".join(body), helpers=helpers,
+        )
+        text = re.sub(r"\n{4,}", "\n\n\n", text)  # conditional helpers leave extra blank lines
+        return text.rstrip("\n") + "\n"
+
+    # --- relations read more than once ----------------------------------------------
+    def _after_emit(self, op: O.Op, names: dict[int, str]) -> list[str]:
+        readers = len(self._readers.get(id(op), ()))
+        if readers < 2 or isinstance(op, (O.Sink, O.LoopVar, O.While)):
+            return []  # loop variables are persisted by run_loop
+        if isinstance(op, O.Scan) and (op.table, op.path) in self._shared:
+            return []  # a column selection from a file read that is persisted already
+        var = names[id(op)]
+        return [f"{var} = persist({var})  # read by {readers} steps: compute once, keep in memory"]
+
+    def _after_shared_read(self, var: str) -> list[str]:
+        return [f"{var} = persist({var})  # several scans take their columns from it"]
+
+    def _pick(self, frame: str, sources: list[str], names: list[str]) -> str:
+        return f"pick_columns({frame}, {sources!r}, {names!r})"
+
+    def _loop_stop(self, stop: str | None) -> str:
+        return stop if stop is not None else "None"
+
+    # --- row-wise operators: one function per partition ------------------------------
+    def _partition_function(self, var: str, src: str, result: list[str]) -> list[str]:
+        """`def <var>_rows(part)` returning `result` (lines), applied to every partition of `src`."""
+        return [f"def {var}_rows(part: pd.DataFrame) -> pd.DataFrame:", *indent(result, 1),
+                f"{var} = per_partition({src}, {var}_rows)"]
+
+    def op_Filter(self, op: O.Filter, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "filter")
+        mask = self._compiler("part", op.input.schema).compile(op.predicate)
+        return [f"# Filter: {comment(expr_text(op.predicate))}",
+                *self._partition_function(var, src, [f"return keep_rows(part, {mask})"])]
+
+    def op_Project(self, op: O.Project, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "project")
+        compiler = self._compiler("part", op.input.schema)
+        items = ", ".join(n if isinstance(e, E.Col) and e.name == n else f"{n} := {expr_text(e)}"
+                          for n, e in op.exprs)
+        result = ["return make_frame(len(part), ["]
+        for (name, e), field in zip(op.exprs, op.schema):
+            result.append(f"    ({name!r}, {arrow_type(field.dtype)}, {compiler.compile(e, field.dtype)}),")
+        result.append("])")
+        return [f"# Project: {comment(items)}", *self._partition_function(var, src, result)]
+
+    # --- ORDER BY / LIMIT ----------------------------------------------------------
+    def _sort_feeds_limit(self, op: O.Sort) -> bool:
+        """A Sort read only by a LIMIT with a count: the two become one top-rows step."""
+        readers = self._readers.get(id(op), [])
+        return len(readers) == 1 and isinstance(readers[0], O.Limit) and readers[0].count is not None
+
+    def op_Sort(self, op: O.Sort, names: dict[int, str]) -> list[str]:
+        if not self._sort_feeds_limit(op):
+            return super().op_Sort(op, names)
+        src = names[id(op.input)]
+        var = self._var(op, names, "sort")
+        return [f"# Sort: {comment(', '.join(str(k) for k in op.keys))} (done with the LIMIT below)",
+                f"{var} = {src}"]
+
+    def op_Limit(self, op: O.Limit, names: dict[int, str]) -> list[str]:
+        self.need("dask_order")
+        src = names[id(op.input)]
+        var = self._var(op, names, "limit")
+        text = f"{op.count}" + (f" OFFSET {op.offset}" if op.offset else "")
+        if isinstance(op.input, O.Sort) and self._sort_feeds_limit(op.input):
+            keys = sort_key_specs(op.input.keys)
+            return [f"# Limit {text}: the top rows of each partition, then of those",
+                    f"{var} = top_rows({src}, {keys!r}, {op.count!r}, {op.offset!r})"]
+        return [f"# Limit {text}", f"{var} = limit_rows({src}, {op.count!r}, {op.offset!r})"]
+
+    # --- outputs -----------------------------------------------------------------------
+    def op_Sink(self, op: O.Sink, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        names[id(op)] = src
+        if op.path is None:
+            return [f"# Sink {comment(op.name)}: returned by run()"]
+        self._writes.append((op.name, op.path, self._sink_format(op)))
+        return [f"# Sink {comment(op.name)}: returned by run(), and written to {comment(op.path)} once computed"]
+
+
+def generate_program(workflow: Workflow) -> str:
+    """The complete program text for `workflow`."""
+    return DaskProgramGenerator(workflow).generate()
