@@ -357,3 +357,120 @@ def test_data_errors_are_one_line_through_the_runner(tmp_path: Path) -> None:
     program = BACKEND.generate(plan_workflow(tmp_path / "q.sql", catalog))
     with pytest.raises(DataError, match=r"bad\.csv:3: column 'a': expected int64, got 'nope'"):
         BACKEND.run(program, RunOptions(tables={"t": str(tmp_path / "bad.csv")}))
+
+
+# --- a real standalone cluster (slow) --------------------------------------------------------------
+CLUSTER_QUERIES = [1, 3, 6, 13, 16, 18]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(what: str, test: Callable[[], bool], procs: list[subprocess.Popen], timeout: float = 180) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if test():
+            return
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"{what}: a cluster process exited with {dead[0].returncode}")
+        time.sleep(0.5)
+    raise RuntimeError(f"{what}: not ready after {timeout:g} s")
+
+
+def _alive_workers(webui: int) -> int:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{webui}/json/", timeout=2) as reply:
+            return int(json.load(reply).get("aliveworkers", 0))
+    except OSError:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A Spark standalone master and one worker (1 core, 2 GiB) on 127.0.0.1,
+    started from the scripts inside the pyspark wheel; every process they
+    started is killed afterwards, whatever happened."""
+    import signal
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    logs = tmp_path_factory.mktemp("spark_cluster")
+    port, webui, worker_webui = _free_port(), _free_port(), _free_port()
+    env = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": PY, "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_WORKER_DIR": str(logs / "work")}
+    spark_class = str(home / "bin" / "spark-class")
+    commands = {
+        "master": [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                   "--port", str(port), "--webui-port", str(webui)],
+        "worker": [spark_class, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}",
+                   "--host", "127.0.0.1", "--cores", "1", "--memory", "2g", "--webui-port", str(worker_webui)],
+    }
+    procs: list[subprocess.Popen] = []
+    try:
+        for name, command in commands.items():
+            log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            procs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                          start_new_session=True))  # its own process group: killed as one
+            if name == "master":
+                _wait("master", lambda: environment.master_problem(f"spark://127.0.0.1:{port}") is None, procs)
+        _wait("worker registration", lambda: _alive_workers(webui) >= 1, procs)
+        yield f"spark://127.0.0.1:{port}"
+    finally:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None and session.sparkContext.master.startswith("spark://"):
+            session.stop()  # later tests start a local session again
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+            for group_member_left in _group_members(proc.pid):
+                os.kill(group_member_left, signal.SIGKILL)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Processes still in process group `pgid` (executors the worker started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.slow
+def test_tpch_on_a_standalone_cluster(standalone_cluster: str, monkeypatch: pytest.MonkeyPatch,
+                                      tpch_queries: dict[int, str], tpch_data_dir: Path, tpch_query_file: Any,
+                                      tpch_expected: Any) -> None:
+    monkeypatch.setenv("PYSPARK_PYTHON", PY)  # the executors' Python must be the driver's
+    for n in CLUSTER_QUERIES:
+        result = api.run_workflow(tpch_query_file(n), backend="spark", data_dir=str(tpch_data_dir),
+                                  options={"spark_master": standalone_cluster})
+        tpch.assert_query_result(result.outputs["result"], tpch_expected(n), tpch_queries[n])
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    assert session is not None and session.sparkContext.master == standalone_cluster
+    executors = session.sparkContext._jsc.sc().getExecutorMemoryStatus().size()
+    assert executors >= 2  # the driver and the worker's executor: the queries ran on the cluster
