@@ -59,6 +59,10 @@ GAPS: dict[str, dict[str, str]] = {
         "udf_errors": "an ir.DataError raised inside a UDF arrives wrapped in backends.ciel.engine.api.TaskError "
                       "(the CLI would call it an internal error)",
     },
+    "spark": {
+        "udf_errors": "an ir.DataError raised inside a UDF (mapInArrow) arrives as pyspark's PythonException "
+                      "(the CLI would call it an internal error)",
+    },
 }
 
 
