@@ -147,6 +147,32 @@ def test_expression(index: int, expression_frame: Any, people: O.Scan, con: duck
     assert_same(out, con, f"SELECT id, {sql} AS v FROM people")
 
 
+def test_substring_matches_duckdb_for_every_bound(tmp_path: Path) -> None:
+    """SUBSTRING with constant bounds (worked out at generation time) and
+    per-row bounds (the program's substring() helper) against DuckDB, for
+    starts and lengths around zero and past both ends."""
+    import pyarrow as pa
+
+    words = ["", "abc", "héllo wörld", None]
+    starts, lengths = [*range(-7, 8), None], [*range(-7, 8), None]
+    rows = [(w, st, ln) for w in words for st in starts for ln in lengths]
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"w": [r[0] for r in rows], "st": pa.array([r[1] for r in rows], pa.int64()),
+                             "ln": pa.array([r[2] for r in rows], pa.int64())}), path)
+    t = scan("t", path, {"w": STRING, "st": INT64, "ln": INT64})
+    con = duckdb.connect()
+    con.sql(f"CREATE VIEW t AS SELECT * FROM read_parquet('{path}')")
+    per_row = project(t, w=C("w"), st=C("st"), ln=C("ln"), a=E.Func("substring", (C("w"), C("st"), C("ln"))),
+                      b=E.Func("substring", (C("w"), C("st"))))
+    assert_same(spark_result(per_row), con, "SELECT w, st, ln, substring(w, st, ln) AS a, substring(w, st) AS b FROM t")
+    bounds = [(st, ln) for st in range(-4, 5) for ln in (None, *range(-3, 4))]
+    const = {f"c{i}": E.Func("substring", (C("w"), L(st)) + ((L(ln),) if ln is not None else ()))
+             for i, (st, ln) in enumerate(bounds)}
+    sql = ", ".join(f"substring(w, {st}{'' if ln is None else f', {ln}'}) AS c{i}" for i, (st, ln) in enumerate(bounds))
+    words_only = O.Distinct(keep(t, "w"))
+    assert_same(spark_result(project(words_only, w=C("w"), **const)), con, f"SELECT DISTINCT w, {sql} FROM t")
+
+
 # --- the generated program --------------------------------------------------------------------
 def test_backend_descriptor() -> None:
     assert BACKEND.name == "spark" and isinstance(BACKEND, SparkBackend)
