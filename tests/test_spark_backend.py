@@ -200,6 +200,20 @@ def test_program_is_readable_and_fuses_map_chains(people: O.Scan, depts: O.Scan)
     assert {"where", "select", "groupBy", "agg", "join", "cache"} <= calls
 
 
+def test_self_join_of_a_shared_relation_and_case_sensitive_names(people: O.Scan,
+                                                                 con: duckdb.DuckDBPyConnection) -> None:
+    """One cached relation on both sides of a join (Spark must tell the two
+    sides' columns apart), and columns whose names differ only in case."""
+    shared = O.Aggregate(people, ("k",), (("n", E.AggCall("count_star")),))
+    j = O.Join(shared, project(shared, K=C("k"), N=C("n")), "inner", ("k",), ("K",),
+               E.Compare("<=", C("n"), C("N")))
+    sql = ("WITH a AS (SELECT k, count(*) AS n FROM people GROUP BY k) "
+           "SELECT x.k, x.n, y.k AS \"K\", y.n AS \"N\" FROM a x JOIN a y ON x.k = y.k AND x.n <= y.n")
+    out = spark_result(j)
+    assert list(out.columns) == ["k", "n", "K", "N"]
+    assert_same(out, con, sql, check_names=False)
+
+
 def test_plan_is_what_spark_optimises(people: O.Scan) -> None:
     """The fused chain reaches Spark's optimizer as one scan with the filter
     pushed into the parquet reader and only the needed columns read."""
