@@ -263,7 +263,7 @@ def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
     if output is not None:
         output_target("result", output)  # a bad --output fails before parsing
     run_options = RunOptions(extra=dict(options or {}))
-    engine = get_backend(backend, run_options)
+    engine = None if backend == "auto" else get_backend(backend, run_options)  # None: the cost model picks
     if catalog is None:
         catalog = open_catalog(path, data_dir, tables)
     timings: Timings = {}
@@ -278,7 +278,7 @@ def execute_workflow(workflow: Workflow, *, backend: str = "auto", output: str |
     if output is not None:
         output_target("result", output)
     run_options = RunOptions(extra=dict(options or {}))
-    engine = get_backend(backend, run_options)
+    engine = None if backend == "auto" else get_backend(backend, run_options)
     timings: Timings = {}
     if passes:
         with _timed(timings, "optimize"):
@@ -292,20 +292,30 @@ def optimize_workflow(workflow: Workflow) -> Workflow:
     return optimize(workflow)
 
 
-def _run_planned(engine: Backend, run_options: RunOptions, workflow: Workflow, output: str | None,
+def _run_planned(engine: Backend | None, run_options: RunOptions, workflow: Workflow, output: str | None,
                  timings: Timings) -> Execution:
-    """Generate and run a planned workflow; write `output` atomically."""
+    """Generate and run a planned workflow; write `output` atomically.
+    With no engine (`--backend auto`) the cost model chooses the backend(s):
+    see musketeer/autoplan.py."""
     copies = copy_targets(workflow)
     result_file = result_target(workflow, output) if output is not None else None
-    program = _generate(engine, workflow, timings)
-    with _timed(timings, "run"), warnings.catch_warnings(record=True) as caught:
-        # Every Scan already names the file the catalog bound (--table
-        # overrides included), so no run-time rebinding is needed.
-        result = engine.run(program, run_options)
+    if engine is None:
+        from cost_model import load_profile
+        from musketeer.autoplan import execute_auto
+
+        with _timed(timings, "run"), warnings.catch_warnings(record=True) as caught:
+            result, _ = execute_auto(workflow, run_options, load_profile(run_options.extra.get("profile")))
+    else:
+        program = _generate(engine, workflow, timings)
+        with _timed(timings, "run"), warnings.catch_warnings(record=True) as caught:
+            # Every Scan already names the file the catalog bound (--table
+            # overrides included), so no run-time rebinding is needed.
+            result = engine.run(program, run_options)
     _collect_warnings(result, caught)
     if result_file is not None:
         if "result" not in result.outputs:
-            raise RuntimeError(f"backend {engine.name!r} returned no 'result' output")
+            raise RuntimeError(f"backend {result.metrics.get('backend', engine and engine.name)!r} "
+                               "returned no 'result' output")
         with _timed(timings, "write"):
             write_frame_atomic(result_file, result.outputs["result"])
     result.metrics = {**{f"{k}_seconds": v for k, v in timings.items()}, **result.metrics}

@@ -56,6 +56,8 @@ def supports(engines: Mapping[str, Backend]):
     While, every operator of its body)?"""
     def check(label: str, op: O.Op) -> bool:
         caps = engines[label].capabilities
+        if not caps:  # an engine that declares nothing is not restricted
+            return True
         if op.opname not in caps:
             return False
         if isinstance(op, O.While):
@@ -228,3 +230,53 @@ def _run_stages(workflow: Workflow, engines: Mapping[str, Backend], profile: Pro
 
 def default_tmp_dir() -> str:
     return tempfile.gettempdir()
+
+
+# --- the `--backend auto` entry points --------------------------------------
+
+def choose_plan(workflow: Workflow, profile: Profile, options: RunOptions | None = None,
+                names: tuple[str, ...] | list[str] | None = None) -> tuple[Plan, dict[str, Backend], Cardinality]:
+    """Plan over every candidate backend, but load (import, check) only the
+    engines a plan actually picks: a small query that local wins never pays
+    for importing pyspark or probing for Java. An engine that turns out to be
+    unavailable, or unable to run an operator, is dropped and we re-plan."""
+    from musketeer import api
+
+    candidates = list(names or CANDIDATES)
+    loaded: dict[str, Backend] = {}
+    card = Cardinality(workflow)
+
+    def check(label: str, op: O.Op) -> bool:
+        return supports(loaded)(label, op) if label in loaded else True
+
+    while True:
+        if not candidates:
+            raise UsageError("no backend can run this workflow here (try --backend local)")
+        try:
+            p = plan(workflow, card, profile, candidates, check)
+        except ValueError as e:  # some operator no candidate engine supports
+            raise UsageError(f"--backend auto: {e}") from None
+        missing = [b for b in p.backends if b not in loaded]
+        if not missing:
+            return p, {b: loaded[b] for b in p.backends}, card
+        for b in missing:
+            try:
+                loaded[b] = api.get_backend(b, options)
+            except UsageError:
+                candidates.remove(b)
+
+
+def execute_auto(workflow: Workflow, run_options: RunOptions, profile: Profile) -> tuple[RunResult, Plan]:
+    """Run with the cheapest plan: one stage runs as a plain single-backend
+    program; several stages run in order with re-planning."""
+    p, engines, _ = choose_plan(workflow, profile, run_options)
+    if len(p.stages) == 1:
+        engine = engines[p.stages[0].backend]
+        result = engine.run(engine.generate(workflow), run_options)
+        result.metrics["backend"] = engine.name
+        return result, p
+    names = [n for n in CANDIDATES if n in engines] + [n for n in engines if n not in CANDIDATES]
+    engines = {**engines, **available_engines(run_options, names)}
+    run = run_auto(workflow, engines, profile, run_options)
+    metrics = {"backend": "auto: " + " -> ".join(s.backend for s in run.stages), **run.metrics}
+    return RunResult(outputs=run.outputs, metrics=metrics), p

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     from musketeer.ciel_cli import register as register_ciel
 
     register_ciel(sub)
+    from musketeer.cost_cli import register as register_cost
+
+    register_cost(sub)
     return parser
 
 
@@ -108,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # usage errors (2), --help and --version (0)
         return e.code if isinstance(e.code, int) else EXIT_USER
     args.tables = dict(args.table_bindings)
-    args.options = {key: value for key in ("spark_master", "dask_scheduler", "ciel_master")
+    args.options = {key: value for key in ("spark_master", "dask_scheduler", "ciel_master", "profile")
                     if (value := getattr(args, key, None))}
     debug: bool = args.debug
     try:

@@ -59,16 +59,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    for flag, path in (("--dot", args.dot), ("--json", args.json)):
+    """The IR text, then the cost section: estimates per available backend
+    and the plan `--backend auto` would choose (--dot/--svg draw it)."""
+    svg = getattr(args, "svg", None)
+    for flag, path in (("--dot", args.dot), ("--json", args.json), ("--svg", svg)):
         if path:
             check_destination(path, flag)
     workflow = api.plan_workflow(args.workflow, data_dir=args.data_dir, tables=args.tables,
                                  passes=not args.no_passes)
+    from cost_model import load_profile
+    from musketeer.autoplan import available_engines, supports
+    from musketeer.costreport import cost_section, dot_to_svg, plan_dot
+
+    engines = available_engines(None)
+    section, chosen = cost_section(workflow, load_profile(getattr(args, "profile", None)), list(engines),
+                                   supports(engines))
     files = {}
     if args.dot:
-        files[args.dot] = workflow.to_dot()
+        files[args.dot] = plan_dot(workflow, chosen)
+    if svg:
+        files[svg] = dot_to_svg(plan_dot(workflow, chosen))
     if args.json:
         files[args.json] = workflow.to_json()
     commit_text_files(files)
     sys.stdout.write(workflow.to_text())
+    sys.stdout.write(section)
     return 0

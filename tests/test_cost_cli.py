@@ -1,0 +1,115 @@
+"""explain's cost section (golden, fixed profile), --svg without dot,
+compare's report, calibrate's profile, compile/run with --backend auto."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from backends.local import BACKEND
+from cost_model import Profile, load_profile
+from cost_model.costs import default_profiles
+from cost_model.stats import clear_caches
+from musketeer import api, cli
+from musketeer.calibrate import calibrate
+from musketeer.costreport import cost_section
+
+GOLDEN = Path(__file__).parent / "golden" / "explain_costs.txt"
+SQL = ("SELECT d.name, SUM(f.v) AS total\nFROM f JOIN d ON f.k = d.dk\n"
+       "WHERE f.v < 500\nGROUP BY d.name\nORDER BY d.name;\n")
+
+
+@pytest.fixture()
+def small(tmp_path: Path) -> Path:
+    clear_caches()
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(pa.table({"k": [i % 10 for i in range(1000)], "v": [float(i) for i in range(1000)]}),
+                   data / "f.parquet")
+    pq.write_table(pa.table({"dk": list(range(10)), "name": [f"n{i}" for i in range(10)]}), data / "d.parquet")
+    (tmp_path / "q.sql").write_text(SQL)
+    return tmp_path
+
+
+def _fixed_profile() -> Profile:
+    mem = {name: bp.__class__(**{**bp.__dict__, "memory_bytes": 8e9 if bp.memory_bytes else None})
+           for name, bp in default_profiles().items()}
+    return Profile(mem, "test profile")
+
+
+def test_explain_cost_section_golden(small: Path) -> None:
+    wf = api.plan_workflow(small / "q.sql", data_dir=str(small / "data"))
+    text, chosen = cost_section(wf, _fixed_profile(), ["local", "dask", "spark"])
+    assert text == GOLDEN.read_text()
+    assert chosen.backends == ["local"]
+
+
+def test_explain_cli_shows_costs_and_svg_error(small: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(small)
+    code = cli.main(["explain", "q.sql", "--data-dir", "data", "--dot", "p.dot"])
+    out = capsys.readouterr().out
+    assert code == 0 and "-- cost estimates" in out and "plan: " in out
+    assert "fillcolor" in Path("p.dot").read_text()
+    if shutil.which("dot") is None:
+        code = cli.main(["explain", "q.sql", "--data-dir", "data", "--svg", "p.svg"])
+        err = capsys.readouterr().err
+        assert code == 2 and "Graphviz" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_report_sections(small: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(small)
+    code = cli.main(["compare", "q.sql", "--data-dir", "data", "--backends", "local,nosuch", "--report", "r.html"])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert "| local |" in cap.out and "agree" in cap.out
+    report = Path("r.html").read_text()
+    for section in ('id="times"', "<svg", 'id="plan"', 'id="code"', "def run("):
+        assert section in report
+
+
+def test_compare_fails_loudly_when_results_differ(small: Path, capsys, monkeypatch) -> None:
+    from backends.base import RunResult
+
+    class Wrong:
+        name = "dask"
+        capabilities = BACKEND.capabilities
+
+        def available(self, options=None):
+            return True, ""
+
+        def generate(self, wf):
+            return BACKEND.generate(wf)
+
+        def run(self, program, options):
+            r = BACKEND.run(program, options)
+            return RunResult({k: v.head(1) for k, v in r.outputs.items()}, r.metrics)
+
+    real = api.get_backend
+    monkeypatch.setattr(api, "get_backend", lambda name="auto", options=None: Wrong() if name == "dask" else real(name, options))
+    monkeypatch.chdir(small)
+    code = cli.main(["compare", "q.sql", "--data-dir", "data", "--backends", "local,dask"])
+    err = capsys.readouterr().err
+    assert code == 1 and "backend dask disagrees" in err
+
+
+def test_calibrate_writes_valid_profile(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    calibrate({"local": BACKEND}, sizes=[2000, 8000], path=path, stream=open(tmp_path / "log", "w"))
+    data = json.loads(path.read_text())
+    assert set(data["backends"]) >= {"local", "spark"}
+    prof = load_profile(path)
+    assert prof.get("local").rates["join"] > 0 and prof.get("local").startup >= 0
+    assert "local join" in (tmp_path / "log").read_text()
+
+
+def test_run_auto_cli_matches_local(small: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(small)
+    assert cli.main(["run", "q.sql", "--data-dir", "data", "--backend", "local"]) == 0
+    expected = capsys.readouterr().out
+    assert cli.main(["run", "q.sql", "--data-dir", "data"]) == 0
+    assert capsys.readouterr().out == expected
