@@ -280,3 +280,56 @@ def execute_auto(workflow: Workflow, run_options: RunOptions, profile: Profile) 
     run = run_auto(workflow, engines, profile, run_options)
     metrics = {"backend": "auto: " + " -> ".join(s.backend for s in run.stages), **run.metrics}
     return RunResult(outputs=run.outputs, metrics=metrics), p
+
+
+DRIVER = '''"""Run the stages of {name!r} in order: the plan `musketeer compile --backend auto` chose.
+
+    python run_plan.py [--output result.csv]
+
+Each stage is a standalone program; stages hand data over in Parquet files
+(stage_N_M.parquet next to this script). Arguments go to the stage that
+produces the 'result' output.
+"""
+
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STAGES = {stages!r}
+RESULT_STAGE = {result!r}
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    for n, program in enumerate(STAGES):
+        code = subprocess.call([sys.executable, os.path.join(HERE, program), *(args if n == RESULT_STAGE else [])])
+        if code:
+            print(f"stage {{n}} ({{program}}) failed with exit code {{code}}", file=sys.stderr)
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def compile_auto(workflow: Workflow, profile: Profile, directory: str,
+                 options: RunOptions | None = None) -> dict[str, str]:
+    """{file path: text}: one program per stage of the chosen plan plus a
+    driver script `run_plan.py` that runs them in order."""
+    directory = os.path.abspath(directory)
+    p, engines, _ = choose_plan(workflow, profile, options)
+    files: dict[str, str] = {}
+    names: list[str] = []
+    result_stage = len(p.stages) - 1
+    for n, (backend, stage_wf) in enumerate(static_stages(workflow, p, directory)):
+        name = f"stage_{n}_{backend}.py"
+        names.append(name)
+        files[os.path.join(directory, name)] = engines[backend].generate(stage_wf).text
+        if any(s.name == "result" for s in stage_wf.sinks):
+            result_stage = n
+    files[os.path.join(directory, "run_plan.py")] = DRIVER.format(name=workflow.name, stages=names,
+                                                                  result=result_stage)
+    return files

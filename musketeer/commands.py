@@ -9,6 +9,7 @@ process exit code; errors propagate as exceptions for cli.main to report.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from musketeer import api
@@ -23,6 +24,8 @@ def _note(text: str) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    if args.backend == "auto" and args.output and os.path.isdir(args.output):
+        return _compile_plan(args)
     to_file = args.output not in (None, "-")
     if to_file:
         check_destination(args.output, "--output")
@@ -32,6 +35,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
         commit_text_files({args.output: program.text})
     else:
         sys.stdout.write(program.text)
+    return 0
+
+
+def _compile_plan(args: argparse.Namespace) -> int:
+    """`compile --backend auto -o DIR`: one program per stage of the chosen
+    plan, plus DIR/run_plan.py running them in order."""
+    from cost_model import load_profile
+    from musketeer.autoplan import compile_auto
+
+    workflow = api.plan_workflow(args.workflow, data_dir=args.data_dir, tables=args.tables)
+    files = compile_auto(workflow, load_profile(getattr(args, "profile", None)), args.output)
+    commit_text_files(files)
+    _note(f"wrote {len(files) - 1} stage program(s) and run_plan.py to {args.output}")
     return 0
 
 
