@@ -31,7 +31,7 @@ from ir import expr as E
 from ir import operators as O
 from ir.schema import Schema
 from ir.text import expr_text
-from ir.types import UnsupportedError
+from ir.types import BOOL, UnsupportedError
 from ir.workflow import Workflow
 
 from backends.common.codetext import comment, docstring_text, indent, output_format
@@ -225,8 +225,13 @@ class ProgramGenerator:
     def _step(self, op: O.Op) -> tuple[str, list[str], str]:
         """(comment, method-call lines, kind) for a Filter or Project applied to a chain."""
         if isinstance(op, O.Filter):
-            pred = self._compiler(op.input.schema).compile(op.predicate, None)
-            return f"# Filter: {comment(expr_text(op.predicate))}", [f".where({pred})"], "filter"
+            compiler = self._compiler(op.input.schema)
+            note = f"# Filter: {comment(expr_text(op.predicate))}"
+            pred = compiler.compile(op.predicate, None)
+            if len(pred) <= 90 or not isinstance(op.predicate, E.And):
+                return note, [f".where({pred})"], "filter"
+            parts = [compiler.operand(compiler.column(compiler.code(a, BOOL))) for a in op.predicate.args]
+            return note, [".where(", f"    {parts[0]}", *(f"    & {p}" for p in parts[1:]), ")"], "filter"
         assert isinstance(op, O.Project)
         compiler = self._compiler(op.input.schema)
         items = ", ".join(n if isinstance(e, E.Col) and e.name == n else f"{n} := {expr_text(e)}"
@@ -288,7 +293,11 @@ class ProgramGenerator:
             right_keys = private
         condition = self._join_condition(op, right_keys)
         how = {"semi": "left_semi", "anti": "left_anti"}.get(op.kind, op.kind)
-        lines.append(f"{left}.join({right}, {condition}, {how!r})")
+        call = f"{left}.join({right}, {condition}, {how!r})"
+        if len(call) <= 100:
+            lines.append(call)
+        else:  # one argument per line
+            lines += [f"{left}.join(", f"    {right},", f"    {condition},", f"    {how!r},", ")"]
         return Chain(lines, "join")
 
     def _join_condition(self, op: O.Join, right_keys: list[str]) -> str:
@@ -373,10 +382,14 @@ class ProgramGenerator:
         return self._setop(op, scope, "subtract", "exceptAll")
 
     def op_Sort(self, op: O.Sort, scope: Scope) -> Chain:
-        keys = ", ".join(f"{col_ref(column)}.{order[:-6] if order == 'descending' else 'asc'}_nulls_{nulls}()"
-                         for column, order, nulls in sort_key_specs(op.keys))
-        return Chain([f"# Sort: {comment(', '.join(str(k) for k in op.keys))}",
-                      f"{scope.names[id(op.input)]}.orderBy({keys})"], "sort")
+        keys = [f"{col_ref(column)}.{'desc' if order == 'descending' else 'asc'}_nulls_{nulls}()"
+                for column, order, nulls in sort_key_specs(op.keys)]
+        head = f"# Sort: {comment(', '.join(str(k) for k in op.keys))}"
+        src = scope.names[id(op.input)]
+        call = f"{src}.orderBy({', '.join(keys)})"
+        if len(call) <= 100:
+            return Chain([head, call], "sort")
+        return Chain([head, f"{src}.orderBy(", *(f"    {k}," for k in keys), ")"], "sort")
 
     def op_Limit(self, op: O.Limit, scope: Scope) -> Chain:
         text = f"{op.count}" + (f" OFFSET {op.offset}" if op.offset else "")
