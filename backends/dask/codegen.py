@@ -25,6 +25,8 @@ through `repr()` or `comment()`.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 from pathlib import Path
 
@@ -33,9 +35,10 @@ import jinja2
 from ir import expr as E
 from ir import operators as O
 from ir.text import expr_text
+from ir.types import DataType
 from ir.workflow import Workflow
 
-from backends.common.arrow_exprs import arrow_type
+from backends.common.arrow_exprs import arrow_type, python_literal
 from backends.common.codetext import comment, docstring_text, indent
 from backends.common.generator import ArrowProgramGenerator
 from backends.common.sortkeys import sort_key_specs
@@ -104,6 +107,7 @@ class DaskProgramGenerator(ArrowProgramGenerator):
         super().__init__(workflow)
         self._readers: dict[int, list[O.Op]] = {}
         self._writes: list[tuple[str, str, str]] = []  # (sink name, path, format)
+        self._filters: list[tuple[str, str, str, str]] = []  # for the Scan being emitted
 
     # --- entry point ----------------------------------------------------------
     def generate(self) -> str:
@@ -140,6 +144,49 @@ class DaskProgramGenerator(ArrowProgramGenerator):
         )
         text = re.sub(r"\n{4,}", "\n\n\n", text)  # conditional helpers leave extra blank lines
         return text.rstrip("\n") + "\n"
+
+    # --- reading: simple conditions go to the parquet reader ---------------------------
+    def op_Scan(self, op: O.Scan, names: dict[int, str]) -> list[str]:
+        self._filters = self._pushed_filters(op)
+        try:
+            lines = super().op_Scan(op, names)
+        finally:
+            filters, self._filters = self._filters, []
+        if filters:
+            conditions = " AND ".join(text for _, _, _, text in filters)
+            lines.insert(1, f"# (the reader skips rows failing {comment(conditions)}; the Filter below checks all)")
+        return lines
+
+    def _read(self, var: str, key: str, columns: list[tuple[str, str, DataType]]) -> list[str]:
+        lines = super()._read(var, key, columns)
+        if self._filters:
+            pushed = ", ".join(f"({c!r}, {o!r}, {v})" for c, o, v, _ in self._filters)
+            lines[-1] = f"], filters=[{pushed}])"
+        return lines
+
+    def _pushed_filters(self, op: O.Scan) -> list[tuple[str, str, str, str]]:
+        """(file column, operator, value as program text, condition) for the conjuncts of
+        the Filter that alone reads this Scan which the parquet reader can
+        apply itself (dd.read_parquet `filters`: row groups whose statistics
+        rule them out are skipped, other rows dropped before they become
+        pandas). Only column-vs-constant tests whose types match exactly: a
+        decimal column is compared as float64 here, which pyarrow would not do."""
+        readers = self._readers.get(id(op), [])
+        if op.format.lower() != "parquet" or (op.table, op.path) in self._shared or len(readers) != 1 \
+                or not isinstance(readers[0], O.Filter):
+            return []
+        source = {c.name: c for c in op.columns}
+        pushed = []
+        for cond in E.conjuncts(readers[0].predicate):
+            test = _column_test(cond)
+            if test is None or test[0] not in source:
+                continue
+            name, operator, values = test
+            kind = source[name].dtype.kind
+            if all(_fits(kind, v) for v in values):
+                text = python_literal(values[0]) if operator != "in" else f"[{', '.join(map(python_literal, values))}]"
+                pushed.append((source[name].source, operator, text, expr_text(cond)))
+        return pushed
 
     # --- relations read more than once ----------------------------------------------
     def _after_emit(self, op: O.Op, names: dict[int, str]) -> list[str]:
@@ -218,6 +265,38 @@ class DaskProgramGenerator(ArrowProgramGenerator):
             return [f"# Sink {comment(op.name)}: returned by run()"]
         self._writes.append((op.name, op.path, self._sink_format(op)))
         return [f"# Sink {comment(op.name)}: returned by run(), and written to {comment(op.path)} once computed"]
+
+
+_PARQUET_OPS = {"=": "==", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}
+
+
+def _column_test(cond: E.Expr) -> tuple[str, str, list[object]] | None:
+    """(column, parquet filter operator, constants) for `column op constant`,
+    `constant op column` and `column IN (constants)`; None for anything else."""
+    if isinstance(cond, E.Compare):
+        left, right, op = cond.left, cond.right, cond.op
+        if isinstance(left, E.Lit) and isinstance(right, E.Col):
+            left, right, op = right, left, _MIRRORED[op]
+        if isinstance(left, E.Col) and isinstance(right, E.Lit) and right.value is not None:
+            return left.name, _PARQUET_OPS[op], [right.value]
+    if isinstance(cond, E.InList) and not cond.negated and isinstance(cond.arg, E.Col) and cond.values \
+            and all(isinstance(v, E.Lit) and v.value is not None for v in cond.values):
+        return cond.arg.name, "in", [v.value for v in cond.values]  # type: ignore[union-attr]
+    return None
+
+
+def _fits(kind: str, value: object) -> bool:
+    """Whether pyarrow compares a column of IR kind `kind` with `value` as the program does."""
+    if kind == "int64":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float64":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "date":
+        return type(value) is dt.date
+    if kind == "timestamp":
+        return isinstance(value, dt.datetime)
+    return {"string": str, "bool": bool}.get(kind) is type(value)
 
 
 def generate_program(workflow: Workflow) -> str:
