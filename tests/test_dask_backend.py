@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the local engine's fixtures are imported, then requested by name
 """The dask engine (backends/dask): generated dask.dataframe programs must give
 DuckDB's answers on the same files, exactly as the local engine's do.
 
@@ -35,7 +36,7 @@ from backends.base import RunOptions
 from backends.dask import BACKEND, DaskBackend
 from ir import expr as E
 from ir import operators as O
-from ir.types import MusketeerError
+from ir.types import INT64, STRING, MusketeerError
 from musketeer.api import run_workflow
 from musketeer.errors import UsageError
 from tests import local_helpers, test_local_backend, tpch
@@ -188,6 +189,25 @@ def test_fixpoint_loop_over_partitions(partitions: int, tmp_path: Path) -> None:
                 f"SELECT * FROM reach")
     (metrics,) = out.metrics["loops"].values()
     assert metrics["converged"] is True and 2 <= metrics["iterations"] < 50
+
+
+def test_pushed_filters_keep_user_text_as_data(tmp_path: Path) -> None:
+    """Conditions handed to read_parquet(filters=...) carry user column names
+    and constants too: they must stay data (repr), and the comment safe."""
+    evil = 'a"), __import__("os").system("touch PWNED"), ("'
+    value = "x'); import os; os.system('touch PWNED') #\n"
+    data = tmp_path / "t.parquet"
+    pq.write_table(pa.table({evil: [value, "y", None], "n": [1, 2, 3]}), data)
+    t = O.Scan("t", str(data), "parquet", (O.ScanColumn(evil, "c", STRING), O.ScanColumn("n", "n", INT64)))
+    f = O.Filter(t, E.And((E.Compare("=", C("c"), L(value)), E.InList(C("n"), (L(1), L(2))),
+                           E.Compare("<", L(0), C("n")))))
+    text = BACKEND.generate(workflow(f)).text
+    assert f"], filters=[\n        ({evil!r}, '==', {value!r}),\n        ('n', 'in', [1, 2]),\n        ('n', '>', 0),\n    ])" in text
+    tree = ast.parse(text)
+    assert not {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & {"system", "PWNED", "__import__"}
+    assert all(line.isprintable() for line in text.splitlines() if line.lstrip().startswith("#"))
+    out = BACKEND.run(BACKEND.generate(workflow(f)), RunOptions()).outputs["result"]
+    assert out.to_dict("list") == {"c": [value], "n": [1]} and not (tmp_path / "PWNED").exists()
 
 
 # --- availability and clusters that are not there ------------------------------------------

@@ -26,6 +26,7 @@ through `repr()` or `comment()`.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 import re
 from pathlib import Path
@@ -160,8 +161,8 @@ class DaskProgramGenerator(ArrowProgramGenerator):
     def _read(self, var: str, key: str, columns: list[tuple[str, str, DataType]]) -> list[str]:
         lines = super()._read(var, key, columns)
         if self._filters:
-            pushed = ", ".join(f"({c!r}, {o!r}, {v})" for c, o, v, _ in self._filters)
-            lines[-1] = f"], filters=[{pushed}])"
+            lines[-1] = "], filters=["
+            lines += [f"    ({c!r}, {o!r}, {v})," for c, o, v, _ in self._filters] + ["])"]
         return lines
 
     def _pushed_filters(self, op: O.Scan) -> list[tuple[str, str, str, str]]:
@@ -182,9 +183,9 @@ class DaskProgramGenerator(ArrowProgramGenerator):
             if test is None or test[0] not in source:
                 continue
             name, operator, values = test
-            kind = source[name].dtype.kind
-            if all(_fits(kind, v) for v in values):
-                text = python_literal(values[0]) if operator != "in" else f"[{', '.join(map(python_literal, values))}]"
+            texts = [_filter_value(source[name].dtype, v) for v in values]
+            if None not in texts:
+                text = texts[0] if operator != "in" else f"[{', '.join(texts)}]"  # type: ignore[arg-type]
                 pushed.append((source[name].source, operator, text, expr_text(cond)))
         return pushed
 
@@ -286,17 +287,31 @@ def _column_test(cond: E.Expr) -> tuple[str, str, list[object]] | None:
     return None
 
 
-def _fits(kind: str, value: object) -> bool:
-    """Whether pyarrow compares a column of IR kind `kind` with `value` as the program does."""
-    if kind == "int64":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float64":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if kind == "date":
-        return type(value) is dt.date
-    if kind == "timestamp":
-        return isinstance(value, dt.datetime)
-    return {"string": str, "bool": bool}.get(kind) is type(value)
+def _filter_value(dtype: DataType, value: object) -> str | None:
+    """`value` as program text for a parquet filter on a column of IR type
+    `dtype`, when pyarrow compares them exactly as the program does; else None.
+
+    Decimal columns run as float64 in the program, so a constant is pushed
+    as a decimal only when it is exactly a decimal of the column's scale with
+    at most 15 digits: then float64 and decimal comparisons agree.
+    """
+    kind = dtype.kind
+    if kind == "decimal" and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value):
+        exact = decimal.Decimal(repr(value))
+        sign, digits, exponent = exact.as_tuple()
+        if isinstance(exponent, int) and -exponent <= (dtype.scale or 0) and len(digits) <= 15:
+            return f"decimal.Decimal({str(exact)!r})"
+        return None
+    fits = {
+        "int64": isinstance(value, int) and not isinstance(value, bool),
+        "float64": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+        "date": type(value) is dt.date,
+        "timestamp": isinstance(value, dt.datetime),
+        "string": isinstance(value, str),
+        "bool": isinstance(value, bool),
+    }
+    return python_literal(value) if fits.get(kind, False) else None
 
 
 def generate_program(workflow: Workflow) -> str:
