@@ -9,6 +9,8 @@ SparkSession (so both pay the same warm JVM):
   (b) the hand-written idiomatic version, benchmarks/handwritten/spark_qNN.py,
       its query() called and the result collected the same way
       (DataFrame.toArrow() -> pandas with pyarrow dtypes);
+  (c) whether Spark planned both into the same physical operators, Project
+      nodes aside (a noise-free check next to the timings);
 
 over the same parquet files and the same session settings (the generated
 program sets shuffle partitions from its input size; the hand-written run
@@ -81,6 +83,38 @@ def runners(n: int, module: types.ModuleType, spark: Any, data_dir: Path) -> dic
     return {"generated": lambda: module.run()["result"], "handwritten": handwritten}
 
 
+def operators(frame: Any) -> list[str]:
+    """The physical plan's operator names, top-down, Projects left out (names
+    of columns and expression ids differ between the two versions, and where
+    a cast or a computed column sits in which Project is free: projections
+    run fused into the whole-stage generated code of their neighbours)."""
+    plan = frame._jdf.queryExecution().executedPlan().toString()  # noqa: SLF001 - no public plan API
+    names = []
+    for line in plan.splitlines():
+        node = line.lstrip(" :+-|")
+        name = node.split("(")[0].split(" ")[0] if node and node[0].isalpha() else ""
+        if name and name != "Project":
+            names.append(name)
+    return names
+
+
+def generated_operators(module: types.ModuleType) -> list[str]:
+    """The operator tree of the relation the generated program collects as its result."""
+    seen: list[list[str]] = []
+    collect = module.collect
+
+    def spy(frame: Any, fields: Any) -> Any:
+        seen.append(operators(frame))
+        return collect(frame, fields)
+
+    module.collect = spy
+    try:
+        module.run()
+    finally:
+        module.collect = collect
+    return seen[-1]
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     gc.collect()
     start = time.perf_counter()
@@ -126,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in queries:
             module, compile_seconds = compiled[n]
             fns = runners(n, module, spark, data_dir)
+            hand_plan = operators(importlib.import_module(f"benchmarks.handwritten.spark_q{n:02d}").query(spark, data_dir))
+            same_plan = generated_operators(module) == hand_plan
             checks = {}
             for name, fn in fns.items():
                 _, out = timed(fn)  # warm-up
@@ -142,21 +178,24 @@ def main(argv: list[str] | None = None) -> int:
                     times[name].append(timed(fn)[0])
             gen, hand = statistics.median(times["generated"]), statistics.median(times["handwritten"])
             row = {"query": n, "generated_s": gen, "handwritten_s": hand, "ratio": gen / hand,
-                   "compile_s": compile_seconds, "runs": times, "check": checks, "load_average": os.getloadavg()}
+                   "compile_s": compile_seconds, "runs": times, "check": checks, "same_operators": same_plan,
+                   "load_average": os.getloadavg()}
             rows.append(row)
             print(f"q{n:02d}: generated {gen:.2f} s, hand-written {hand:.2f} s, ratio {gen / hand:.3f} "
-                  f"({checks or 'unchecked'}; runs {times})", file=sys.stderr, flush=True)
+                  f"(same operators: {same_plan}; {checks or 'unchecked'}; runs {times})", file=sys.stderr, flush=True)
         info = machine(spark)
     load_after = os.getloadavg()
     geomean = statistics.geometric_mean([r["ratio"] for r in rows])
     print(f"\nTPC-H SF {tpch.sf_label(args.sf)}, Spark {info['pyspark']} {info['master']}, median of "
           f"{args.repeat} (load average {load_before[0]:.1f} before, {load_after[0]:.1f} after)\n")
-    print("| query | generated s | hand-written s | generated / hand-written | checked vs DuckDB |")
-    print("|---|---|---|---|---|")
+    print("| query | generated s | hand-written s | generated / hand-written | same physical operators (Projects aside) | "
+          "checked vs DuckDB |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         check = ", ".join(f"{k} {v}" for k, v in r["check"].items()) or "not checked"
-        print(f"| Q{r['query']} | {r['generated_s']:.2f} | {r['handwritten_s']:.2f} | {r['ratio']:.3f} | {check} |")
-    print(f"| geomean | | | {geomean:.3f} | |")
+        print(f"| Q{r['query']} | {r['generated_s']:.2f} | {r['handwritten_s']:.2f} | {r['ratio']:.3f} | "
+              f"{'yes' if r['same_operators'] else 'no'} | {check} |")
+    print(f"| geomean | | | {geomean:.3f} | | |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "when": dt.datetime.now().isoformat(timespec="seconds"), "sf": args.sf, "repeat": args.repeat,

@@ -57,7 +57,6 @@ class Chain:
     lines: list[str]
     kind: str  # names the variable: t<N>_<kind>
     setup: list[str] = field(default_factory=list)  # statements that must precede it (a loop's step function)
-    var: str | None = None  # set once written
 
     def extend(self, comment_line: str, step: list[str]) -> None:
         """Continue the chain with one more step; the variable keeps the name of what the chain starts from."""
@@ -209,7 +208,6 @@ class ProgramGenerator:
         if id(op) in scope.materialize and not scope.in_loop:
             scope.lines.append(f"cached.append({var})")
         scope.names[id(op)] = var
-        chain.var = var
         return var
 
     def _emit(self, op: O.Op, scope: Scope) -> Chain:
