@@ -47,6 +47,22 @@ def _param(name: str) -> Any:
 #: Decorator: run the test once per backend (argument `backend`).
 EVERY_BACKEND = pytest.mark.parametrize("backend", [_param(b) for b in BACKENDS])
 
+#: Engines whose iterative runs cost tens of seconds each on a 2-core machine
+#: (JVM / scheduler per iteration). Heavy graph tests run on them in the slow
+#: suite; the data-dependent-iteration and max_iter tests stay in the default run.
+CLUSTER_ENGINES = {"spark", "dask"}
+
+
+def _heavy_param(name: str) -> Any:
+    p = _param(name)
+    if name not in CLUSTER_ENGINES:
+        return p
+    return pytest.param(*p.values, id=p.id, marks=(*p.marks, pytest.mark.slow))
+
+
+#: Like EVERY_BACKEND, with the cluster engines' runs in the slow suite.
+EVERY_BACKEND_HEAVY = pytest.mark.parametrize("backend", [_heavy_param(b) for b in BACKENDS])
+
 
 #: backend -> {feature: why it is missing}. Features: "loop_metrics" (per-loop
 #: iterations/converged in RunResult.metrics, and a RuntimeWarning when a loop

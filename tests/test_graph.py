@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import musketeer as m
 from ir import DataError, IRError, MusketeerError
 from musketeer.cli import main
-from tests.linq_helpers import EVERY_BACKEND, as_dict, loop_metrics, raises_data_error
+from tests.linq_helpers import EVERY_BACKEND, EVERY_BACKEND_HEAVY, as_dict, loop_metrics, raises_data_error
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -87,7 +87,7 @@ def components(frame: pd.DataFrame) -> list[list[Any]]:
 
 # --------------------------------------------------------------------------- PageRank
 
-@EVERY_BACKEND
+@EVERY_BACKEND_HEAVY
 def test_pagerank_matches_networkx(tmp_path: Path, backend: str) -> None:
     g = oriented_ba(1500, 3, seed=11)
     assert any(g.out_degree(v) == 0 for v in g)  # dangling vertices are part of the test
@@ -98,7 +98,7 @@ def test_pagerank_matches_networkx(tmp_path: Path, backend: str) -> None:
     assert stats == {**stats, "iterations": iterations, "converged": True}
 
 
-@EVERY_BACKEND
+@EVERY_BACKEND_HEAVY
 def test_pagerank_weighted_undirected_selfloops_and_isolated(tmp_path: Path, backend: str) -> None:
     d = weighted(nx.DiGraph(nx.scale_free_graph(800, seed=5)), seed=5)  # keeps its self-loops
     assert nx.number_of_selfloops(d) > 0
@@ -129,7 +129,7 @@ def test_pagerank_example_matches_networkx(capsys: pytest.CaptureFixture[str]) -
 
 # --------------------------------------------------------------------------- SSSP and components
 
-@EVERY_BACKEND
+@EVERY_BACKEND_HEAVY
 def test_sssp_matches_networkx(tmp_path: Path, backend: str) -> None:
     g = weighted(nx.gnm_random_graph(1200, 4000, seed=8, directed=True), seed=8)
     result = m.sssp(m.read(write_edges(g, tmp_path / "w.csv", ("from", "to"), "km")), 0, src="from", dst="to",
@@ -144,7 +144,7 @@ def test_sssp_matches_networkx(tmp_path: Path, backend: str) -> None:
     assert str(hops["distance"].dtype).startswith("int64")
 
 
-@EVERY_BACKEND
+@EVERY_BACKEND_HEAVY
 def test_connected_components_match_networkx(tmp_path: Path, backend: str) -> None:
     g = nx.gnm_random_graph(2000, 1800, seed=21)
     g.remove_nodes_from([v for v in list(g) if g.degree(v) == 0])
@@ -192,7 +192,7 @@ def test_loop_hitting_max_iter_warns_and_reports(tmp_path: Path, backend: str,
     assert "converged: False" in err
 
 
-@EVERY_BACKEND
+@EVERY_BACKEND_HEAVY
 def test_custom_vertex_programs(tmp_path: Path, backend: str) -> None:
     """One superstep each: a vertex's largest in-neighbour; its share of all
     edges (an aggregator over the vertex state)."""

@@ -28,7 +28,7 @@ from ir import operators as O
 from musketeer import api
 from musketeer.cli import main
 from tests import tpch
-from tests.linq_helpers import EVERY_BACKEND, loop_metrics
+from tests.linq_helpers import EVERY_BACKEND, EVERY_BACKEND_HEAVY, loop_metrics
 from tests.local_helpers import assert_same, duck, write_tables
 
 REPO = Path(__file__).resolve().parent.parent
@@ -376,7 +376,7 @@ def numpy_kmeans(points: np.ndarray, start: np.ndarray, eps: float, max_iter: in
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-@EVERY_BACKEND
+@EVERY_BACKEND_HEAVY
 def test_kmeans_matches_numpy(tmp_path: Path, seed: int, backend: str) -> None:
     kmeans = load_example("kmeans")
     rng = np.random.default_rng(seed)
