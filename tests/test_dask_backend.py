@@ -319,3 +319,18 @@ def test_tpch_on_a_real_cluster(partitions: int, dask_cluster: str, tpch_queries
                            options={"dask_scheduler": dask_cluster})
         assert out.metrics["scheduler"] == dask_cluster
         tpch.assert_query_result(out.outputs["result"], tpch_expected(n), tpch_queries[n])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("partitions", [3], indirect=True)
+def test_loops_on_a_real_cluster(partitions: int, dask_cluster: str, tmp_path: Path) -> None:
+    """A While loop on the cluster: its state persisted on the workers, the
+    stop relation and the fixpoint test computed there."""
+    nums = scan("nums", _write_nums(tmp_path / "n.parquet", [3, 700, None, 41]), NUMS)
+    x = O.LoopVar("x", nums.schema)
+    doubled = project(x, id=C("id"), v=E.Arith("*", C("v"), L(2)))
+    stop = project(O.Aggregate(doubled, (), (("m", E.AggCall("min", "v")),)), done=E.Compare(">", C("m"), L(1000)))
+    loop = O.While((nums,), ("x",), (doubled,), "x", max_iter=100, stop=stop, fixpoint=True)
+    out = BACKEND.run(BACKEND.generate(workflow(loop)), RunOptions(extra={"dask_scheduler": dask_cluster}))
+    assert sorted(out.outputs["result"]["v"].dropna()) == [3 * 512, 41 * 512, 700 * 512]
+    assert out.metrics["iterations"] == 9 and out.metrics["scheduler"] == dask_cluster
