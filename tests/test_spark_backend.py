@@ -234,10 +234,15 @@ def test_shared_relations_are_cached_and_released(people: O.Scan, con: duckdb.Du
 
     agg = O.Aggregate(people, ("dept",), (("n", E.AggCall("count_star")),))
     both = O.Union(agg, project(agg, dept=C("dept"), n=E.Arith("+", C("n"), L(100))), distinct=False)
-    assert_same(spark_result(both), con, "WITH a AS (SELECT dept, count(*) AS n FROM people GROUP BY dept) "
-                                         "SELECT * FROM a UNION ALL SELECT dept, n + 100 FROM a")
+    program = BACKEND.generate(workflow(both))
+    assert program.text.count(".cache()") == 1
     spark = SparkSession.getActiveSession()
-    assert spark is not None and spark.sparkContext._jsc.sc().getPersistentRDDs().size() == 0  # released
+    cache = spark._jsparkSession.sharedState().cacheManager()  # noqa: SLF001 - no public API lists cached plans
+    assert cache.isEmpty()
+    out = BACKEND.run(program, RunOptions()).outputs["result"]
+    assert_same(out, con, "WITH a AS (SELECT dept, count(*) AS n FROM people GROUP BY dept) "
+                          "SELECT * FROM a UNION ALL SELECT dept, n + 100 FROM a")
+    assert cache.isEmpty()  # released when run() returned
 
 
 def test_loop_state_is_checkpointed(tmp_path: Path) -> None:
