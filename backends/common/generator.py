@@ -23,6 +23,7 @@ from ir.workflow import Workflow
 from backends.common.arrow_exprs import ExprCompiler, arrow_type
 from backends.common.codetext import comment, indent, output_format, slug
 from backends.common.sortkeys import sort_key_specs
+from backends.common.tables import TableBindings
 
 
 @dataclass
@@ -66,8 +67,8 @@ class ArrowProgramGenerator:
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.helpers: set[str] = set()
-        self.tables: dict[str, tuple[str, str]] = {}  # key in TABLES -> (path, format)
-        self._table_keys: dict[tuple[str, str], str] = {}
+        self._bindings = TableBindings()
+        self.tables: dict[str, tuple[str, str]] = self._bindings.tables  # key in TABLES -> (path, format)
         self._shared: dict[tuple[str, str], SharedRead] = {}
         self._counter = itertools.count()
 
@@ -157,14 +158,7 @@ class ArrowProgramGenerator:
     # --- decisions both engines make the same way ------------------------------
     def _table_key(self, op: O.Scan) -> str:
         """TABLES key for a scan: the table name, made unique if one name is bound to two files."""
-        binding = (op.table, op.path)
-        if binding not in self._table_keys:
-            key, n = op.table, 2
-            while key in self.tables:
-                key, n = f"{op.table}#{n}", n + 1
-            self._table_keys[binding] = key
-            self.tables[key] = (op.path, op.format.lower())
-        return self._table_keys[binding]
+        return self._bindings.key(op)
 
     def _key_types(self, op: O.Join) -> str | None:
         """Common key types where the two sides' arrow types differ, as program text."""
