@@ -28,7 +28,7 @@ from backends.common.values import NO_FOLD as _NO_FOLD
 from backends.common.values import fold_cast as _fold_cast
 from backends.common.values import interval_value as _interval_value
 from backends.common.values import physical_kind as _kind
-from backends.common.values import python_literal
+from backends.common.values import engine_type, python_literal
 
 __all__ = ["ExprCompiler", "add_months", "arrow_type", "like_plan", "python_literal", "slice_bounds"]
 
@@ -67,10 +67,7 @@ _UNARY_FUNCS = {
 
 def arrow_type(t: DataType) -> str:
     """Program text constructing the pyarrow type that holds IR type `t`."""
-    try:
-        return _ARROW_TYPES[t.kind]
-    except KeyError:
-        raise UnsupportedError(f"{t} values as a column in the pandas/pyarrow engines") from None
+    return engine_type(t, _ARROW_TYPES, "pandas/pyarrow engines")
 
 
 class ExprCompiler:
