@@ -57,10 +57,15 @@ class Chain:
     lines: list[str]
     kind: str  # names the variable: t<N>_<kind>
     setup: list[str] = field(default_factory=list)  # statements that must precede it (a loop's step function)
+    name: str | None = None  # the variable to write it to, when chosen in advance
 
-    def extend(self, comment_line: str, step: list[str]) -> None:
-        """Continue the chain with one more step; the variable keeps the name of what the chain starts from."""
+    named_by_head: bool = False  # a chain from a Scan is named after the table, others after their last step
+
+    def extend(self, comment_line: str, step: list[str], kind: str) -> None:
+        """Continue the chain with one more step."""
         self.lines += [comment_line, *step]
+        if not self.named_by_head:
+            self.kind = kind
 
 
 @dataclass
@@ -170,8 +175,7 @@ class ProgramGenerator:
         if isinstance(op, _CHAINABLE) and id(op.input) in scope.pending and scope.uses[id(op.input)] == 1 \
                 and id(op.input) not in scope.materialize:
             chain = scope.pending.pop(id(op.input))
-            note, step, _ = self._step(op)
-            chain.extend(note, step)
+            chain.extend(*self._step(op))
             scope.pending[id(op)] = chain
             return
         for inp in op.inputs:
@@ -186,22 +190,25 @@ class ProgramGenerator:
         if id(op) in scope.names:
             return scope.names[id(op)]
         chain = scope.pending.pop(id(op))
-        var = self.relations.new(chain.kind)
+        var = chain.name or self.relations.new(chain.kind)
         lines = list(chain.lines)
+        first = _first_code(lines)
+        one_statement = not any(line.startswith(("#", ".")) for line in lines[first + 1:])
         if id(op) in scope.materialize:
             if scope.in_loop:
-                lines.insert(_first_code(lines), "# (materialised with localCheckpoint: computed once per iteration)")
-                lines[-1] += ".localCheckpoint()"
+                note, call = "# computed once per iteration (localCheckpoint)", ".localCheckpoint()"
             else:
-                lines.insert(_first_code(lines), f"# (cached: {_readers(scope.uses[id(op)])} read it)")
-                lines[-1] += ".cache()"
+                note, call = f"# computed once and cached: {_readers(scope.uses[id(op)])} read it", ".cache()"
+            if one_statement:  # the note goes with the other comments, the call on the statement
+                lines.insert(first, note)
+                lines[-1] += call
+                first += 1
+            else:
+                lines += [note, call]
         if scope.lines:
             scope.lines.append("")
         scope.lines += chain.setup
-        first = _first_code(lines)
-        code = lines[first:]
-        if not any(line.startswith(("#", ".")) for line in code[1:]):
-            # comments, then one statement (further lines are inside its brackets)
+        if one_statement:  # comments, then one statement (further lines are inside its brackets)
             scope.lines += lines[:first] + [f"{var} = {lines[first]}"] + lines[first + 1:]
         else:  # a method chain with a comment per step
             scope.lines += [f"{var} = ("] + indent(lines, 1) + [")"]
@@ -253,7 +260,7 @@ class ProgramGenerator:
     def _chain_on(self, op: O.Filter | O.Project, scope: Scope) -> Chain:
         """A Filter/Project whose input is a variable (shared, or a loop variable)."""
         note, step, kind = self._step(op)
-        return Chain([note, scope.names[id(op.input)], *step], kind)
+        return Chain([scope.names[id(op.input)], note, *step], kind)
 
     # --- one method per operator ---------------------------------------------
     def op_Scan(self, op: O.Scan, scope: Scope) -> Chain:
@@ -263,7 +270,7 @@ class ProgramGenerator:
                  f"read_table(spark, paths[{key!r}], FORMATS[{key!r}], ["]
         lines += [f"    ({c.source!r}, {c.name!r}, {schema_type(c.dtype)})," for c in op.columns]
         lines.append("])")
-        return Chain(lines, op.table)
+        return Chain(lines, op.table, named_by_head=True)
 
     def op_Join(self, op: O.Join, scope: Scope) -> Chain:
         left, right = scope.names[id(op.left)], scope.names[id(op.right)]
@@ -427,7 +434,7 @@ class ProgramGenerator:
         setup += ["", f"    return {{{nexts}}}, {stop}", ""]
         call = (f"run_loop({label!r}, {{{init}}}, {step}, max_iter={op.max_iter!r}, "
                 f"stop_rule={op.stop is not None}, fixpoint={op.fixpoint})[{op.result!r}]")
-        return Chain([call], "while", setup=setup)
+        return Chain([call], "while", setup=setup, name=number)
 
     def op_UDF(self, op: O.UDF, scope: Scope) -> Chain:
         self.need("udf")

@@ -309,14 +309,14 @@ class ExprCompiler:
         return Code(f"~{code.text}", atom=False) if e.negated else code
 
     def _case(self, e: E.Case, t: DataType) -> Code:
-        text = "F"
-        for cond, value in e.whens:
-            c = self.column(self.code(cond, BOOL)).text
-            text += f".when({c}, {self.code(value, t).text})"
-        if e.default is not None:
-            text += f".otherwise({self.code(e.default, t).text})"
+        """F.when(...).when(...).otherwise(...): a NULL condition counts as false, as in SQL."""
         if not e.whens:
             return self.code(e.default, t) if e.default is not None else self.null(t)
+        text = "F"
+        for cond, value in e.whens:
+            text += f".when({self.column(self.code(cond, BOOL)).text}, {self.code(value, t).text})"
+        if e.default is not None:
+            text += f".otherwise({self.code(e.default, t).text})"
         return Code(text)
 
     def _cast(self, e: E.Cast, t: DataType) -> Code:
