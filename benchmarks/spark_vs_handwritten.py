@@ -40,16 +40,17 @@ import sys
 import tempfile
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from backends.common.loader import load_program  # noqa: E402
-from musketeer.api import compile_workflow  # noqa: E402
-from tests import tpch  # noqa: E402  (test/bench support code)
+from backends.common.loader import load_program
+from musketeer.api import compile_workflow
+from tests import tpch
 
 QUERIES = (1, 3, 6, 17, 18)
 
@@ -88,7 +89,7 @@ def operators(frame: Any) -> list[str]:
     of columns and expression ids differ between the two versions, and where
     a cast or a computed column sits in which Project is free: projections
     run fused into the whole-stage generated code of their neighbours)."""
-    plan = frame._jdf.queryExecution().executedPlan().toString()  # noqa: SLF001 - no public plan API
+    plan = frame._jdf.queryExecution().executedPlan().toString()
     names = []
     for line in plan.splitlines():
         node = line.lstrip(" :+-|")
@@ -125,14 +126,14 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def machine(spark: Any) -> dict[str, Any]:
     import pyspark
 
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()
     return {
         "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
         "pyspark": pyspark.__version__, "java": java[0] if java else "?", "master": spark.sparkContext.master,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                 text=True).stdout.strip(),
+                                 text=True, check=False).stdout.strip(),
         "uncommitted": subprocess.run(["git", "status", "--porcelain", "backends/spark", "benchmarks/handwritten"],
-                                      cwd=REPO, capture_output=True, text=True).stdout.strip().splitlines(),
+                                      cwd=REPO, capture_output=True, text=True, check=False).stdout.strip().splitlines(),
     }
 
 

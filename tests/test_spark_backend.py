@@ -16,8 +16,9 @@ import functools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -26,16 +27,28 @@ import pytest
 import tests.test_local_backend as local_tests
 from backends.base import RunOptions, RunResult
 from backends.common.loader import load_program
-from backends.spark import BACKEND, SparkBackend
-from backends.spark import environment
+from backends.spark import BACKEND, SparkBackend, environment
 from ir import expr as E
 from ir import operators as O
 from ir.types import INT64, STRING, DataError, MusketeerError
 from ir.workflow import Workflow
 from musketeer import api
 from tests import tpch
-from tests.local_helpers import PEOPLE_TYPES, C, L, assert_same, frame_rows, keep, project, scan, workflow
-from tests.test_local_backend import EXPRESSIONS, con, depts, paths, people  # noqa: F401 - fixtures
+from tests.local_helpers import (
+    PEOPLE_TYPES,
+    C,
+    L,
+    assert_same,
+    frame_rows,
+    keep,
+    project,
+    scan,
+    workflow,
+)
+from tests.test_local_backend import EXPRESSIONS
+
+# The local engine's module-scoped fixtures (data files, DuckDB views, scans), shared here.
+paths, con, people, depts = local_tests.paths, local_tests.con, local_tests.people, local_tests.depts
 
 AVAILABLE, WHY_NOT = BACKEND.available()
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"spark backend unavailable: {WHY_NOT}")
@@ -237,7 +250,7 @@ def test_shared_relations_are_cached_and_released(people: O.Scan, con: duckdb.Du
     program = BACKEND.generate(workflow(both))
     assert program.text.count(".cache()") == 1
     spark = SparkSession.getActiveSession()
-    cache = spark._jsparkSession.sharedState().cacheManager()  # noqa: SLF001 - no public API lists cached plans
+    cache = spark._jsparkSession.sharedState().cacheManager()
     assert cache.isEmpty()
     out = BACKEND.run(program, RunOptions()).outputs["result"]
     assert_same(out, con, "WITH a AS (SELECT dept, count(*) AS n FROM people GROUP BY dept) "
@@ -275,7 +288,7 @@ def test_standalone_program(tmp_path: Path, paths: dict[str, Path], con: duckdb.
     q = tmp_path / "q.py"
     q.write_text(BACKEND.generate(workflow(O.Sort(agg, (O.SortKey("dept"),)), "standalone")).text)
     done = subprocess.run([PY, str(q), "--spark-master", "local[1]", "--output", "out.csv"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     sql = ("SELECT dept, count(*) AS n, sum(budget) AS budget FROM read_csv('{people}') p LEFT JOIN depts d "
            "ON p.dept = d.d_dept GROUP BY dept ORDER BY dept NULLS LAST")

@@ -8,11 +8,10 @@ Nothing here imports pyspark: generating a program needs only the IR, and
 
 from __future__ import annotations
 
-from ir.operators import OPERATORS
-from ir.workflow import Workflow
-
 from backends.base import Program, RunOptions, RunResult
 from backends.spark.environment import java_problem, master_problem, pyspark_problem
+from ir.operators import OPERATORS
+from ir.workflow import Workflow
 
 
 class SparkBackend:

@@ -21,18 +21,11 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import jinja2
-
-from ir import expr as E
-from ir import operators as O
-from ir.schema import Schema
-from ir.text import expr_text
-from ir.types import BOOL, UnsupportedError
-from ir.workflow import Workflow
 
 from backends.common.codetext import comment, docstring_text, indent, output_format
 from backends.common.naming import RelationNames
@@ -40,6 +33,12 @@ from backends.common.sortkeys import sort_key_specs
 from backends.common.tables import TableBindings
 from backends.common.values import physical_kind
 from backends.spark.exprs import ExprCompiler, cast_type, col_ref, schema_type
+from ir import expr as E
+from ir import operators as O
+from ir.schema import Schema
+from ir.text import expr_text
+from ir.types import BOOL, UnsupportedError
+from ir.workflow import Workflow
 
 TEMPLATES = Path(__file__).parent / "templates"
 SHARED_TEMPLATES = Path(__file__).parent.parent / "common" / "templates"
@@ -148,9 +147,9 @@ class ProgramGenerator:
         for root in roots:
             uses[id(root)] += 1
         for op in self._order(roots, names):
-            if uses[id(op)] > 1 and not isinstance(op, (O.LoopVar, O.Sink)):
-                if in_loop or not _is_scan_chain(op):
-                    materialize.add(id(op))
+            shared = uses[id(op)] > 1 and not isinstance(op, (O.LoopVar, O.Sink))
+            if shared and (in_loop or not _is_scan_chain(op)):
+                materialize.add(id(op))
         return Scope(dict(names), uses, materialize, in_loop)
 
     @staticmethod

@@ -58,7 +58,7 @@ def java_problem() -> str | None:
     if java is None:
         return f"Spark needs Java {MIN_JAVA} or newer and no java was found ({origin}): {install}"
     try:
-        done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"Spark needs Java {MIN_JAVA} or newer; running {java} -version failed ({exc}): {install}"
     version = parse_java_version(done.stderr + done.stdout)

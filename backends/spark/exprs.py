@@ -17,15 +17,29 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
-
-from ir import expr as E
-from ir.schema import Schema
-from ir.types import BOOL, NULL, STRING, TIMESTAMP, DataType, UnsupportedError, common_type
 
 from backends.common.sql_semantics import add_months, slice_bounds
-from backends.common.values import NO_FOLD, engine_type, fold_cast, interval_value, physical_kind, python_literal
+from backends.common.values import (
+    NO_FOLD,
+    engine_type,
+    fold_cast,
+    interval_value,
+    physical_kind,
+    python_literal,
+)
+from ir import expr as E
+from ir.schema import Schema
+from ir.types import (
+    BOOL,
+    NULL,
+    STRING,
+    TIMESTAMP,
+    DataType,
+    UnsupportedError,
+    common_type,
+)
 
 ENGINE = "Spark engine"
 

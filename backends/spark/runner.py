@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ir.types import DataError, MusketeerError
-
 from backends.base import Program, RunOptions, RunResult
 from backends.common.loader import load_program
 from backends.spark.environment import master_problem
+from ir.types import DataError, MusketeerError
 
 
 def run_program(program: Program, options: RunOptions) -> RunResult:
