@@ -48,7 +48,8 @@ def _frames(name: str, rows: int, rng: np.random.Generator) -> dict[str, pd.Data
         return {t: pd.DataFrame({"trip_id": np.arange(rows, dtype=np.int64),
                                  "fare": np.round(rng.uniform(3, 80, rows), 2)}) for t in ("trips_a", "trips_b", "trips_c")}
     if name == "credit":
-        people = rng.choice(np.arange(100_000_000, 999_999_999), size=rows * 2, replace=False)
+        # an integer population: numpy samples without materialising 9e8 SSNs (same draws as the array form)
+        people = 100_000_000 + rng.choice(999_999_999 - 100_000_000, size=rows * 2, replace=False)
         zips = pd.DataFrame({"ssn": people, "zip": rng.integers(10001, 10021, rows * 2)})
         out = {"zips": zips}
         for t in ("scores_b", "scores_c"):
