@@ -52,19 +52,19 @@ ensure_data = tpch.ensure_data
 
 # --------------------------------------------------------------------------- compile
 
-def compile_query(sql_path: Path, data_dir: Path) -> tuple[str, dict[str, float]]:
-    """(program text, phase timings in seconds) for the local backend.
+def compile_program(sql_path: Path, data_dir: Path, backend: str = "local"):
+    """(generated Program, phase timings in seconds) for one backend.
 
-    Does what `musketeer compile WORKFLOW --backend local --data-dir DIR`
-    does, through musketeer.api: open the file catalog (parquet footers are
-    read when the frontend asks for a table), read + parse + lower the
-    workflow file, run the IR passes, generate the program. "total" spans
-    all of it; "parse" (which includes catalog lookups), "optimize" and
-    "generate" are the phases.
+    Does what `musketeer compile WORKFLOW --backend B --data-dir DIR` does,
+    through musketeer.api: open the file catalog (parquet footers are read
+    when the frontend asks for a table), read + parse + lower the workflow
+    file, run the IR passes, generate the program. "total" spans all of it;
+    "parse" (which includes catalog lookups), "optimize" and "generate" are
+    the phases. Shared with benchmarks/tpch_backends.py.
     """
     from musketeer import api
 
-    engine = api.get_backend("local")
+    engine = api.get_backend(backend)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     catalog = api.open_catalog(sql_path, str(data_dir))
@@ -74,6 +74,12 @@ def compile_query(sql_path: Path, data_dir: Path) -> tuple[str, dict[str, float]
     t2 = time.perf_counter()
     timings["generate"] = t2 - t1
     timings["total"] = t2 - t0
+    return program, timings
+
+
+def compile_query(sql_path: Path, data_dir: Path) -> tuple[str, dict[str, float]]:
+    """(program text, phase timings in seconds) for the local backend."""
+    program, timings = compile_program(sql_path, data_dir, "local")
     return program.text, timings
 
 
@@ -306,6 +312,26 @@ def parse_queries(text: str) -> list[int]:
     return out
 
 
+def write_query_files(data_root: Path, texts: dict[int, str]) -> Path:
+    """Write the unchanged standard texts to data_root/queries/qNN.sql (the
+    compiler reads workflows from files); returns that directory."""
+    qdir = data_root / "queries"
+    qdir.mkdir(parents=True, exist_ok=True)
+    for n, sql in texts.items():
+        (qdir / f"q{n:02d}.sql").write_text(sql)
+    return qdir
+
+
+def write_json(out: Path, doc: dict, quiet: bool = False) -> None:
+    """Write the results atomically (a crashed run never leaves half a file)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    tmp.replace(out)
+    if not quiet:
+        print(f"\nwrote {out}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sf", type=float, default=1.0, help="scale factor (default 1)")
@@ -332,11 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info(con)
     print(f"data: {data_dir}; DuckDB threads: {info['duckdb_threads']}; cpus: {info['cpus']}", file=sys.stderr)
 
-    # The CLI reads workflows from files: write the unchanged standard texts.
-    qdir = args.data_root / "queries"
-    qdir.mkdir(parents=True, exist_ok=True)
-    for n, sql in texts.items():
-        (qdir / f"q{n:02d}.sql").write_text(sql)
+    qdir = write_query_files(args.data_root, texts)
 
     # One untimed compile first, so one-time imports (sqlglot, jinja2, the
     # backend) are not billed to whichever query happens to come first.
@@ -369,11 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary(results),
         "queries": results,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    tmp.replace(out)
-    print(f"\nwrote {out}", file=sys.stderr)
+    write_json(out, doc)
     bad = [r["query"] for r in results if r["error"] or r["check"] == "MISMATCH"]
     return 1 if bad else 0
 
