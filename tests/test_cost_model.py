@@ -203,3 +203,53 @@ def test_compile_auto_writes_stage_programs_and_driver(tpch_data_dir, tpch_query
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     tpch.assert_query_result(pd.read_parquet(tmp_path / "r.parquet"), tpch_expected(3), tpch.queries()[3])
+
+
+def _local_dask_profile() -> Profile:
+    """A test profile that forces a local + dask plan: local scans and
+    filters almost for free but projects, joins, aggregates and sorts slowly; dask
+    is the opposite. Startup and transfer cost nothing."""
+    base = default_profiles()["local"]
+    return Profile({
+        "local": dataclasses.replace(base, startup=0.0, read_byte=0.0, write_byte=0.0,
+                                     rates={**base.rates, "join": 1e-4, "aggregate": 1e-4, "sort": 1e-4,
+                                            "limit": 1e-4, "sink": 1e-4, "project": 1e-4}),
+        "dask": dataclasses.replace(base, startup=0.0, read_byte=0.0, write_byte=0.0, memory_bytes=None,
+                                    rates={**base.rates, "join": 1e-9, "aggregate": 1e-9, "sort": 1e-9,
+                                           "limit": 1e-9, "sink": 1e-9, "project": 1e-9, "scan": 1e-4, "filter": 1e-4}),
+    }, "test")
+
+
+@pytest.mark.parametrize("query", [3])
+def test_local_plus_dask_plan_matches_duckdb(query, tpch_data_dir, tpch_query_file, tpch_expected, tmp_path,
+                                             monkeypatch) -> None:
+    """Two real engines in one plan: local stages hand Parquet files to dask
+    stages. run_auto (with re-planning) and the compiled stage programs run
+    by `python run_plan.py` both give DuckDB's answer."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from musketeer import autoplan
+    from musketeer.autoplan import compile_auto
+
+    dask = api.get_backend("dask")
+    wf = api.plan_workflow(tpch_query_file(query), data_dir=str(tpch_data_dir))
+    run = run_auto(wf, {"local": BACKEND, "dask": dask}, _local_dask_profile(), RunOptions(),
+                   directory=str(tmp_path))
+    assert {s.backend for s in run.stages} == {"local", "dask"}
+    tpch.assert_query_result(run.outputs["result"], tpch_expected(query), tpch.queries()[query])
+
+    monkeypatch.setattr(autoplan, "CANDIDATES", ("local", "dask"))
+    out = tmp_path / "plan"
+    out.mkdir()
+    files = compile_auto(wf, _local_dask_profile(), str(out))
+    for path, text in files.items():
+        Path(path).write_text(text)
+    stages = sorted(p.name for p in out.glob("stage_*.py"))
+    assert any(s.endswith("_local.py") for s in stages) and any(s.endswith("_dask.py") for s in stages), stages
+    done = subprocess.run([sys.executable, str(out / "run_plan.py"), "--output", str(tmp_path / "r.parquet")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    tpch.assert_query_result(pd.read_parquet(tmp_path / "r.parquet"), tpch_expected(query), tpch.queries()[query])
