@@ -50,7 +50,12 @@ class BackendProfile:
     `rates` are seconds per input row for each operator kind (a join counts
     both inputs plus its output); `read_byte`/`write_byte` are seconds per
     byte to read/write a stage's Parquet file; `loop_overhead` is seconds per
-    While iteration (scheduling, job submission).
+    While iteration (scheduling, job submission); `op_overhead` is fixed
+    seconds per operator whatever its size (a Spark job stage, a dask graph
+    layer, CIEL task dispatch), which is what makes a 20-operator query cost
+    more than a 3-operator one on tiny data. `startup` is what a user pays
+    once per `musketeer run` before any row is read (interpreter, engine
+    import, session or worker start).
     """
 
     startup: float
@@ -58,6 +63,7 @@ class BackendProfile:
     read_byte: float = 2e-9
     write_byte: float = 4e-9
     loop_overhead: float = 0.0
+    op_overhead: float = 0.0
     memory_bytes: float | None = None  # working set beyond which spill_factor applies
     spill_factor: float = 1.0
 
@@ -220,7 +226,7 @@ def op_seconds(bp: BackendProfile, op: O.Op, card: Cardinality) -> float:
         work = in_rows * bp.rate(key)
     if bp.memory_bytes is not None and max(in_bytes, out.bytes) > bp.memory_bytes:
         work *= bp.spill_factor
-    return work
+    return work + bp.op_overhead
 
 
 def loop_seconds(bp: BackendProfile, op: O.While, card: Cardinality) -> float:
