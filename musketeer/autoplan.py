@@ -18,6 +18,7 @@ two-"backend" plan on one engine (labels local and local2 -> local).
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -151,6 +152,7 @@ class StageRun:
     ops: int
     est_rows: dict[str, float] = field(default_factory=dict)
     real_rows: dict[str, int] = field(default_factory=dict)
+    est_startup: float = 0.0  # part of `estimate`: the engine's start, paid once per process
 
 
 @dataclass
@@ -206,7 +208,10 @@ def _run_stages(workflow: Workflow, engines: Mapping[str, Backend], profile: Pro
         seconds = time.perf_counter() - start
         for w in caught:
             metrics.setdefault("warnings", []).append(" ".join(str(w.message).split()))
-        run = StageRun(stage.backend, stage.estimate, seconds, len(stage.ops))
+        first_use = stage.backend not in {st.backend for st in static.stages[:stage_index]}
+        run = StageRun(stage.backend, stage.estimate, seconds, len(stage.ops),
+                       est_rows=stage_row_estimates(stage, number, card),
+                       est_startup=profile.get(stage.backend).startup if first_use else 0.0)
         for s in stage_wf.sinks:
             frame = result.outputs.get(s.name)
             run.real_rows[s.name] = len(frame) if frame is not None else 0
@@ -224,8 +229,38 @@ def _run_stages(workflow: Workflow, engines: Mapping[str, Backend], profile: Pro
         elif stage_index + 1 >= len(static.stages):
             remaining = None
     assert first is not None
-    metrics["stages"] = [f"{r.backend}: est {r.estimate:.3f}s, ran {r.seconds:.3f}s" for r in runs]
+    metrics.update(stage_metrics(runs, replanned=replan))
     return AutoRun(outputs, runs, first, metrics)
+
+
+def stage_row_estimates(stage: Stage, number: int, card: Cardinality) -> dict[str, float]:
+    """Estimated rows of each output a stage writes, under the names
+    cut_stage gives them (sinks keep theirs; others are stage_N_K)."""
+    out: dict[str, float] = {}
+    k = 0
+    for op in stage.outputs:
+        if isinstance(op, O.Sink):
+            out[op.name] = card[op.input].rows
+        else:
+            out[f"stage_{number}_{k}"] = card[op].rows
+            k += 1
+    return out
+
+
+def stage_metrics(runs: list[StageRun], replanned: bool) -> dict[str, Any]:
+    """`--metrics` lines for auto: per stage its backend, estimated vs
+    actual seconds, estimated vs actual rows of each output. With
+    re-planning each stage's estimate was made after the stages before it
+    ran, from their real output sizes."""
+    metrics: dict[str, Any] = {"plan": " -> ".join(r.backend for r in runs),
+                               "replanned_after_each_stage": replanned}
+    for n, r in enumerate(runs):
+        rows = ", ".join(f"{name} {r.est_rows.get(name, math.nan):,.0f} -> {real:,}"
+                         for name, real in r.real_rows.items())
+        metrics[f"stage {n}"] = (f"{r.backend}: estimated {r.estimate:.3f} s (of which start-up "
+                                 f"{r.est_startup:.3f} s, paid before the run starts), actual run "
+                                 f"{r.seconds:.3f} s; rows estimated -> actual: {rows}")
+    return metrics
 
 
 def default_tmp_dir() -> str:
@@ -269,16 +304,22 @@ def choose_plan(workflow: Workflow, profile: Profile, options: RunOptions | None
 def execute_auto(workflow: Workflow, run_options: RunOptions, profile: Profile) -> tuple[RunResult, Plan]:
     """Run with the cheapest plan: one stage runs as a plain single-backend
     program; several stages run in order with re-planning."""
-    p, engines, _ = choose_plan(workflow, profile, run_options)
+    p, engines, card = choose_plan(workflow, profile, run_options)
     if len(p.stages) == 1:
         engine = engines[p.stages[0].backend]
-        result = engine.run(engine.generate(workflow), run_options)
-        result.metrics["backend"] = engine.name
+        program = engine.generate(workflow)
+        start = time.perf_counter()
+        result = engine.run(program, run_options)
+        run = StageRun(engine.name, p.total, time.perf_counter() - start, len(p.stages[0].ops),
+                       est_rows=stage_row_estimates(p.stages[0], 0, card),
+                       real_rows={name: len(frame) for name, frame in result.outputs.items()},
+                       est_startup=profile.get(engine.name).startup)
+        result.metrics = {"backend": engine.name, **stage_metrics([run], replanned=False), **result.metrics}
         return result, p
     names = [n for n in CANDIDATES if n in engines] + [n for n in engines if n not in CANDIDATES]
     engines = {**engines, **available_engines(run_options, names)}
     run = run_auto(workflow, engines, profile, run_options)
-    metrics = {"backend": "auto: " + " -> ".join(s.backend for s in run.stages), **run.metrics}
+    metrics = {"backend": "auto", **run.metrics}
     return RunResult(outputs=run.outputs, metrics=metrics), p
 
 

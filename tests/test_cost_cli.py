@@ -113,3 +113,32 @@ def test_run_auto_cli_matches_local(small: Path, capsys, monkeypatch) -> None:
     expected = capsys.readouterr().out
     assert cli.main(["run", "q.sql", "--data-dir", "data"]) == 0
     assert capsys.readouterr().out == expected
+
+
+def test_run_auto_metrics_per_stage(small: Path, capsys, monkeypatch) -> None:
+    """`run --backend auto --metrics` on a plan forced to mix local and dask
+    shows each stage's backend, estimated vs actual seconds and estimated vs
+    actual rows (stage 1 was planned after stage 0 ran, over its real file)."""
+    import re
+
+    from cost_model.costs import save_profile
+    from tests.test_cost_model import _local_dask_profile
+
+    monkeypatch.chdir(small)
+    save_profile(_local_dask_profile(), small / "profile.json")
+    assert cli.main(["run", "q.sql", "--data-dir", "data", "--backend", "local"]) == 0
+    expected = capsys.readouterr().out
+    assert cli.main(["run", "q.sql", "--data-dir", "data", "--profile", "profile.json", "--metrics"]) == 0
+    out, err = capsys.readouterr()
+    assert out == expected
+    lines = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].strip() for ln in err.splitlines() if ":" in ln}
+    assert lines["plan"] == "local -> dask" and lines["replanned_after_each_stage"] == "True"
+    first, second = lines["stage 0"], lines["stage 1"]
+    assert first.startswith("local: estimated ") and second.startswith("dask: estimated ")
+    for text in (first, second):
+        assert re.search(r"estimated [\d.]+ s \(of which start-up [\d.]+ s[^)]*\), actual run [\d.]+ s; "
+                         r"rows estimated -> actual: ", text), text
+    # stage 0 filters f (v < 500 of 0..999): 500 real rows; the estimate comes from column statistics
+    est, real = re.search(r"stage_0_\d+ ([\d,]+) -> ([\d,]+)", first).groups()
+    assert int(real.replace(",", "")) == 500 and 250 <= int(est.replace(",", "")) <= 1000
+    assert re.search(r"result [\d,]+ -> 10$", second)
