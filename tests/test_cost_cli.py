@@ -3,6 +3,7 @@ compare's report, calibrate's profile, compile/run with --backend auto."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from musketeer.calibrate import calibrate
 from musketeer.costreport import cost_section
 
 GOLDEN = Path(__file__).parent / "golden" / "explain_costs.txt"
+GOLDEN_MIXED = Path(__file__).parent / "golden" / "explain_costs_mixed.txt"
 SQL = ("SELECT d.name, SUM(f.v) AS total\nFROM f JOIN d ON f.k = d.dk\n"
        "WHERE f.v < 500\nGROUP BY d.name\nORDER BY d.name;\n")
 
@@ -37,9 +39,16 @@ def small(tmp_path: Path) -> Path:
 
 
 def _fixed_profile() -> Profile:
-    mem = {name: bp.__class__(**{**bp.__dict__, "memory_bytes": 8e9 if bp.memory_bytes else None})
-           for name, bp in default_profiles().items()}
-    return Profile(mem, "test profile")
+    """Numbers written out here, not the shipped defaults (which change
+    when someone re-calibrates), so the golden text only changes when the
+    explain format or the cost arithmetic does."""
+    rates = {"scan": 3e-8, "filter": 2e-8, "project": 3e-8, "join": 2.5e-7, "aggregate": 1.5e-7, "sort": 4e-7,
+             "limit": 7.5e-9, "setop": 1.5e-7, "udf": 2e-6, "sink": 1e-8}
+    fixed = {"local": (0.02, 1.0, 8e9), "dask": (0.5, 0.8, 8e9), "spark": (10.0, 0.3, None)}
+    backends = {name: dataclasses.replace(default_profiles()["local"], startup=startup, op_overhead=0.0,
+                                          rates={k: v * scale for k, v in rates.items()}, memory_bytes=mem)
+                for name, (startup, scale, mem) in fixed.items()}
+    return Profile(backends, "test profile")
 
 
 def test_explain_cost_section_golden(small: Path) -> None:
@@ -47,6 +56,24 @@ def test_explain_cost_section_golden(small: Path) -> None:
     text, chosen = cost_section(wf, _fixed_profile(), ["local", "dask", "spark"])
     assert text == GOLDEN.read_text()
     assert chosen.backends == ["local"]
+
+
+def test_explain_mixed_plan_golden_and_dot_colours(small: Path) -> None:
+    """A plan that mixes engines: per-backend estimates, then one line per
+    stage with its estimate, what it reads and writes; the DOT picture has
+    one cluster per stage and each backend's fill colour."""
+    from musketeer.costreport import COLOURS, plan_dot
+    from tests.test_cost_model import _local_dask_profile
+
+    wf = api.plan_workflow(small / "q.sql", data_dir=str(small / "data"))
+    prof = _local_dask_profile()
+    prof.source = "test profile"
+    text, chosen = cost_section(wf, prof, ["local", "dask"])
+    assert text == GOLDEN_MIXED.read_text()
+    assert chosen.backends == ["local", "dask"]
+    dot = plan_dot(wf, chosen)
+    assert dot.count("subgraph cluster_") == len(chosen.stages) == 2
+    assert f'fillcolor="{COLOURS["local"]}"' in dot and f'fillcolor="{COLOURS["dask"]}"' in dot
 
 
 def test_explain_cli_shows_costs_and_svg_error(small: Path, capsys, monkeypatch) -> None:
@@ -67,8 +94,9 @@ def test_compare_report_sections(small: Path, capsys, monkeypatch) -> None:
     cap = capsys.readouterr()
     assert code == 0, cap.err
     assert "| local |" in cap.out and "agree" in cap.out
+    assert "| backend | measured s | predicted s | rows |" in cap.out  # the Markdown summary
     report = Path("r.html").read_text()
-    for section in ('id="times"', "<svg", 'id="plan"', 'id="code"', "def run("):
+    for section in ('id="times"', "predicted", "<svg", 'id="plan"', 'id="code"', "def run("):
         assert section in report
 
 
