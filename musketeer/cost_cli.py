@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every available one)")
     p.add_argument("--sizes", type=_sizes, help="rows per microbenchmark, comma-separated "
                                                 "(default 50000,200000,1000000)")
-    p.set_defaults(handler=cmd_calibrate)
+    p.set_defaults(handler=cmd_calibrate, table_bindings=[])
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

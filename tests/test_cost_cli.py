@@ -135,6 +135,16 @@ def test_calibrate_writes_valid_profile(tmp_path: Path) -> None:
     assert "local join" in (tmp_path / "log").read_text()
 
 
+def test_calibrate_cli_shows_progress_and_writes_profile(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "p.json"
+    assert cli.main(["calibrate", "--backends", "local", "--sizes", "300,600", "--profile", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "local startup (fresh process)" in err and "local join 600 rows" in err
+    assert f"wrote profile for local to {path}" in err
+    local = load_profile(path).get("local")
+    assert local.startup > 0 and local.rates["scan"] > 0 and local.op_overhead >= 0
+
+
 def test_run_auto_cli_matches_local(small: Path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(small)
     assert cli.main(["run", "q.sql", "--data-dir", "data", "--backend", "local"]) == 0
