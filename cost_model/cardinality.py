@@ -12,7 +12,8 @@ only needs the right order of magnitude to choose between engines:
   preserved side, semi/anti split the left side by key containment;
 - Aggregate / Distinct: product of the key NDVs, capped by the input rows;
 - While: the body is estimated with each loop variable the size of its
-  initial value; the loop runs `max_iter` times or DEFAULT_ITERATIONS.
+  initial value; the loop runs `max_iter` times, or with a data-dependent
+  stop rule min(max_iter, DEFAULT_ITERATIONS).
 
 Key NDVs are traced back through Projects/Filters/Joins to the Scan column
 they come from and sampled from the file (see stats.py).
@@ -35,7 +36,7 @@ DEFAULT_SELECTIVITY = 1 / 3  # a comparison we cannot reason about
 EQ_SELECTIVITY = 0.05  # equality without known NDV
 LIKE_SELECTIVITY = 0.1
 NULL_SELECTIVITY = 0.02
-DEFAULT_ITERATIONS = 10  # loops stopped by a data-dependent rule only
+DEFAULT_ITERATIONS = 20  # loops stopped by a data-dependent rule (capped by max_iter)
 DEFAULT_ROWS = 1000  # a table whose size we cannot learn
 
 #: Bytes per value of each IR type in memory (strings: the sampled width).
@@ -182,7 +183,13 @@ class Cardinality:
         return min(groups, rows)
 
     def _loop_rows(self, op: O.While) -> float:
-        iterations = op.max_iter if op.max_iter is not None else DEFAULT_ITERATIONS
+        # A data-dependent stop rule usually ends the loop long before its
+        # max_iter, which is a safety bound (PageRank: 100, stops after ~15-30).
+        data_stop = op.stop is not None or op.fixpoint
+        if op.max_iter is None:
+            iterations = DEFAULT_ITERATIONS
+        else:
+            iterations = min(op.max_iter, DEFAULT_ITERATIONS) if data_stop else op.max_iter
         body: dict[int, Estimate] = {}
         # Loop variables keep the size of their initial value; invariant
         # inputs are already estimated at the top level.
