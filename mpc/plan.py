@@ -41,8 +41,17 @@ class LocalStage:
 @dataclass
 class SecureStep:
     op: O.Op
-    mode: str  # concat, elementwise, oblivious, public, hybrid, global
+    mode: str  # concat, elementwise, oblivious, public, hybrid, global, cross
     stp: str | None = None
+    # oblivious grouping: the public key domain (one-hot), or None (sort-based)
+    domain: tuple | None = None
+
+    @property
+    def label(self) -> str:
+        if self.mode == "oblivious" and isinstance(self.op, O.Aggregate) and self.op.keys:
+            how = f"one-hot over {len(self.domain)} public keys" if self.domain is not None else "sort-based"
+            return f"oblivious, {how}"
+        return self.mode + (f", stp {self.stp}" if self.stp else "")
 
 
 @dataclass
@@ -93,8 +102,7 @@ class SplitPlan:
                 header(f"secure [{', '.join(self.parties)}]")
                 secure_open = True
             op = step.op
-            stp = f", stp {step.stp}" if step.stp else ""
-            lines.append(f"  {ref[id(op)]} = {op.opname}({op_args(op, ref)}) -> {op.schema}  [{step.mode}{stp}]")
+            lines.append(f"  {ref[id(op)]} = {op.opname}({op_args(op, ref)}) -> {op.schema}  [{step.label}]")
         if not secure_open:
             header(f"secure [{', '.join(self.parties)}]")
         lines.append(f"  reveal {ref[id(self.reveal)]} to {', '.join(self.recipients)}")

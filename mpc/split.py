@@ -21,11 +21,11 @@ Steps (each a small function below):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ir import UnsupportedError, Workflow
 from ir import operators as O
-from ir.expr import Col
+from ir.expr import Col, Lit
 from ir.passes import merge_projects, optimize, remove_redundant
 from mpc.config import ConfigError, PartiesConfig
 from mpc.plan import Leak, LocalStage, SecureStep, SplitPlan
@@ -47,6 +47,9 @@ class Placement:
 
     cols: dict[str, str]  # name -> "public" | "secret" | party name (held in the clear)
     masked: bool = False
+    # public value sets known from the query text (literals), per column:
+    # grouping on such a secret column is a one-hot over the domain
+    domains: dict[str, tuple] = field(default_factory=dict)
 
 
 def held(place: str) -> bool:
@@ -105,8 +108,13 @@ def split(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) 
     for op in boundary:
         party = inputs[id(op)][0]
         rel = info[id(op)]
-        pub = [n for n, c in rel.cols.items() if c.trust == EVERYONE]
-        places[id(op)] = Placement({n: (PUBLIC_PLACE if n in pub else party) for n in rel.cols})
+        if mpc_only:  # the baseline secret-shares every input column as it is
+            pub = []
+            _check_shareable(op, ref)
+            places[id(op)] = Placement({n: SECRET_PLACE for n in rel.cols})
+        else:
+            pub = [n for n, c in rel.cols.items() if c.trust == EVERYONE]
+            places[id(op)] = Placement({n: (PUBLIC_PLACE if n in pub else party) for n in rel.cols})
         for q in config.names:
             if q != party:
                 leaks.append(Leak(q, "size", f"row count of {ref[id(op)]} (input from {party})", (), ref[id(op)]))
@@ -114,7 +122,7 @@ def split(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) 
                     leaks.append(Leak(q, "public", f"public columns [{', '.join(pub)}] of {ref[id(op)]} "
                                                    f"(input from {party})", tuple(pub), ref[id(op)]))
     steps: list[SecureStep] = []
-    chooser = _Chooser(config, info, places, ref, leaks)
+    chooser = _Chooser(config, info, places, ref, leaks, mpc_only)
     for op in secure_ops:
         steps.append(chooser.step(op))
     for r in recipients:
@@ -153,6 +161,8 @@ def _push_up(top: O.Op, info: dict[int, RelInfo], recipients: tuple[str, ...], i
              ) -> tuple[O.Op, list[O.Op]]:
     chain: list[O.Op] = []
     cur = top
+    if mpc_only:  # the baseline runs every operator under MPC
+        return cur, chain
     while not is_local(cur) and isinstance(cur, (O.Project, O.Sort, O.Limit, O.Filter, O.Aggregate, O.Distinct)):
         inp = info[id(cur.inputs[0])]
         trusted = not mpc_only and all(allows(inp.all_trust, r) for r in recipients)
@@ -179,8 +189,9 @@ class _Chooser:
     """Picks each secure operator's implementation and tracks placements."""
 
     def __init__(self, config: PartiesConfig, info: dict[int, RelInfo], places: dict[int, Placement],
-                 ref: dict[int, str], leaks: list[Leak]) -> None:
+                 ref: dict[int, str], leaks: list[Leak], mpc_only: bool = False) -> None:
         self.config, self.info, self.places, self.ref, self.leaks = config, info, places, ref, leaks
+        self.mpc_only = mpc_only
 
     def _stp(self, trust: frozenset[str]) -> str | None:
         order = list(self.config.recipients) + [p for p in self.config.names if p not in self.config.recipients]
@@ -210,6 +221,8 @@ class _Chooser:
                 self.leaks.append(Leak(q, "size", f"{what} of {self.ref[id(op)]} (from stp {stp})", (), self.ref[id(op)]))
 
     def step(self, op: O.Op) -> SecureStep:
+        if self.mpc_only:
+            return self._oblivious_step(op)
         ins = [self.places[id(i)] for i in op.inputs]
         mode, stp = "elementwise", None
         if isinstance(op, O.Filter):
@@ -230,7 +243,7 @@ class _Chooser:
                     cols[name] = SECRET_PLACE
                 if not isinstance(e, Col):
                     self._check_numeric(op, sorted(e.columns()), ins[0], op.input.schema)
-            out = Placement(cols, ins[0].masked)
+            out = Placement(cols, ins[0].masked, _project_domains(op, ins[0]))
         elif isinstance(op, O.Union):
             if op.distinct:
                 raise UnsupportedError(f"UNION (distinct) across parties ({self.ref[id(op)]}); use UNION ALL")
@@ -238,11 +251,15 @@ class _Chooser:
             cols = {}
             for (n, a), b in zip(ins[0].cols.items(), ins[1].cols.values()):
                 cols[n] = a if a == b else SECRET_PLACE
-            out = Placement(cols, ins[0].masked or ins[1].masked)
+            out = Placement(cols, ins[0].masked or ins[1].masked, _union_domains(op, ins))
         elif isinstance(op, O.Join):
             out, mode, stp = self._join(op, ins)
         elif isinstance(op, O.Aggregate):
             out, mode, stp = self._aggregate(op, ins[0])
+        elif isinstance(op, O.Sort) and (ins[0].masked or any(p != PUBLIC_PLACE for p in ins[0].cols.values())):
+            self._check_numeric_keys(op, op.input, [k.column for k in op.keys], ins[0])
+            mode = "oblivious"
+            out = Placement({n: SECRET_PLACE for n in ins[0].cols}, ins[0].masked)
         else:
             if all(p == PUBLIC_PLACE for p in ins[0].cols.values()) and not ins[0].masked:
                 mode = "public"
@@ -251,7 +268,8 @@ class _Chooser:
                 raise UnsupportedError(f"{op.opname} {self.ref[id(op)]} over secret data in a secure stage "
                                        f"(only before the result, where it is pushed up to the recipients)")
         self.places[id(op)] = out
-        return SecureStep(op, mode, stp)
+        domain = _key_domain(op.keys, ins[0]) if isinstance(op, O.Aggregate) and mode == "oblivious" else None
+        return SecureStep(op, mode, stp, domain)
 
     def _join(self, op: O.Join, ins: list[Placement]) -> tuple[Placement, str, str | None]:
         if op.kind not in ("inner", "cross"):
@@ -303,3 +321,100 @@ class _Chooser:
             return Placement({**{k: stp for k in op.keys}, **aggs}, pl.masked), "hybrid", stp
         self._check_numeric_keys(op, op.input, op.keys, pl)
         return Placement({**{k: SECRET_PLACE for k in op.keys}, **aggs}, True), "oblivious", None
+
+    # --- the all-oblivious baseline (--mpc-only) -------------------------------
+    def _oblivious_step(self, op: O.Op) -> SecureStep:
+        """Every column secret, every operator data-oblivious: shapes depend
+        on input sizes only, so nobody learns anything but those sizes and
+        the final (compacted) result. No STP, no public modes."""
+        ins = [self.places[id(i)] for i in op.inputs]
+        domain: tuple | None = None
+        if isinstance(op, O.Filter):
+            self._check_numeric(op, sorted(op.predicate.columns()), ins[0], op.input.schema)
+            mode, out = "oblivious", Placement(dict(ins[0].cols), True, dict(ins[0].domains))
+        elif isinstance(op, O.Project):
+            for _, e in op.exprs:
+                self._check_numeric(op, sorted(e.columns()), ins[0], op.input.schema)
+                if not e.columns() and isinstance(e, Lit) and isinstance(e.value, str):
+                    raise UnsupportedError(f"string literal in {op.opname} {self.ref[id(op)]}: secure stages "
+                                           f"compute on numbers only")
+            mode = "elementwise"
+            out = Placement({n: SECRET_PLACE for n, _ in op.exprs}, ins[0].masked, _project_domains(op, ins[0]))
+        elif isinstance(op, O.Union):
+            if op.distinct:
+                raise UnsupportedError(f"UNION (distinct) across parties ({self.ref[id(op)]}); use UNION ALL")
+            mode = "concat"
+            out = Placement(dict(ins[0].cols), ins[0].masked or ins[1].masked, _union_domains(op, ins))
+        elif isinstance(op, O.Join):
+            if op.kind not in ("inner", "cross"):
+                raise UnsupportedError(f"{op.kind} join across parties ({self.ref[id(op)]})")
+            cols = {**ins[0].cols, **ins[1].cols}
+            if op.residual is not None:
+                self._check_numeric(op, sorted(op.residual.columns()), Placement(cols),
+                                    op.left.schema.concat(op.right.schema))
+            # a cross product's row pairs depend on the (public) sizes only
+            mode = "cross" if op.kind == "cross" else "oblivious"
+            if op.kind != "cross":
+                for side, keys, pl in ((op.left, op.left_keys, ins[0]), (op.right, op.right_keys, ins[1])):
+                    self._check_numeric_keys(op, side, keys, pl)
+            masked = ins[0].masked or ins[1].masked or op.kind != "cross" or op.residual is not None
+            out = Placement(cols, masked, {**ins[0].domains, **ins[1].domains})
+        elif isinstance(op, O.Aggregate):
+            for _, call in op.aggs:
+                if call.distinct:
+                    raise UnsupportedError(f"{call.func.upper()}(DISTINCT) across parties ({self.ref[id(op)]})")
+                if call.arg is not None:
+                    self._check_numeric(op, [call.arg], ins[0], op.input.schema)
+            aggs = {name: SECRET_PLACE for name, _ in op.aggs}
+            if not op.keys:
+                mode, out = "global", Placement(aggs)
+            else:
+                self._check_numeric_keys(op, op.input, op.keys, ins[0])
+                mode = "oblivious"
+                domain = _key_domain(op.keys, ins[0])
+                out = Placement({**{k: SECRET_PLACE for k in op.keys}, **aggs}, True,
+                                {k: ins[0].domains[k] for k in op.keys if k in ins[0].domains})
+        elif isinstance(op, O.Sort):
+            self._check_numeric_keys(op, op.input, [k.column for k in op.keys], ins[0])
+            mode, out = "oblivious", Placement(dict(ins[0].cols), ins[0].masked, dict(ins[0].domains))
+        else:
+            raise UnsupportedError(f"{op.opname} {self.ref[id(op)]} is not supported under --mpc-only")
+        self.places[id(op)] = out
+        return SecureStep(op, mode, None, domain)
+
+
+def _check_shareable(op: O.Op, ref: dict[int, str]) -> None:
+    for f in op.schema:
+        if f.dtype.kind == "string":
+            raise LeakRefused(f"refused: --mpc-only would secret-share string column {f.name!r} of "
+                              f"{ref[id(op)]}; secure stages compute on numbers only")
+
+
+def _project_domains(op: O.Project, pl: Placement) -> dict[str, tuple]:
+    """Numeric literals have a one-value public domain; renames keep theirs."""
+    out: dict[str, tuple] = {}
+    for name, e in op.exprs:
+        if isinstance(e, Lit) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool):
+            out[name] = (e.value,)
+        elif isinstance(e, Col) and e.name in pl.domains:
+            out[name] = pl.domains[e.name]
+    return out
+
+
+def _union_domains(op: O.Union, ins: list[Placement]) -> dict[str, tuple]:
+    out: dict[str, tuple] = {}
+    for a, b in zip(op.left.schema.names, op.right.schema.names):
+        if a in ins[0].domains and b in ins[1].domains:
+            out[a] = tuple(sorted(set(ins[0].domains[a]) | set(ins[1].domains[b])))
+    return out
+
+
+def _key_domain(keys: tuple[str, ...], pl: Placement) -> tuple[tuple, ...] | None:
+    """Every combination of the keys' public domains (one-hot grouping), or
+    None when some key's values are not known from the query (sort-based)."""
+    if not all(k in pl.domains for k in keys):
+        return None
+    import itertools
+
+    combos = tuple(itertools.product(*(pl.domains[k] for k in keys)))
+    return combos if len(combos) <= 256 else None

@@ -17,6 +17,7 @@ from ir import UnsupportedError
 from ir import expr as E
 from ir import operators as O
 from mpc.plan import SplitPlan
+from mpc.secure import oblivious as ob
 from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
 
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
@@ -71,6 +72,9 @@ class Engine:
                     vals = frame[c].to_numpy() if self.me == party else None
                     vals = await self.chan.publish(vals, party, self._leak_label(self.me, "public columns", op))
                     cols[c] = Column(PUBLIC, np.asarray(vals))
+                elif place == SECRET:  # --mpc-only: shared as it is, at once
+                    held = Column(party, frame[c].to_numpy() if self.me == party else None)
+                    cols[c] = Column(SECRET, await self.share(held, int(n)))
                 else:
                     cols[c] = Column(party, frame[c].to_numpy() if self.me == party else None)
             self.rels[op_id] = SecRel(int(n), cols)
@@ -224,7 +228,15 @@ class Engine:
 
     async def _project(self, op: O.Project, ins: list[SecRel], step: Any) -> SecRel:
         rel = ins[0]
-        return SecRel(rel.n, {n: await self.eval(e, rel) for n, e in op.exprs}, rel.mask)
+        want = self.plan.places[id(op)].cols  # type: ignore[attr-defined]
+        cols = {}
+        for n, e in op.exprs:
+            c = await self.eval(e, rel)
+            if want[n] == SECRET and c.place != SECRET:  # e.g. a literal under --mpc-only
+                vals = c.values if c.values is None or np.ndim(c.values) else np.full(rel.n, c.values)
+                c = Column(SECRET, await self.share(Column(c.place, vals), rel.n))
+            cols[n] = c
+        return SecRel(rel.n, cols, rel.mask)
 
     async def _union(self, op: O.Union, ins: list[SecRel], step: Any) -> SecRel:
         a, b = ins
@@ -244,7 +256,7 @@ class Engine:
     # joins --------------------------------------------------------------------
     async def _join(self, op: O.Join, ins: list[SecRel], step: Any) -> SecRel:
         left, right = ins
-        if step.mode == "public":
+        if step.mode in ("public", "cross"):
             if op.kind == "cross":
                 li, ri = np.repeat(np.arange(left.n), right.n), np.tile(np.arange(right.n), left.n)
             else:
@@ -349,8 +361,15 @@ class Engine:
                 oh[codes, np.arange(rel.n)] = 1.0
             groups = mpc.input(sf.array(oh), senders=self.chan.idx(stp))
             keys = {k: Column(stp, uniq[i] if self.me == stp else None) for i, k in enumerate(op.keys)}
+        elif step.domain is not None:  # oblivious, public key domain: one-hot by secure equality
+            keyvals = [await self.share(rel.cols[k], rel.n) for k in op.keys]
+            g = len(step.domain)
+            groups = ob.onehot(mpc, sf, keyvals, step.domain) if rel.n else None
+            keys = {k: Column(PUBLIC, np.array([d[i] for d in step.domain])) for i, k in enumerate(op.keys)}
+            if rel.mask is None and rel.n:  # rows outside the domain must not become groups
+                rel = SecRel(rel.n, rel.cols, mpc.np_sum(groups, axis=0))
         else:
-            raise UnsupportedError(f"grouping by secret keys nobody may see ({self.plan.ref[id(op)]})")
+            return await self._sort_aggregate(op, rel)
         mask = rel.mask if rel.mask is not None else (self.ones(rel.n) if rel.n else None)
         cols: dict[str, Column] = dict(keys)
         count = None
@@ -379,6 +398,84 @@ class Engine:
             out_mask = (await cnt()) > 0.5
         return SecRel(g, cols, out_mask)
 
+    async def _sort_aggregate(self, op: O.Aggregate, rel: SecRel) -> SecRel:
+        """Group by secret keys nobody may see: sort the rows obliviously by
+        (invalid, keys), mark where adjacent keys differ, run segmented
+        scans; each group's total sits on its last row, which is the only
+        valid output row of that group. n rows out, secret mask; the reveal
+        compacts, so group sizes never show."""
+        mpc, sf, n = self.mpc, self.sf, rel.n
+        nk = len(op.keys)
+        if n == 0:
+            return SecRel(0, {name: Column(SECRET, sf.array(np.zeros(0))) for name in op.schema.names},
+                          sf.array(np.zeros(0)))
+        mask = rel.mask if rel.mask is not None else self.ones(n)
+        args = [c.arg for _, c in op.aggs if c.arg is not None]
+        argpos = {a: i for i, a in enumerate(dict.fromkeys(args))}
+        rows = [1 - mask, *[await self.share(rel.cols[k], n) for k in op.keys],
+                *[await self.share(rel.cols[a], n) for a in argpos], mask]
+        srt = ob.sort_columns(mpc, mpc.np_stack(rows), nk + 1, less=lambda a, b: ob.lex_less(mpc, a, b, nk + 1, bits=1))
+        m = srt[-1]
+        same = ob.adjacent_equal(mpc, srt, nk + 1, bits=1)
+        one = sf.array(np.ones(1))
+        start = mpc.np_concatenate((one, 1 - same))
+        end = mpc.np_concatenate((1 - same, one))
+        vals = srt[1 + nk: 1 + nk + len(argpos)]
+        cols: dict[str, Column] = {k: Column(SECRET, srt[1 + i]) for i, k in enumerate(op.keys)}
+        sums = ob.segmented_scan(mpc, sf, mpc.np_stack([*[vals[i] for i in range(len(argpos))], m]), start, "sum")
+        count = sums[-1]
+        scans: dict[str, Any] = {}
+        for name, call in op.aggs:
+            if call.func in ("count", "count_star"):
+                cols[name] = Column(SECRET, count)
+            elif call.func in ("sum", "avg"):
+                s = sums[argpos[call.arg]]
+                cols[name] = Column(SECRET, s if call.func == "sum" else mpc.np_divide(s, count + (1 - m)))
+            else:
+                if call.func not in scans:
+                    scans[call.func] = ob.segmented_scan(mpc, sf, vals, start, call.func)
+                cols[name] = Column(SECRET, scans[call.func][argpos[call.arg]])
+        return SecRel(n, cols, end * m)
+
+    async def _sort(self, op: O.Sort, ins: list[SecRel], step: Any) -> SecRel:
+        """ORDER BY under MPC: one oblivious sort by (invalid, keys, other
+        columns), so valid rows come first in a canonical order (the reveal
+        then shows only the result, not where its rows came from)."""
+        rel = ins[0]
+        names = list(rel.cols)
+        if step.mode == "public":
+            frame = pd.DataFrame({n: c.values for n, c in rel.cols.items()})
+            order = frame.sort_values([k.column for k in op.keys],
+                                      ascending=[k.ascending for k in op.keys], kind="stable").index.to_numpy()
+            return await self._take(rel, order)
+        mpc, sf, n = self.mpc, self.sf, rel.n
+        if n == 0:
+            return rel
+        mask = rel.mask if rel.mask is not None else self.ones(n)
+        keys = [k.column for k in op.keys]
+        rest = [c for c in names if c not in keys]
+        shared = {c: await self.share(rel.cols[c], n) for c in names}
+        rows = [1 - mask, *[shared[k.column] if k.ascending else -shared[k.column] for k in op.keys],
+                *[shared[c] for c in rest], mask]
+        nkeys = 1 + len(keys) + len(rest)
+        srt = ob.sort_columns(mpc, mpc.np_stack(rows), nkeys, less=lambda a, b: ob.lex_less(mpc, a, b, nkeys, bits=1))
+        cols = {}
+        for i, k in enumerate(op.keys):
+            cols[k.column] = Column(SECRET, srt[1 + i] if k.ascending else -srt[1 + i])
+        for i, c in enumerate(rest):
+            cols[c] = Column(SECRET, srt[1 + len(keys) + i])
+        return SecRel(n, {c: cols[c] for c in names}, srt[-1] if rel.mask is not None else None, packed=True)
+
+    async def _compact(self, rel: SecRel) -> SecRel:
+        """Valid rows first, canonical order (sorted by every column), so
+        revealing them shows the result and its size, nothing else."""
+        mpc, n = self.mpc, rel.n
+        names = list(rel.cols)
+        rows = [1 - rel.mask, *[await self.share(rel.cols[c], n) for c in names], rel.mask]
+        nkeys = 1 + len(names)
+        srt = ob.sort_columns(mpc, mpc.np_stack(rows), nkeys, less=lambda a, b: ob.lex_less(mpc, a, b, nkeys, bits=1))
+        return SecRel(n, {c: Column(SECRET, srt[1 + i]) for i, c in enumerate(names)}, srt[-1], packed=True)
+
     # output -------------------------------------------------------------------
     async def reveal(self, op: O.Op, recipients: list[str]) -> pd.DataFrame | None:
         rel = self.rels[id(op)]
@@ -388,6 +485,11 @@ class Engine:
         lab = label.get(self.me, next(iter(label.values())))
         mask = None
         if rel.mask is not None:
+            # valid rows first, canonical order: the recipients see the
+            # result and its size, not which input rows produced it; every
+            # party still sees only the public size n
+            if not rel.packed:
+                rel = await self._compact(rel)
             mask = await self.chan.reveal(rel.mask, recipients, lab)
         for name, c in rel.cols.items():
             if c.place == PUBLIC:

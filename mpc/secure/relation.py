@@ -22,6 +22,7 @@ class SecRel:
     n: int
     cols: dict[str, Column]
     mask: Any = None  # secure 0/1 array, or None when every row is valid (public fact)
+    packed: bool = False  # valid rows first, in a canonical order (an oblivious Sort made it so)
 
 
 @dataclass
