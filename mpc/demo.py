@@ -19,11 +19,19 @@ from mpc.launch import free_ports, metrics, run_all
 from mpc.oracle import cleartext_answer, same_answer
 
 
-def run_scenario(name: str, rows: int, directory: str, *, mpc_only: bool = False) -> dict:
+def run_scenario(name: str, rows: int, directory: str, *, mpc_only: bool = False, tls: bool = False) -> dict:
     config_path = write_scenario(name, os.path.join(directory, name), rows, free_ports(3))
     query = os.path.join(os.path.dirname(config_path), "query.sql")
     parties = list(SCENARIOS[name].parties)
-    runs = run_all(query, config_path, parties, mpc_only=mpc_only, timeout=1800)
+    extra: list[str] = []
+    if tls:
+        from mpc.tls import make_keys
+
+        keys = os.path.join(os.path.dirname(config_path), "mpc_keys")
+        if not os.path.isdir(keys):
+            make_keys(load_config(config_path), keys)
+        extra = ["--tls", "--keys", keys]
+    runs = run_all(query, config_path, parties, mpc_only=mpc_only, timeout=1800, extra=extra)
     failed = [r for r in runs.values() if r.returncode != 0]
     if failed:
         return {"ok": False, "error": failed[0].stderr.strip().splitlines()[-1:]}
@@ -37,21 +45,28 @@ def run_scenario(name: str, rows: int, directory: str, *, mpc_only: bool = False
             "wall": max(r.seconds for r in runs.values())}
 
 
-def run_demo(rows: int, names: list[str], *, mpc_only: bool = False) -> int:
+def run_demo(rows: int, names: list[str], *, mpc_only: bool = False, tls: bool = False) -> int:
     code = 0
     with tempfile.TemporaryDirectory(prefix="musketeer-mpc-demo-") as tmp:
         for name in names:
-            print(f"== {name}: 3 parties, {rows} rows each ...", flush=True)
+            sc = SCENARIOS[name]
+            print(f"== {name}: parties {', '.join(sc.parties)} on 127.0.0.1{' (TLS)' if tls else ''}, "
+                  f"{rows} rows each; answer to {', '.join(sc.recipients)}", flush=True)
             for only in ([False, True] if mpc_only else [False]):
-                res = run_scenario(name, rows, tmp, mpc_only=only)
                 tag = "mpc-only" if only else "split"
+                print(f"  [{tag}] generating data, starting 3 processes ...", flush=True)
+                res = run_scenario(name, rows, tmp, mpc_only=only, tls=tls)
                 if not res["ok"] and "error" in res:
                     print(f"  [{tag}] failed: {' '.join(res['error'])}")
                     code = 1
                     continue
                 print(f"  [{tag}] answer at {res['recipient']}:")
                 print("    " + res["got"].to_string(index=False).replace("\n", "\n    "))
-                print(f"  cleartext check: {'matches' if res['ok'] else 'DIFFERS'}")
+                if res["ok"]:
+                    print("  cleartext check (all tables in one place, local engine): matches")
+                else:
+                    print("  cleartext check: DIFFERS; the cleartext answer is:")
+                    print("    " + res["want"].to_string(index=False).replace("\n", "\n    "))
                 print(f"  time: local {res['local']:.2f} s, secure {res['secure']:.2f} s, wall {res['wall']:.2f} s",
                       flush=True)
                 code = code or (0 if res["ok"] else 1)

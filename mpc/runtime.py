@@ -6,6 +6,10 @@ Failure policy: a peer that never connects, or disconnects before the
 protocol ends, makes this process print one line and exit with code 3
 within `timeout` seconds (no output is written: results are only written
 after the MPC shutdown barrier). MPyC itself would wait forever.
+
+With TLS (`tls=` the files `mpc.tls.check_party_keys` accepted), a peer
+that rejects our certificate, or whose certificate we reject, is a
+configuration error: one line, exit 2, instead of MPyC's silent retries.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mpc.config import PartiesConfig
 from mpc.plan import LocalStage, SplitPlan
 
 EXIT_PEER = 3
+EXIT_CONFIG = 2
 
 
 @dataclass
@@ -35,9 +40,9 @@ class PartyResult:
     received: list[tuple[str, Any]] = field(default_factory=list)
 
 
-def _die(message: str) -> None:
+def _die(message: str, code: int = EXIT_PEER) -> None:
     print(f"musketeer: mpc: {message}", file=sys.stderr, flush=True)
-    os._exit(EXIT_PEER)
+    os._exit(code)
 
 
 def run_local(stage: LocalStage, tables: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
@@ -65,8 +70,30 @@ def _setup_mpyc(config: PartiesConfig, me: str, ssl: bool) -> Any:
     return mpc, asyncoro
 
 
+def _fail_fast_on_tls(mpc: Any, config: PartiesConfig) -> None:
+    """MPyC retries a failed connect every 0.1 s forever, swallowing the
+    error; a TLS verification failure will not heal, so stop at once."""
+    import ssl as ssl_mod
+
+    loop = mpc._loop
+    connect = loop.create_connection
+
+    async def create_connection(*args: Any, **kw: Any) -> Any:
+        try:
+            return await connect(*args, **kw)
+        except ssl_mod.SSLError as e:
+            host = kw.get("server_hostname") or ""
+            peer = host.removeprefix("MPyC party ")
+            name = config.names[int(peer)] if peer.isdigit() and int(peer) < len(config.names) else "a peer"
+            _die(f"TLS handshake with party {name!r} failed ({e.reason or e}); "
+                 f"do both parties hold keys from the same `musketeer mpc keys` run?", EXIT_CONFIG)
+            raise
+
+    loop.create_connection = create_connection
+
+
 def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float = 30.0,
-              ssl: bool = False) -> PartyResult:
+              tls: tuple[str, str, str] | None = None) -> PartyResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     frames: dict[str, pd.DataFrame] = {}
@@ -75,7 +102,9 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
             frames.update(run_local(stage))
     timings["local_seconds"] = time.perf_counter() - t0
 
-    mpc, asyncoro = _setup_mpyc(config, me, ssl)
+    mpc, asyncoro = _setup_mpyc(config, me, tls is not None)
+    if tls is not None:
+        _fail_fast_on_tls(mpc, config)
     state = {"phase": "connecting"}
     original_lost = asyncoro.MessageExchanger.connection_lost
 
@@ -98,7 +127,13 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
     result: dict[str, Any] = {}
 
     async def main() -> None:
-        await mpc.start()
+        if tls is None:
+            await mpc.start()
+        else:
+            from mpc.tls import MPyCConfigDir
+
+            with MPyCConfigDir(tls, config.index(me)):
+                await mpc.start()
         deadline.cancel()
         state["phase"] = "computing"
         t1 = time.perf_counter()

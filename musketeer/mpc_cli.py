@@ -1,4 +1,4 @@
-"""`musketeer mpc run|explain|demo`: multi-party joint queries.
+"""`musketeer mpc run|explain|keys|demo`: multi-party joint queries.
 
 Kept apart from cli.py: `register(subparsers)` adds the group, and the
 handlers import mpc/ (and MPyC) only when called.
@@ -10,7 +10,7 @@ import argparse
 import sys
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mpc = sub.add_parser("mpc", help="multi-party queries (Conclave split + MPyC secure stages)")
     mpc.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     mpc.set_defaults(table_bindings=[])  # cli.main reads these for every command
@@ -26,18 +26,27 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
             p.add_argument("--party", required=True, metavar="NAME", help="which party this process is")
             p.add_argument("--output", metavar="PATH", help="recipients: write the result (.csv/.parquet)")
             p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for peers (default 30)")
-            p.add_argument("--ssl", action="store_true", help="TLS between parties (MPyC .config/ certificates)")
+            p.add_argument("--tls", "--ssl", dest="tls", action="store_true",
+                           help="TLS between the parties (MPyC's --ssl) with keys from `musketeer mpc keys`")
+            p.add_argument("--keys", metavar="DIR", help="this party's key files: DIR/NAME/ or DIR "
+                                                         "(default: mpc_keys/ next to the parties config)")
             p.add_argument("--metrics", action="store_true", help="print local/secure seconds to stderr")
         p.set_defaults(handler=_run if name == "run" else _explain)
+    p = msub.add_parser("keys", help="make a CA and each party's TLS key and certificate for --tls")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.add_argument("--parties", required=True, metavar="TOML", help="parties config (party order = MPyC index)")
+    p.add_argument("--out", metavar="DIR", help="where to write (default: mpc_keys/ next to the parties config)")
+    p.set_defaults(handler=_keys)
     p = msub.add_parser("demo", help="three parties on 127.0.0.1 with generated data")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--rows", type=int, default=200, help="rows per party (default 200)")
     p.add_argument("--only", choices=["hhi", "credit", "patients"], action="append", help="run just these")
     p.add_argument("--mpc-only", action="store_true", help="also time the all-MPC baseline")
+    p.add_argument("--tls", action="store_true", help="connect the parties over TLS (fresh keys per scenario)")
     p.set_defaults(handler=_demo)
 
 
-def _load(args: argparse.Namespace):  # noqa: ANN202
+def _load(args: argparse.Namespace):
     from mpc.config import load_config
     from mpc.split import plan_query
 
@@ -64,10 +73,18 @@ def _run(args: argparse.Namespace) -> int:
     config, plan = _load(args)
     config.party(args.party)
     if args.output:
+        import os
+
         from musketeer.outputs import output_target
 
+        args.output = os.path.abspath(args.output)
         output_target("result", args.output)
-    res = run_party(plan, config, args.party, timeout=args.timeout, ssl=args.ssl)
+    tls = None
+    if args.tls:
+        from mpc.tls import check_party_keys, key_dir
+
+        tls = check_party_keys(key_dir(args.keys, config, args.party), config.index(args.party), args.party)
+    res = run_party(plan, config, args.party, timeout=args.timeout, tls=tls)
     if args.metrics:
         print(" ".join(f"{k}={v:.3f}" for k, v in res.timings.items()), file=sys.stderr)
     if res.frame is None:
@@ -82,7 +99,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    import os
+
+    from mpc.config import load_config
+    from mpc.tls import make_keys
+
+    config = load_config(args.parties)
+    out = args.out or os.path.join(config.base_dir, "mpc_keys")
+    dirs = make_keys(config, out)
+    print(f"CA: {os.path.join(out, 'ca')} (keep mpyc_ca.key offline)")
+    for i, (name, d) in enumerate(dirs.items()):
+        print(f"party {name} (MPyC party {i}): copy {d}/ to its machine; run with --tls --keys {d}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
+    from mpc.config import ConfigError
     from mpc.demo import run_demo
 
-    return run_demo(args.rows, args.only or ["hhi", "credit", "patients"], mpc_only=args.mpc_only)
+    if args.rows < 1:
+        raise ConfigError(f"--rows must be at least 1 (got {args.rows})")
+    return run_demo(args.rows, args.only or ["hhi", "credit", "patients"], mpc_only=args.mpc_only, tls=args.tls)
