@@ -11,16 +11,15 @@ TaskError carrying the traceback; its InputDataError line becomes DataError.
 from __future__ import annotations
 
 import atexit
-import linecache
 import re
 import threading
-import time
 import types
-from typing import Any
 
 from ir.types import DataError, MusketeerError
 
 from backends.base import Program, RunOptions, RunResult
+from backends.common.loader import load_program as load_common
+from backends.common.running import program_error, run_loaded_program
 from backends.ciel.engine.api import TaskError
 from backends.ciel.engine.cluster import Cluster
 
@@ -44,14 +43,21 @@ def shared_cluster() -> Cluster:
 
 
 def load_program(program: Program) -> types.ModuleType:
-    slug = re.sub(r"[^A-Za-z0-9_]", "_", program.workflow.name)[:40] or "workflow"
-    module = types.ModuleType(f"musketeer_ciel_program_{slug}")
-    filename = f"<musketeer ciel program {slug}>"
-    linecache.cache[filename] = (len(program.text), None, program.text.splitlines(True), filename)
-    module.__file__ = filename
-    module.__dict__["__ciel_source__"] = program.text  # what run() ships to the workers
-    exec(compile(program.text, filename, "exec"), module.__dict__)  # noqa: S102 - our own generated code
-    return module
+    """The program as a module whose run() ships its own text to the workers."""
+    return load_common(program, {"__ciel_source__": program.text})
+
+
+def task_error(module: types.ModuleType, exc: BaseException) -> MusketeerError | None:
+    """One-line errors for what failed: the program's own errors raised in
+    the driver, or a task's InputDataError/UDFError line (a TaskError carries
+    the worker's traceback as text)."""
+    if not isinstance(exc, TaskError):
+        return program_error(module, exc)
+    m = re.search(r"(?:InputDataError|UDFError): (.*)$", str(exc).strip(), re.S)
+    if m is None:
+        return None
+    cls: type[MusketeerError] = DataError if "InputDataError" in m.group(0)[:20] else MusketeerError
+    return cls(m.group(1).strip().splitlines()[0])
 
 
 def run_program(program: Program, options: RunOptions) -> RunResult:
@@ -61,17 +67,4 @@ def run_program(program: Program, options: RunOptions) -> RunResult:
     if master is None:
         cluster = shared_cluster()
         master, token = cluster.address, cluster.token
-    start = time.perf_counter()
-    try:
-        outputs = module.run(dict(options.tables) or None, master=master, token=token)
-    except module.InputDataError as exc:
-        raise DataError(str(exc)) from exc
-    except TaskError as exc:
-        m = re.search(r"(?:InputDataError|UDFError): (.*)$", str(exc).strip(), re.S)
-        if m:
-            cls: type[MusketeerError] = DataError if "InputDataError" in m.group(0)[:20] else MusketeerError
-            raise cls(m.group(1).strip().splitlines()[0]) from exc
-        raise
-    metrics: dict[str, Any] = {"seconds": time.perf_counter() - start}
-    metrics.update(module.METRICS)
-    return RunResult(outputs=outputs, metrics=metrics)
+    return run_loaded_program(program, options, module=module, translate=task_error, master=master, token=token)

@@ -8,6 +8,8 @@ run is timed; engine-specific arguments (a cluster address) pass through.
 from __future__ import annotations
 
 import time
+import types
+from collections.abc import Callable
 from typing import Any
 
 from ir.types import DataError, MusketeerError
@@ -15,21 +17,36 @@ from ir.types import DataError, MusketeerError
 from backends.base import Program, RunOptions, RunResult
 from backends.common.loader import load_program
 
+#: Maps an exception a program's run() raised to Musketeer's one-line error, or None to let it through.
+ErrorTranslator = Callable[[types.ModuleType, BaseException], MusketeerError | None]
 
-def run_loaded_program(program: Program, options: RunOptions, **run_args: Any) -> RunResult:
-    """Exec `program`, call `run(tables, **run_args)`; outputs plus metrics
-    (`seconds`, and whatever the program put in its METRICS: loop
-    iterations and convergence)."""
-    module = load_program(program)
-    user_errors: dict[type, type[MusketeerError]] = {module.InputDataError: DataError}
-    if hasattr(module, "UDFError"):
-        user_errors[module.UDFError] = MusketeerError
+
+def program_error(module: types.ModuleType, exc: BaseException) -> MusketeerError | None:
+    """The program's InputDataError as DataError, its UDFError as MusketeerError; None for anything else."""
+    if isinstance(exc, module.InputDataError):
+        return DataError(str(exc))
+    udf_error = getattr(module, "UDFError", None)
+    if udf_error is not None and isinstance(exc, udf_error):
+        return MusketeerError(str(exc))
+    return None
+
+
+def run_loaded_program(program: Program, options: RunOptions, *, module: types.ModuleType | None = None,
+                       translate: ErrorTranslator = program_error, **run_args: Any) -> RunResult:
+    """Exec `program` (unless `module` is it, loaded already), call
+    `run(tables, **run_args)`; outputs plus metrics (`seconds`, and whatever
+    the program put in its METRICS: loop iterations and convergence).
+    `translate` turns the engine's exceptions into one-line errors."""
+    if module is None:
+        module = load_program(program)
     start = time.perf_counter()
     try:
         outputs = module.run(dict(options.tables) or None, **run_args)
-    except tuple(user_errors) as exc:
-        error_class = next(cls for err, cls in user_errors.items() if isinstance(exc, err))
-        raise error_class(str(exc)) from exc
+    except Exception as exc:
+        error = translate(module, exc)
+        if error is None:
+            raise
+        raise error from exc
     metrics: dict[str, Any] = {"seconds": time.perf_counter() - start}
     metrics.update(module.METRICS)
     return RunResult(outputs=outputs, metrics=metrics)

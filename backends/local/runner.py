@@ -8,13 +8,9 @@ call its `run()`. Errors the program raises for bad input data become
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-from ir.types import DataError, MusketeerError
-
 from backends.base import Program, RunOptions, RunResult
 from backends.common.loader import load_program
+from backends.common.running import run_loaded_program
 
 __all__ = ["load_program", "run_program"]
 
@@ -22,17 +18,4 @@ __all__ = ["load_program", "run_program"]
 def run_program(program: Program, options: RunOptions) -> RunResult:
     """Run the program's `run()` with the table overrides; outputs plus metrics
     (`seconds`, and per-loop `iterations`/`converged` when there are loops)."""
-    module = load_program(program)
-    user_errors: dict[type, type[MusketeerError]] = {module.InputDataError: DataError}
-    if hasattr(module, "UDFError"):
-        user_errors[module.UDFError] = MusketeerError
-    start = time.perf_counter()
-    try:
-        outputs = module.run(dict(options.tables) or None)
-    except tuple(user_errors) as exc:
-        error_class = next(cls for err, cls in user_errors.items() if isinstance(exc, err))
-        raise error_class(str(exc)) from exc
-    seconds = time.perf_counter() - start
-    metrics: dict[str, Any] = {"seconds": seconds}
-    metrics.update(module.METRICS)
-    return RunResult(outputs=outputs, metrics=metrics)
+    return run_loaded_program(program, options)

@@ -10,13 +10,10 @@ cost seconds less each. Errors the program raises for bad input data become
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from backends.base import Program, RunOptions, RunResult
-from backends.common.loader import load_program
+from backends.common.running import run_loaded_program
 from backends.spark.environment import master_problem
-from ir.types import DataError, MusketeerError
+from ir.types import MusketeerError
 
 
 def run_program(program: Program, options: RunOptions) -> RunResult:
@@ -27,17 +24,4 @@ def run_program(program: Program, options: RunOptions) -> RunResult:
     problem = master_problem(master)
     if problem:
         raise MusketeerError(problem)
-    module = load_program(program)
-    user_errors: dict[type, type[MusketeerError]] = {module.InputDataError: DataError}
-    if hasattr(module, "UDFError"):
-        user_errors[module.UDFError] = MusketeerError
-    start = time.perf_counter()
-    try:
-        outputs = module.run(dict(options.tables) or None, master=master)
-    except tuple(user_errors) as exc:
-        error_class = next(cls for err, cls in user_errors.items() if isinstance(exc, err))
-        raise error_class(str(exc)) from exc
-    seconds = time.perf_counter() - start
-    metrics: dict[str, Any] = {"seconds": seconds}
-    metrics.update(module.METRICS)
-    return RunResult(outputs=outputs, metrics=metrics)
+    return run_loaded_program(program, options, master=master)
