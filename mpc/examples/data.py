@@ -61,17 +61,21 @@ def _frames(name: str, rows: int, rng: np.random.Generator) -> dict[str, pd.Data
                              "diag": rng.integers(1, 11, rows)}) for t in ("visits_a", "visits_b", "visits_c")}
 
 
-def write_scenario(name: str, directory: str, rows: int, ports: list[int], seed: int = 7) -> str:
-    """Write the scenario's CSV inputs and parties.toml; returns the config path."""
+def write_scenario(name: str, directory: str, rows: int, ports: list[int], seed: int = 7, fmt: str = "csv") -> str:
+    """Write the scenario's inputs (CSV, or parquet for large benchmark
+    sizes) and parties.toml; returns the config path."""
     sc = SCENARIOS[name]
     os.makedirs(directory, exist_ok=True)
     for table, frame in _frames(name, rows, np.random.default_rng(seed)).items():
-        frame.to_csv(os.path.join(directory, f"{table}.csv"), index=False)
+        if fmt == "parquet":
+            frame.to_parquet(os.path.join(directory, f"{table}.parquet"), index=False)
+        else:
+            frame.to_csv(os.path.join(directory, f"{table}.csv"), index=False)
     lines = [f"recipients = [{', '.join(repr(r) for r in sc.recipients)}]".replace("'", '"'), ""]
     for party, port in zip(sc.parties, ports):
         lines += ["[[party]]", f'name = "{party}"', 'host = "127.0.0.1"', f"port = {port}", ""]
     for table, (owner, cols, vis) in sc.tables.items():
-        lines += [f"[tables.{table}]", f'owner = "{owner}"', f'path = "{table}.csv"',
+        lines += [f"[tables.{table}]", f'owner = "{owner}"', f'path = "{table}.{fmt}"',
                   "columns = { " + ", ".join(f'{c} = "{t}"' for c, t in cols.items()) + " }"]
         if vis:
             lines.append("visible_to = { " + ", ".join(
