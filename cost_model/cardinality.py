@@ -80,6 +80,8 @@ class Cardinality:
         self.est: dict[int, Estimate] = {}
         self.loops: dict[int, LoopEstimate] = {}
         self._origin: dict[tuple[int, str], ColumnStats | None] = {}
+        self._unique: dict[tuple[int, str], bool] = {}
+        self._var_init: dict[int, O.Op] = {}  # LoopVar id -> the loop's initial value for it
         for op in workflow.ops():
             self._estimate(op)
 
@@ -197,6 +199,7 @@ class Cardinality:
             for var in op.loop_vars().values():
                 if var.name == name:
                     self.overrides.setdefault(id(var), self.rows(init))
+                    self._var_init[id(var)] = init
         roots = list(op.body) + ([op.stop] if op.stop is not None else [])
         order: list[O.Op] = []
         seen: set[int] = set(id(f) for f in op.free_inputs)
@@ -243,11 +246,65 @@ class Cardinality:
         if isinstance(op, O.While):
             init = op.init[op.names.index(op.result)]
             return self.column(init, name) if name in init.schema else None
+        if isinstance(op, O.LoopVar) and id(op) in self._var_init:
+            init = self._var_init[id(op)]
+            return self.column(init, name) if name in init.schema else None
+        if isinstance(op, O.UDF) and op.out_schema == op.input.schema:
+            # Opaque, but schema-preserving (a validating or cleaning pass,
+            # e.g. the graph frontend's edge check): best guess, same values.
+            return self.column(op.input, name)
         return None
+
+    def unique(self, op: O.Op, name: str) -> bool:
+        """Is `name` a key of op's output (no value twice)? True for the only
+        group key of an Aggregate or the only column of a Distinct, and kept
+        through operators that do not duplicate rows: renames, filters,
+        sorts, limits, a loop variable whose initial value has the key, a
+        cross join with a single row, and a join's side whose rows each
+        match at most one row of a unique key on the other side (which is how a vertex table stays keyed by id
+        through PageRank's joins)."""
+        key = (id(op), name)
+        if key not in self._unique:
+            self._unique[key] = False  # guards against cycles through loops
+            self._unique[key] = self._is_unique(op, name)
+        return self._unique[key]
+
+    def _is_unique(self, op: O.Op, name: str) -> bool:
+        if isinstance(op, O.Aggregate):
+            return op.keys == (name,)
+        if isinstance(op, O.Distinct):
+            return op.schema.names == (name,) or list(op.schema.names) == [name]
+        if isinstance(op, O.Project):
+            for out, e in op.exprs:
+                if out == name:
+                    return isinstance(e, E.Col) and self.unique(op.input, e.name)
+            return False
+        if isinstance(op, (O.Filter, O.Sort, O.Limit, O.Sink)):
+            return name in op.input.schema and self.unique(op.input, name)
+        if isinstance(op, O.LoopVar) and id(op) in self._var_init:
+            init = self._var_init[id(op)]
+            return name in init.schema and self.unique(init, name)
+        if isinstance(op, O.While):
+            init = op.init[op.names.index(op.result)]
+            return name in init.schema and self.unique(init, name)
+        if isinstance(op, O.Join) and (op.kind == "cross" or not op.left_keys):
+            # joined with one row (a global aggregate such as a count): no duplication
+            for side, other in ((op.left, op.right), (op.right, op.left)):
+                if name in side.schema and self.rows(other) <= 1.0:
+                    return self.unique(side, name)
+            return False
+        if isinstance(op, O.Join) and op.left_keys and op.kind in ("inner", "left", "semi", "anti"):
+            if op.kind in ("semi", "anti"):
+                return name in op.left.schema and self.unique(op.left, name)
+            right_keyed = any(self.unique(op.right, rk) for rk in op.right_keys)
+            return name in op.left.schema and right_keyed and self.unique(op.left, name)
+        return False
 
     def ndv(self, op: O.Op, name: str) -> float:
         """Distinct values of column `name` in op's output, capped by its rows."""
         rows = self.rows(op)
+        if self.unique(op, name):
+            return max(1.0, rows)
         st = self.column(op, name)
         if st is None:
             return max(1.0, rows / 10)  # unknown: assume a few repeats per value
