@@ -40,7 +40,7 @@ RATE_KEY: dict[type[O.Op], str] = {
     O.Union: "setop", O.Intersect: "setop", O.Except: "setop", O.UDF: "udf", O.Sink: "sink",
     O.LoopVar: "limit",
 }
-RATE_KEYS = ("scan", "filter", "project", "join", "aggregate", "sort", "limit", "setop", "udf", "sink")
+RATE_KEYS = ("scan", "filter", "project", "join", "aggregate", "agg_expr", "sort", "limit", "setop", "udf", "sink")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,9 @@ class BackendProfile:
     """How fast one engine is on this machine.
 
     `rates` are seconds per input row for each operator kind (a join counts
-    both inputs plus its output); `read_byte`/`write_byte` are seconds per
+    both inputs plus its output; an Aggregate pays `aggregate` once per
+    input row plus `agg_expr` per input row for each aggregate beyond the
+    first, since engines differ most in how they compute many aggregates); `read_byte`/`write_byte` are seconds per
     byte to read/write a stage's Parquet file; `loop_overhead` is seconds per
     While iteration (scheduling, job submission); `op_overhead` is fixed
     seconds per operator whatever its size (a Spark job stage, a dask graph
@@ -81,7 +83,7 @@ def _physical_memory() -> float:
 def _rates(scan: float, filter: float, project: float, join: float, aggregate: float, sort: float,
            setop: float, udf: float, sink: float) -> dict[str, float]:
     return {"scan": scan, "filter": filter, "project": project, "join": join, "aggregate": aggregate,
-            "sort": sort, "limit": project / 4, "setop": setop, "udf": udf, "sink": sink}
+            "agg_expr": aggregate / 4, "sort": sort, "limit": project / 4, "setop": setop, "udf": udf, "sink": sink}
 
 
 def default_profiles() -> dict[str, BackendProfile]:
@@ -220,6 +222,8 @@ def op_seconds(bp: BackendProfile, op: O.Op, card: Cardinality) -> float:
     elif isinstance(op, O.Sort):
         n = max(out.rows, 2.0)
         work = n * math.log2(n) / 20 * bp.rate("sort")
+    elif isinstance(op, O.Aggregate):
+        work = in_rows * (bp.rate("aggregate") + max(0, len(op.aggs) - 1) * bp.rate("agg_expr"))
     elif isinstance(op, O.Sink):
         work = out.rows * bp.rate("sink") + (out.bytes * bp.write_byte if op.path else 0.0)
     else:

@@ -36,7 +36,7 @@ from ir.types import FLOAT64, INT64, STRING
 from ir.workflow import Workflow
 
 DEFAULT_SIZES: tuple[int, ...] = (50_000, 200_000, 1_000_000)
-KINDS = ("base", "filter", "project", "join", "aggregate", "sink", "sort")
+KINDS = ("base", "filter", "project", "join", "aggregate", "aggregate4", "sink", "sort")
 #: Rows of the tiny table for the process-startup and loop benchmarks.
 TINY_ROWS = 1_000
 LOOP_ITERS = 9
@@ -71,6 +71,9 @@ def _workflow(kind: str, fact: str, dim: str) -> Workflow:
         root = total(O.Join(f, d, "inner", ("k",), ("dk",)), "w")
     elif kind == "aggregate":
         root = total(O.Aggregate(f, ("k",), (("sv", AggCall("sum", "v")),)), "sv")
+    elif kind == "aggregate4":  # the same grouping with three more aggregates: their extra cost
+        root = total(O.Aggregate(f, ("k",), (("sv", AggCall("sum", "v")), ("av", AggCall("avg", "v")),
+                                             ("mv", AggCall("min", "id")), ("n", AggCall("count_star")))), "sv")
     elif kind == "sink":
         root = f
     elif kind == "sort":
@@ -161,6 +164,8 @@ def calibrate_backend(name: str, engine: Backend, sizes: Sequence[int], director
     rates["filter"] = _fit_rate([(n, extra("filter", n)) for n in sizes])
     rates["project"] = _fit_rate([(n, extra("project", n)) for n in sizes])
     rates["aggregate"] = _fit_rate([(n, extra("aggregate", n)) for n in sizes])
+    rates["agg_expr"] = _fit_rate([(3 * n, max(0.0, times[("aggregate4", n)] - times[("aggregate", n)]))
+                                   for n in sizes])
     # "sink" is scan + sink (no aggregate): one operator fewer than base
     rates["sink"] = _fit_rate([(n, max(0.0, times[("sink", n)] - times[("base", n)] + op_overhead)) for n in sizes])
     # join: both inputs plus output (n + n/10 + n), minus scanning the dim table
