@@ -93,7 +93,14 @@ def _fail_fast_on_tls(mpc: Any, config: PartiesConfig) -> None:
 
 
 def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float = 30.0,
-              tls: tuple[str, str, str] | None = None) -> PartyResult:
+              tls: tuple[str, str, str] | None = None, progress: bool = False) -> PartyResult:
+    """`progress` prints one stderr line per phase (local done, connected,
+    secure done), so a user, the demo or a test can tell where a run is."""
+
+    def say(text: str) -> None:
+        if progress:
+            print(f"musketeer: mpc: party {me}: {text}", file=sys.stderr, flush=True)
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     frames: dict[str, pd.DataFrame] = {}
@@ -101,6 +108,8 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
         if stage.party == me:
             frames.update(run_local(stage))
     timings["local_seconds"] = time.perf_counter() - t0
+    say(f"local stages done in {timings['local_seconds']:.2f} s; connecting to "
+        f"{len(config.parties) - 1} parties{' over TLS' if tls is not None else ''}")
 
     mpc, asyncoro = _setup_mpyc(config, me, tls is not None)
     if tls is not None:
@@ -109,9 +118,11 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
     original_lost = asyncoro.MessageExchanger.connection_lost
 
     def connection_lost(self: Any, exc: Any) -> None:
+        peer = config.names[self.peer_pid] if getattr(self, "peer_pid", None) is not None else "a peer"
         if state["phase"] != "shutdown":
-            peer = config.names[self.peer_pid] if getattr(self, "peer_pid", None) is not None else "a peer"
             _die(f"party {peer!r} disconnected mid-protocol ({exc or 'connection closed'}); aborting, no output")
+        if exc is not None:  # a clean shutdown closes without an error; MPyC would raise into asyncio's log
+            _die(f"party {peer!r} failed during the final barrier ({exc}); aborting, no output")
         original_lost(self, exc)
 
     asyncoro.MessageExchanger.connection_lost = connection_lost
@@ -136,12 +147,14 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
                 await mpc.start()
         deadline.cancel()
         state["phase"] = "computing"
+        say("all parties connected; secure stages running")
         t1 = time.perf_counter()
         engine = Engine(mpc, chan, plan)
         await engine.load_inputs(frames)
         await engine.run()
         result["frame"] = await engine.reveal(plan.reveal, list(plan.recipients))
         timings["secure_seconds"] = time.perf_counter() - t1
+        say(f"secure stages done in {timings['secure_seconds']:.2f} s")
         state["phase"] = "shutdown"
         stop = threading.Timer(timeout, lambda: _die("a party did not finish the protocol; aborting, no output"))
         stop.daemon = True

@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             p.add_argument("--keys", metavar="DIR", help="this party's key files: DIR/NAME/ or DIR "
                                                          "(default: mpc_keys/ next to the parties config)")
             p.add_argument("--metrics", action="store_true", help="print local/secure seconds to stderr")
+            p.add_argument("--progress", action="store_true", help="print one stderr line per phase")
         p.set_defaults(handler=_run if name == "run" else _explain)
     p = msub.add_parser("keys", help="make a CA and each party's TLS key and certificate for --tls")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -84,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         from mpc.tls import check_party_keys, key_dir
 
         tls = check_party_keys(key_dir(args.keys, config, args.party), config.index(args.party), args.party)
-    res = run_party(plan, config, args.party, timeout=args.timeout, tls=tls)
+    res = run_party(plan, config, args.party, timeout=args.timeout, tls=tls, progress=args.progress)
     if args.metrics:
         print(" ".join(f"{k}={v:.3f}" for k, v in res.timings.items()), file=sys.stderr)
     if res.frame is None:
