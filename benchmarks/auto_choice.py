@@ -54,11 +54,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backends.base import RunOptions  # noqa: E402
-from cost_model import load_profile  # noqa: E402
-from musketeer import api  # noqa: E402
-from musketeer.autoplan import CANDIDATES, available_engines, choose_plan, per_backend_estimates  # noqa: E402
-from tests import tpch  # noqa: E402
+from backends.base import RunOptions
+from cost_model import load_profile
+from musketeer import api
+from musketeer.autoplan import (
+    CANDIDATES,
+    available_engines,
+    choose_plan,
+    per_backend_estimates,
+)
+from tests import tpch
 
 DATA = ROOT / "benchmarks" / "data"
 WORKFLOWS = ROOT / "benchmarks" / "workflows"
@@ -101,7 +106,9 @@ def graph_setups(graphs: list[str], points: list[str]) -> list[Setup]:
     for g in graphs:
         path = DATA / "pagerank" / f"{GRAPHS[g]}.parquet"
         if not path.exists():
-            from benchmarks.pagerank import ensure_graph  # generates the graph once (networkx)
+            from benchmarks.pagerank import (
+                ensure_graph,  # generates the graph once (networkx)
+            )
 
             ensure_graph({"4k": 20_000, "10k": 50_000, "200k": 1_000_000}[g])
         out.append(Setup(f"PageRank {g} vertices", str(WORKFLOWS / "pagerank_edges.py"),
@@ -215,6 +222,9 @@ def judge(setups: list[dict[str, Any]], profile_path: str | None, backends: list
                           per_backend_estimates(wf, card, available_engines(options, backends), profile).items()}
         exact = {b: t for b, t in s["measured"].items() if not s["lower_bound"].get(b) and not s["mismatch"].get(b)
                  and b != "auto"}
+        if not exact:
+            s["fastest"], s["auto_seconds"], s["within_10pct"] = "-", None, False
+            continue
         s["fastest"] = min(exact, key=exact.get)
         if len(plan.stages) == 1:
             chosen = s["measured"].get(s["auto"])
@@ -296,15 +306,17 @@ def main() -> int:
         for s in setups:
             measure(s, names + ([] if args.no_auto_run else ["auto"]), args.repeat, args.profile,
                     args.timeout_factor, args.timeout_slack, tmp)
-    rows = judge([{**vars(s)} for s in setups], args.profile, names)
-    sys.stdout.write(table(rows, names))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"backends": names, "profile": args.profile, "started": started, "commit": commit,
-                               "load_before": load_before, "load_after": os.getloadavg(),
-                               "repeat": args.repeat, "setups": rows}, indent=1))
+    record = {"backends": names, "profile": args.profile, "started": started, "commit": commit,
+              "load_before": load_before, "load_after": os.getloadavg(), "repeat": args.repeat,
+              "setups": [{**vars(s)} for s in setups]}
+    out.write_text(json.dumps(record, indent=1))  # measurements first: judging cannot lose them
+    record["setups"] = judge(record["setups"], args.profile, names)
+    out.write_text(json.dumps(record, indent=1))
+    sys.stdout.write(table(record["setups"], names))
     return 0
 
 

@@ -10,7 +10,13 @@ Imports `ir` only (plus pyarrow to read file metadata): the glue layer
 """
 
 from cost_model.cardinality import Cardinality, Estimate
-from cost_model.costs import BackendProfile, Profile, load_profile, profile_path, save_profile
+from cost_model.costs import (
+    BackendProfile,
+    Profile,
+    load_profile,
+    profile_path,
+    save_profile,
+)
 from cost_model.planner import Plan, Stage, plan, single_backend_seconds
 
 __all__ = [

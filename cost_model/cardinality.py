@@ -25,12 +25,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from cost_model.stats import ColumnStats, column_stats, file_stats
 from ir import expr as E
 from ir import operators as O
 from ir.types import DataType
 from ir.workflow import Workflow
-
-from cost_model.stats import ColumnStats, column_stats, file_stats
 
 DEFAULT_SELECTIVITY = 1 / 3  # a comparison we cannot reason about
 EQ_SELECTIVITY = 0.05  # equality without known NDV

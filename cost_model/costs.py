@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cost_model.cardinality import Cardinality
 from ir import operators as O
 from ir.types import MusketeerError
-
-from cost_model.cardinality import Cardinality
 
 PROFILE_VERSION = 1
 PROFILE_ENV = "MUSKETEER_PROFILE"

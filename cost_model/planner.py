@@ -23,11 +23,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ir import operators as O
-from ir.workflow import Workflow
-
 from cost_model.cardinality import Cardinality
 from cost_model.costs import Profile, op_seconds, transfer_seconds
+from ir import operators as O
+from ir.workflow import Workflow
 
 BEAM = 20_000
 EXHAUSTIVE_LIMIT = 50_000  # assignments; beyond this only the DP runs

@@ -150,7 +150,7 @@ def summarize(values: pa.ChunkedArray | pa.Array, table_rows: int) -> ColumnStat
     ndv = 1.0
     if counts is not None and len(counts):
         freq = counts.field("counts").to_numpy()
-        ndv = gee_ndv(int((freq == 1).sum()), int(len(freq)), n - nulls, max(table_rows, n))
+        ndv = gee_ndv(int((freq == 1).sum()), len(freq), n - nulls, max(table_rows, n))
     width = values.nbytes / n
     lo = hi = None
     if counts is not None and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)

@@ -28,7 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from backends.base import Backend, RunOptions
-from cost_model.costs import BackendProfile, Profile, load_profile, profile_path, save_profile
+from cost_model.costs import (
+    BackendProfile,
+    Profile,
+    load_profile,
+    profile_path,
+    save_profile,
+)
 from ir import expr as E
 from ir import operators as O
 from ir.expr import AggCall
@@ -58,7 +64,7 @@ def _write_data(directory: str, n: int) -> tuple[str, str]:
 def _workflow(kind: str, fact: str, dim: str) -> Workflow:
     f = O.Scan("fact", fact, "parquet", (O.ScanColumn("id", "id", INT64), O.ScanColumn("k", "k", INT64),
                                          O.ScanColumn("v", "v", FLOAT64), O.ScanColumn("s", "s", STRING)))
-    total = lambda op, col: O.Aggregate(op, (), (("total", AggCall("sum", col)),))  # noqa: E731
+    total = lambda op, col: O.Aggregate(op, (), (("total", AggCall("sum", col)),))
     if kind == "base":
         root: O.Op = total(f, "v")
     elif kind == "filter":
@@ -158,7 +164,7 @@ def calibrate_backend(name: str, engine: Backend, sizes: Sequence[int], director
     # per iteration: scheduling + one Project (its fixed cost and its rows)
     loop_overhead = max(0.0, (loop_n - loop1) / (LOOP_ITERS - 1) - op_overhead)
     # every other kind adds one operator to base: its fixed cost is not per row
-    extra = lambda kind, n: max(0.0, times[(kind, n)] - times[("base", n)] - op_overhead)  # noqa: E731
+    extra = lambda kind, n: max(0.0, times[(kind, n)] - times[("base", n)] - op_overhead)
     rates = dict(base.rates)
     rates["scan"] = slope
     rates["filter"] = _fit_rate([(n, extra("filter", n)) for n in sizes])
