@@ -284,13 +284,18 @@ def main() -> int:
     ap.add_argument("--timeout-slack", type=float, default=30.0)
     ap.add_argument("--profile", default=None, help="cost profile auto uses (default: the usual lookup)")
     ap.add_argument("--replay", metavar="JSON", nargs="+", help="re-judge earlier runs' measurements; run nothing")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "auto_choice.json"))
+    ap.add_argument("--out", default=None, help="JSON with every timing (default benchmarks/results/"
+                    "auto_choice.json; with --replay: written only if given)")
     args = ap.parse_args()
     if args.replay:
         runs = [json.loads(Path(f).read_text()) for f in args.replay]
         names = list(dict.fromkeys(n for r in runs for n in r["backends"]))
         setups = judge([s for r in runs for s in r["setups"]], args.profile, names)
         sys.stdout.write(table(setups, names))
+        if args.out:
+            Path(args.out).write_text(json.dumps({"backends": names, "profile": args.profile, "replayed": args.replay,
+                                                  "runs": [{k: v for k, v in r.items() if k != "setups"}
+                                                           for r in runs], "setups": setups}, indent=1))
         for r, f in zip(runs, args.replay):
             print(f"{f}: started {r.get('started')}, commit {r.get('commit')}, load before "
                   f"{_load(r.get('load_before'))}, after {_load(r.get('load_after'))}")
@@ -308,7 +313,7 @@ def main() -> int:
                     args.timeout_factor, args.timeout_slack, tmp)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "benchmarks" / "results" / "auto_choice.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"backends": names, "profile": args.profile, "started": started, "commit": commit,
               "load_before": load_before, "load_after": os.getloadavg(), "repeat": args.repeat,
