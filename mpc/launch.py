@@ -11,16 +11,48 @@ import time
 from dataclasses import dataclass
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1."""
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
+    """n distinct free TCP ports on 127.0.0.1, below the ephemeral range.
+
+    Why not bind port 0: the OS hands that out from the ephemeral range,
+    which every outgoing connection (MPyC's clients included) also draws
+    from, so between this call and the party's own bind another process
+    could take the port, and parallel tests would clash now and then."""
+    import random
+
+    low = _ephemeral_low()
+    candidates = list(range(20000, low)) if low > 20000 + 10 * n else []
+    random.shuffle(candidates)
+    socks: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        for port in candidates:
+            if len(ports) == n:
+                break
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+            ports.append(port)
+        while len(ports) < n:  # no room below the ephemeral range: let the OS choose
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
     return ports
 
 

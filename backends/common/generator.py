@@ -11,19 +11,27 @@ each input, and the common type of join keys whose types differ.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
+from backends.common.arrow_exprs import ExprCompiler, arrow_type
+from backends.common.codetext import comment, indent, output_format, slug
+from backends.common.rendering import (
+    engine_header,
+    render_program,
+    runtime_text,
+    template_environment,
+)
+from backends.common.sortkeys import sort_key_specs
+from backends.common.tables import TableBindings
+from backends.common.walk import emit_order
+from ir import expr as E
 from ir import operators as O
 from ir.schema import Schema
 from ir.text import expr_text
 from ir.types import DataType, UnsupportedError, common_type
 from ir.workflow import Workflow
-
-from backends.common.arrow_exprs import ExprCompiler, arrow_type
-from backends.common.codetext import comment, indent, output_format, slug
-from backends.common.sortkeys import sort_key_specs
-from backends.common.tables import TableBindings
 
 
 @dataclass
@@ -36,11 +44,15 @@ class SharedRead:
 
 
 class ArrowProgramGenerator:
-    """Generates the program text for one workflow; subclasses add `op_*`
-    methods, `generate()` and the rendering."""
+    """Generates the program text for one workflow (`generate()`, once);
+    subclasses add `op_*` methods and name their templates."""
 
-    #: Engine name for error messages ("not supported yet: ... in the local engine").
+    #: Engine name for error messages ("not supported yet: ... in the local engine") and the program's header.
     ENGINE = "pandas/pyarrow"
+    #: Template folders (searched in order), the runtime library's templates in order, the program's template.
+    TEMPLATE_DIRS: tuple[Path, ...] = ()
+    RUNTIME_TEMPLATES: tuple[str, ...] = ()
+    PROGRAM_TEMPLATE = "program.py.j2"
     #: Optional runtime helper groups that call other groups.
     HELPER_DEPS: dict[str, set[str]] = {}
     #: The runtime function each shared operator method calls, and the helper
@@ -71,6 +83,28 @@ class ArrowProgramGenerator:
         self.tables: dict[str, tuple[str, str]] = self._bindings.tables  # key in TABLES -> (path, format)
         self._shared: dict[tuple[str, str], SharedRead] = {}
         self._counter = itertools.count()
+
+    # --- entry point ----------------------------------------------------------
+    def generate(self) -> str:
+        self._plan_shared_reads()
+        names: dict[int, str] = {}
+        sinks = self.workflow.sinks
+        keep = {id(s.input) for s in sinks}
+        body = self._block(list(sinks), names, keep)
+        outputs = ", ".join(f"{s.name!r}: {names[id(s)]}" for s in sinks)
+        body += self._finish(outputs)
+        return self._render(indent(body, 1))
+
+    def _finish(self, outputs: str) -> list[str]:
+        """The last statements of run(), given the outputs dict's items as program text."""
+        return ["", f"return {{{outputs}}}"]
+
+    def _render(self, body: list[str]) -> str:
+        env = template_environment(*self.TEMPLATE_DIRS)
+        helpers = frozenset(self.helpers)
+        return render_program(env, self.PROGRAM_TEMPLATE, self._bindings, helpers,
+                              runtime=runtime_text(env, self.RUNTIME_TEMPLATES, helpers), body="\n".join(body),
+                              **engine_header(self.workflow.name, self.ENGINE))
 
     def _call(self, what: str) -> str:
         """The runtime function for `what`, recording that the program needs it."""
@@ -110,14 +144,7 @@ class ArrowProgramGenerator:
     def _block(self, roots: list[O.Op], names: dict[int, str], keep: set[int]) -> list[str]:
         """Statements computing `roots` given the relations already in `names`
         (outer scopes), freeing each new relation after its last use."""
-        available = set(names)
-        seen = set(names)
-        order: list[O.Op] = []
-        for root in roots:
-            for op in O.walk(root, stop_at=available):
-                if id(op) not in seen:
-                    seen.add(id(op))
-                    order.append(op)
+        order = emit_order(roots, names)
         last_use: dict[int, int] = {}
         for i, op in enumerate(order):
             for inp in op.inputs:
@@ -210,6 +237,37 @@ class ArrowProgramGenerator:
         """Program text selecting columns `sources` of a shared read, renamed to `names`."""
         pick = f"{frame}[{sources!r}]"
         return pick if names == sources else pick + f".set_axis({names!r}, axis=1)"
+
+    # --- row-wise operators: `_row_step` says where the rows are (a frame, or each partition)
+    def _row_frame(self, src: str) -> str:
+        """The variable a row-wise step's expressions read: here the input relation itself."""
+        return src
+
+    def _row_step(self, var: str, src: str, value: list[str]) -> list[str]:
+        """Statements setting `var` to `value` (program text lines computing
+        the step's rows from `_row_frame(src)`)."""
+        return [f"{var} = {value[0]}", *value[1:]]
+
+    def op_Filter(self, op: O.Filter, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "filter")
+        frame = self._row_frame(src)
+        mask = self._compiler(frame, op.input.schema).compile(op.predicate)
+        return [f"# Filter: {comment(expr_text(op.predicate))}",
+                *self._row_step(var, src, [f"keep_rows({frame}, {mask})"])]
+
+    def op_Project(self, op: O.Project, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "project")
+        frame = self._row_frame(src)
+        compiler = self._compiler(frame, op.input.schema)
+        items = ", ".join(n if isinstance(e, E.Col) and e.name == n else f"{n} := {expr_text(e)}"
+                          for n, e in op.exprs)
+        value = [f"make_frame(len({frame}), ["]
+        for (name, e), field in zip(op.exprs, op.schema):
+            value.append(f"    ({name!r}, {arrow_type(field.dtype)}, {compiler.compile(e, field.dtype)}),")
+        value.append("])")
+        return [f"# Project: {comment(items)}", *self._row_step(var, src, value)]
 
     def op_Join(self, op: O.Join, names: dict[int, str]) -> list[str]:
         left, right = names[id(op.left)], names[id(op.right)]
