@@ -7,7 +7,7 @@ the IR text form without schemas, so each expectation reads like a plan.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -15,8 +15,16 @@ from ir import expr as E
 from ir import operators as O
 from ir.expr import AggCall, Col, Interval, Lit
 from ir.passes import (
-    PASSES, constant_folding, merge_projects, optimize, predicate_pushdown,
-    projection_pruning, remove_redundant, reorder_joins,
+    PASSES,
+    constant_folding,
+    magic_sets,
+    merge_projects,
+    optimize,
+    predicate_pushdown,
+    projection_pruning,
+    remove_redundant,
+    reorder_joins,
+    semi_join_pushdown,
 )
 from ir.passes.fold import fold_expr
 from ir.schema import Schema
@@ -933,6 +941,198 @@ def test_remove_redundant_drops_identity_projects() -> None:
     )
 
 
+# --- semi join pushdown --------------------------------------------------------
+
+
+def tpch_q18_like() -> Workflow:
+    """IN (grouped subquery) over customer x orders x lineitem, as lowered."""
+    cu = scan("customer", "c_custkey", "c_name:string")
+    od = scan("orders", "o_orderkey", "o_custkey", "o_totalprice:float64")
+    li = scan("lineitem", "l_orderkey", "l_quantity:float64")
+    li2 = scan("lineitem", "l2_orderkey", "l2_quantity:float64")
+    big = project(O.Filter(O.Aggregate(li2, ("l2_orderkey",), (("total", AggCall("sum", "l2_quantity")),)),
+                           cmp(">", c("total"), lit(300))), "l2_orderkey")
+    joined = O.Join(O.Join(cu, od, "inner", ("c_custkey",), ("o_custkey",)), li, "inner",
+                    ("o_orderkey",), ("l_orderkey",))
+    semi = O.Join(joined, big, "semi", ("o_orderkey",), ("l2_orderkey",))
+    return wf(O.Aggregate(semi, ("c_name", "o_orderkey"), (("qty", AggCall("sum", "l_quantity")),)))
+
+
+def test_semi_join_pushdown_tpch_q18_shape_filters_orders_before_the_joins() -> None:
+    assert text(semi_join_pushdown(tpch_q18_like())) == lines(
+        "%0 = Scan(customer [c_custkey, c_name])",
+        "%1 = Scan(orders [o_orderkey, o_custkey, o_totalprice])",
+        "%2 = Scan(lineitem [l2_orderkey, l2_quantity])",
+        "%3 = Aggregate(%2, by [l2_orderkey], [total := sum(l2_quantity)])",
+        "%4 = Filter(%3, total > 300)",
+        "%5 = Project(%4, [l2_orderkey])",
+        "%6 = Join(semi, %1, %5, on o_orderkey = l2_orderkey)",
+        "%7 = Join(inner, %0, %6, on c_custkey = o_custkey)",
+        "%8 = Scan(lineitem [l_orderkey, l_quantity])",
+        "%9 = Join(inner, %7, %8, on o_orderkey = l_orderkey)",
+        "%10 = Aggregate(%9, by [c_name, o_orderkey], [qty := sum(l_quantity)])",
+        "%11 = Sink(%10, result)",
+    )
+
+
+@pytest.mark.parametrize("kind, null_aware", [("semi", False), ("anti", False), ("anti", True)])
+def test_semi_join_pushdown_moves_semi_and_anti_joins_to_the_preserved_side(kind: str, null_aware: bool) -> None:
+    a, b = scan("a", "x", "p"), scan("b", "y", "q")
+    keys = project(O.Filter(scan("k", "k"), cmp(">", c("k"), lit(0))), "k")
+    for join_kind, expected_side in (("inner", 0), ("left", 0), ("cross", 0)):
+        on = (("x",), ("y",)) if join_kind != "cross" else ((), ())
+        j = O.Join(a, b, join_kind, *on)
+        got = semi_join_pushdown(wf(O.Join(j, keys, kind, ("x",), ("k",), null_aware=null_aware)))
+        top = got.sinks[0].input
+        assert isinstance(top, O.Join) and top.kind == join_kind
+        moved = top.inputs[expected_side]
+        assert isinstance(moved, O.Join) and (moved.kind, moved.null_aware) == (kind, null_aware)
+        assert moved.left is a and moved.right is keys
+    # Keys from the NULL-padded side of an outer join, or a full join: stays above
+    # (the semi join must also drop the padded rows, whose key is NULL).
+    for join_kind, key in (("left", "y"), ("full", "x"), ("right", "x")):
+        j = O.Join(a, b, join_kind, ("x",), ("y",))
+        w = wf(O.Join(j, keys, kind, (key,), ("k",), null_aware=null_aware))
+        assert text(semi_join_pushdown(w)) == text(w)
+
+
+def test_semi_join_pushdown_needs_every_left_column_on_one_side() -> None:
+    a, b = scan("a", "x", "p"), scan("b", "y", "q")
+    keys = project(O.Filter(scan("k", "k", "v"), cmp(">", c("k"), lit(0))), "k", "v")
+    j = O.Join(a, b, "inner", ("x",), ("y",))
+    both = O.Join(j, keys, "semi", ("x",), ("k",), cmp("<", c("q"), c("v")))  # residual reads b's q
+    w = wf(both)
+    assert text(semi_join_pushdown(w)) == text(w)
+    own = O.Join(j, keys, "semi", ("x",), ("k",), cmp("<", c("p"), c("v")))
+    got = semi_join_pushdown(wf(own)).sinks[0].input
+    assert isinstance(got, O.Join) and got.kind == "inner"
+    assert isinstance(got.left, O.Join) and got.left.kind == "semi" and got.left.residual == own.residual
+
+
+def test_semi_join_pushdown_keeps_an_expensive_semi_join_above_a_reducing_join() -> None:
+    """TPC-H Q21 shape: a semi join with a residual against a whole table
+    stays above a join with a filtered table (which drops most rows first)."""
+    li = scan("lineitem", "l_orderkey", "l_suppkey")
+    od = O.Filter(scan("orders", "o_orderkey", "o_status:string"), eq(c("o_status"), lit("F")))
+    li2 = project(scan("lineitem", "l_orderkey", "l_suppkey"), ("l2_orderkey", c("l_orderkey")),
+                  ("l2_suppkey", c("l_suppkey")))
+    j = O.Join(li, od, "inner", ("l_orderkey",), ("o_orderkey",))
+    semi = O.Join(j, li2, "semi", ("l_orderkey",), ("l2_orderkey",), cmp("<>", c("l2_suppkey"), c("l_suppkey")))
+    w = wf(semi)
+    assert text(semi_join_pushdown(w)) == text(w)
+    # ... but goes below a join with a whole table, which cannot drop rows.
+    whole = O.Join(li, scan("orders", "o_orderkey"), "inner", ("l_orderkey",), ("o_orderkey",))
+    got = semi_join_pushdown(wf(semi.with_inputs(whole, li2))).sinks[0].input
+    assert isinstance(got, O.Join) and got.kind == "inner" and got.left.kind == "semi"  # type: ignore[attr-defined]
+
+
+def test_semi_join_pushdown_never_into_a_shared_join() -> None:
+    a, b = scan("a", "x"), scan("b", "y")
+    keys = project(O.Filter(scan("k", "k"), cmp(">", c("k"), lit(0))), "k")
+    j = O.Join(a, b, "inner", ("x",), ("y",))
+    w = wf(O.Join(j, keys, "semi", ("x",), ("k",)), j)
+    assert text(semi_join_pushdown(w)) == text(w)
+
+
+# --- magic sets ------------------------------------------------------------------
+
+
+def tpch_q17_like(outer_filter: bool = True, kind: str = "left") -> Workflow:
+    """A correlated AVG subquery decorrelated by the SQL frontend (Kim's rewrite)."""
+    li = scan("lineitem", "l_partkey", "l_quantity:float64", "l_price:float64")
+    pa_ = scan("part", "p_partkey", "p_brand:string")
+    part = O.Filter(pa_, eq(c("p_brand"), lit("Brand#23"))) if outer_filter else pa_
+    outer = O.Join(li, part, "inner", ("l_partkey",), ("p_partkey",))
+    avg = O.Aggregate(scan("lineitem", "l2_partkey", "l2_quantity:float64"), ("l2_partkey",),
+                      (("avg_q", AggCall("avg", "l2_quantity")),))
+    sub = project(avg, ("corr_0", c("l2_partkey")), ("value", E.Arith("*", lit(0.2), c("avg_q"))))
+    j = O.Join(outer, sub, kind, ("p_partkey",), ("corr_0",))
+    f = O.Filter(j, cmp("<", c("l_quantity"), c("value")))
+    return wf(O.Aggregate(f, (), (("total", AggCall("sum", "l_price")),)))
+
+
+def test_magic_sets_tpch_q17_shape_averages_only_the_wanted_parts() -> None:
+    got = magic_sets(tpch_q17_like())
+    assert text(got) == lines(
+        "%0 = Scan(lineitem [l_partkey, l_quantity, l_price])",
+        "%1 = Scan(part [p_partkey, p_brand])",
+        "%2 = Filter(%1, p_brand = 'Brand#23')",
+        "%3 = Join(inner, %0, %2, on l_partkey = p_partkey)",
+        "%4 = Scan(lineitem [l2_partkey, l2_quantity])",
+        "%5 = Join(semi, %4, %2, on l2_partkey = p_partkey)",  # the filtered parts, shared
+        "%6 = Aggregate(%5, by [l2_partkey], [avg_q := avg(l2_quantity)])",
+        "%7 = Project(%6, [corr_0 := l2_partkey, value := 0.2 * avg_q])",
+        "%8 = Join(left, %3, %7, on p_partkey = corr_0)",
+        "%9 = Filter(%8, l_quantity < value)",
+        "%10 = Aggregate(%9, by [], [total := sum(l_price)])",
+        "%11 = Sink(%10, result)",
+    )
+    scans = [op for op in got.ops() if isinstance(op, O.Scan)]
+    assert len(scans) == 3  # the part filter is read twice, not copied
+
+
+def test_magic_sets_full_pipeline_on_q17_shape_is_idempotent() -> None:
+    once = optimize(tpch_q17_like())
+    assert "Join(semi" in text(once)
+    assert text(optimize(once)) == text(once)
+
+
+def test_magic_sets_needs_a_reduced_outer_side() -> None:
+    w = tpch_q17_like(outer_filter=False)  # every part: restricting gains nothing
+    assert text(magic_sets(w)) == text(w)
+
+
+@pytest.mark.parametrize("kind, applies", [
+    ("left", True), ("inner", True), ("semi", True), ("anti", True),
+    ("right", False),  # keeps groups no outer row looks up
+    ("full", False),
+])
+def test_magic_sets_only_where_unmatched_groups_are_dropped(kind: str, applies: bool) -> None:
+    part = O.Filter(scan("part", "p_partkey", "p_brand:string"), eq(c("p_brand"), lit("B")))
+    cnt = O.Aggregate(scan("sales", "s_partkey", "s_qty"), ("s_partkey",), (("n", AggCall("count_star")),))
+    having = O.Filter(cnt, cmp(">", c("n"), lit(1)))  # a HAVING between: whole groups in or out
+    j = O.Join(part, having, kind, ("p_partkey",), ("s_partkey",))
+    got = magic_sets(wf(j))
+    assert ("Join(semi, %" in text(got).split("Aggregate")[0]) is applies
+    null_aware = O.Join(part, project(having, "s_partkey"), "anti", ("p_partkey",), ("s_partkey",), null_aware=True)
+    w = wf(null_aware)
+    assert text(magic_sets(w)) == text(w)  # NOT IN: a NULL group key must still reject every row
+
+
+def test_magic_sets_leaves_shared_aggregates_and_non_key_joins_alone() -> None:
+    part = O.Filter(scan("part", "p_partkey", "p_brand:string"), eq(c("p_brand"), lit("B")))
+    cnt = O.Aggregate(scan("sales", "s_partkey", "s_qty"), ("s_partkey",), (("n", AggCall("count_star")),))
+    shared = wf(O.Join(part, cnt, "inner", ("p_partkey",), ("s_partkey",)), O.Aggregate(cnt, (), (("m", AggCall("max", "n")),)))
+    assert text(magic_sets(shared)) == text(shared)  # the other reader needs every group
+    by_value = wf(O.Join(part, cnt, "inner", ("p_partkey",), ("n",)))  # n is an aggregate, not a group key
+    assert text(magic_sets(by_value)) == text(by_value)
+
+
+def test_magic_sets_multi_key_groups_follow_renames_through_joins() -> None:
+    """TPC-H Q20 shape: two correlation keys, the outer side reduced by a semi join."""
+    ps = scan("partsupp", "ps_partkey", "ps_suppkey", "ps_qty")
+    forest = project(O.Filter(scan("part", "p_partkey", "p_name:string"), E.Like(c("p_name"), "forest%")), "p_partkey")
+    outer = O.Join(ps, forest, "semi", ("ps_partkey",), ("p_partkey",))
+    renamed = project(outer, ("pk", c("ps_partkey")), ("sk", c("ps_suppkey")), "ps_qty")
+    li = scan("lineitem", "l_partkey", "l_suppkey", "l_qty")
+    agg = O.Aggregate(li, ("l_partkey", "l_suppkey"), (("s", AggCall("sum", "l_qty")),))
+    j = O.Join(renamed, agg, "inner", ("pk", "sk"), ("l_partkey", "l_suppkey"))
+    got = magic_sets(wf(j)).sinks[0].input
+    restricted = got.right.input  # type: ignore[attr-defined]
+    assert isinstance(restricted, O.Join) and restricted.kind == "semi"
+    assert restricted.right is outer
+    assert (restricted.left_keys, restricted.right_keys) == (("l_partkey", "l_suppkey"), ("ps_partkey", "ps_suppkey"))
+
+
+def test_magic_sets_never_restricts_by_a_relation_built_from_the_groups() -> None:
+    cnt = O.Aggregate(scan("sales", "s_partkey", "s_qty"), ("s_partkey",), (("n", AggCall("count_star")),))
+    top = O.Filter(cnt, cmp(">", c("n"), lit(1)))
+    # The outer side is computed from the aggregate itself (a self-join of a CTE).
+    other = project(top, ("k", c("s_partkey")))
+    w = wf(O.Join(other, cnt, "inner", ("k",), ("s_partkey",)))
+    assert text(magic_sets(w)) == text(w)
+
+
 # --- properties over a small zoo of workflows ---------------------------------
 
 
@@ -999,6 +1199,8 @@ WORKFLOWS: dict[str, Callable[[], Workflow]] = {
     "outer_join": outer_join_workflow,
     "semi_union": semi_union_workflow,
     "loop": loop_workflow,
+    "q17": tpch_q17_like,
+    "q18": tpch_q18_like,
 }
 
 ALL_PASSES = {p.__name__: p for p in PASSES}
@@ -1036,7 +1238,7 @@ def test_optimize_is_idempotent_and_round_trips_through_json(make: Callable[[], 
 def test_optimize_preserves_sharing(make: Callable[[], Workflow]) -> None:
     w = make()
     got = optimize(w)
-    scans = lambda wf_: sum(isinstance(op, O.Scan) for op in wf_.ops())  # noqa: E731
+    scans = lambda wf_: sum(isinstance(op, O.Scan) for op in wf_.ops())
     assert scans(got) == scans(w)  # a shared subtree was not copied
     assert shared_nodes(got) >= min(shared_nodes(w), 1)
 

@@ -8,6 +8,10 @@
 - scalar `(q)` uncorrelated -> a cross join with q's single row.
 - scalar `(q)` correlated by equalities -> q grouped by its correlation
   columns, left-joined on them (Kim's rewrite); COUNT maps a missing group to 0.
+  The grouped side aggregates every key; `ir/passes/magic_sets.py` then cuts
+  its input to the keys the (filtered) outer query can look up, and
+  `ir/passes/semi_join_pushdown.py` moves the semi/anti joins made here below
+  the outer query's joins. Both are IR passes, so LINQ workflows get them too.
 
 sqlglot's own unnesting emits ARRAY_AGG/ARRAY_ANY for non-equality
 correlation (TPC-H Q21), which no engine here should have to run; this

@@ -13,21 +13,27 @@ Order matters:
    leave a cross product that another order avoids;
 3. `predicate_pushdown` moves conjuncts towards the Scans and turns equalities
    over cross joins into equi-joins;
-4. `projection_pruning` then knows which columns are still read (predicates
+4. `magic_sets` cuts the input of a grouped join side (a decorrelated
+   subquery) to the keys the other side, now filtered, can look up; then
+   `semi_join_pushdown` moves semi/anti joins (those, and IN/EXISTS) below
+   inner joins onto the input that holds their keys;
+5. `projection_pruning` then knows which columns are still read (predicates
    now sit lower, so fewer columns travel up);
-5. `merge_projects` and `remove_redundant` tidy the Projects left behind.
+6. `merge_projects` and `remove_redundant` tidy the Projects left behind.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ir.passes.constant_folding import constant_folding
+from ir.passes.magic_sets import magic_sets
 from ir.passes.merge_projects import merge_projects
 from ir.passes.predicate_pushdown import predicate_pushdown
 from ir.passes.projection_pruning import projection_pruning
 from ir.passes.remove_redundant import remove_redundant
 from ir.passes.reorder_joins import reorder_joins
+from ir.passes.semi_join_pushdown import semi_join_pushdown
 from ir.workflow import Workflow
 
 Pass = Callable[[Workflow], Workflow]
@@ -36,6 +42,8 @@ PASSES: tuple[Pass, ...] = (
     constant_folding,
     reorder_joins,
     predicate_pushdown,
+    magic_sets,
+    semi_join_pushdown,
     projection_pruning,
     merge_projects,
     remove_redundant,
@@ -50,6 +58,7 @@ def optimize(workflow: Workflow, passes: Iterable[Pass] = PASSES) -> Workflow:
 
 
 __all__ = [
-    "PASSES", "Pass", "constant_folding", "merge_projects", "optimize",
+    "PASSES", "Pass", "constant_folding", "magic_sets", "merge_projects", "optimize",
     "predicate_pushdown", "projection_pruning", "remove_redundant", "reorder_joins",
+    "semi_join_pushdown",
 ]
