@@ -14,6 +14,7 @@ configuration error: one line, exit 2, instead of MPyC's silent retries.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -137,14 +138,26 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
     chan = Channel(mpc, config.names, me)
     result: dict[str, Any] = {}
 
-    async def main() -> None:
+    async def start() -> None:
         if tls is None:
             await mpc.start()
-        else:
-            from mpc.tls import MPyCConfigDir
+            return
+        from mpc.tls import MPyCConfigDir
 
-            with MPyCConfigDir(tls, config.index(me)):
-                await mpc.start()
+        with MPyCConfigDir(tls, config.index(me)):
+            await mpc.start()
+
+    async def main() -> None:
+        try:
+            await start()
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+            from mpc.config import ConfigError
+
+            port = config.party(me).port
+            raise ConfigError(f"party {me!r}: port {port} is already in use on this machine "
+                              f"(another process, or this party started twice?)") from None
         deadline.cancel()
         state["phase"] = "computing"
         say("all parties connected; secure stages running")

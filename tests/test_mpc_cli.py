@@ -243,3 +243,21 @@ def test_demo_reports_a_failing_scenario() -> None:
     """Bad --rows is a usage error, not a crash."""
     proc = _demo("--rows", "0", "--only", "hhi", timeout=120)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_port_in_use_one_line_exit_2(tmp_path: Path) -> None:
+    """The config's port is taken by another process on this machine."""
+    import socket
+
+    ports = free_ports(3)
+    config = write_scenario("patients", str(tmp_path / "p"), 5, ports)
+    query = os.path.join(os.path.dirname(config), "query.sql")
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", ports[1]))
+        s.listen()
+        proc = subprocess.run([sys.executable, "-m", "musketeer", "mpc", "run", query, "--parties", config,
+                               "--party", "hosp_b", "--timeout", "5"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.strip() == (f"musketeer: error: party 'hosp_b': port {ports[1]} is already in use on this "
+                                   f"machine (another process, or this party started twice?)")

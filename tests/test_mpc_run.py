@@ -47,6 +47,25 @@ def _check_answer(tmp_path, name: str, rows: int, mpc_only: bool = False, record
     return config, query, parties
 
 
+def _check_report_against_trust(plan, config):
+    """Every column the leakage report lets a party see in the clear is one
+    its trust set allows (public columns, STP keys), and row-level output
+    values go only to recipients the trust sets allow."""
+    from mpc.trust import allows
+
+    by_ref = {ref: op_id for op_id, ref in plan.ref.items()}
+    for p in config.names:
+        for leak in plan.leakage(p):
+            if not leak.columns:
+                assert leak.kind == "size", leak
+                continue
+            rel = plan.info[by_ref[leak.op]]
+            for c in leak.columns:
+                col = rel.cols[c]
+                if leak.kind in ("public", "stp") or col.lineage:
+                    assert allows(col.trust, p), (p, leak.text, c, col.trust)
+
+
 def test_public_join_three_processes(tmp_path):
     _check_answer(tmp_path, "patients", 40)
 
@@ -63,6 +82,7 @@ def test_received_values_match_leakage_report(tmp_path):
         allowed = {leak.text for leak in plan.leakage(p)}
         assert got <= allowed, (p, got - allowed)
         assert not any(label.startswith("UNPLANNED") for label in got)
+    _check_report_against_trust(plan, config)
 
 
 @pytest.mark.slow
@@ -77,6 +97,7 @@ def test_credit_hybrid_join_and_aggregation_records(tmp_path):
         assert {label for label, _ in got} <= allowed
         if p != "regulator":  # banks only ever learn sizes: single integers
             assert all(isinstance(v, int) for _, v in got)
+    _check_report_against_trust(plan, config)
 
 
 @pytest.mark.slow
