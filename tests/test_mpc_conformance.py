@@ -27,6 +27,7 @@ to reclassify.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -81,8 +82,9 @@ def _type_name(t: pa.DataType) -> str:
     return str(ir_type)
 
 
-def write_parties(directory: Path, ports: list[int]) -> Path:
-    """Each conformance table split by rows over the parties + parties.toml."""
+def write_parties(directory: Path, ports: list[int], visible: str = '["*"]') -> Path:
+    """Each conformance table split by rows over the parties + parties.toml;
+    `visible` is every column's visible_to ("" = owner only)."""
     directory.mkdir(parents=True, exist_ok=True)
     lines = [f'recipients = ["{RECIPIENT}"]', ""]
     for party, port in zip(PARTIES, ports):
@@ -92,9 +94,9 @@ def write_parties(directory: Path, ports: list[int]) -> Path:
             part = table.take(list(range(i, table.num_rows, len(PARTIES))))
             pq.write_table(part, directory / f"{name}_{i}.parquet")
             cols = ", ".join(f'{f.name} = "{_type_name(f.type)}"' for f in table.schema)
-            vis = ", ".join(f'{f.name} = ["*"]' for f in table.schema)
+            vis = ", ".join(f"{f.name} = {visible}" for f in table.schema) if visible else ""
             lines += [f"[tables.{name}_{i}]", f'owner = "{party}"', f'path = "{name}_{i}.parquet"',
-                      f"columns = {{ {cols} }}", f"visible_to = {{ {vis} }}", ""]
+                      f"columns = {{ {cols} }}", *([f"visible_to = {{ {vis} }}"] if vis else []), ""]
     path = directory / "parties.toml"
     path.write_text("\n".join(lines))
     return path
@@ -165,3 +167,27 @@ def test_conformance_case_three_parties(case: str, parties_dir: Path, tmp_path: 
 def test_every_case_is_classified() -> None:
     """DOES_NOT_FIT names only existing cases (a renamed case must not hide)."""
     assert set(DOES_NOT_FIT) <= set(CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_private_columns_refused_at_compile_time(case: str, tmp_path: Path) -> None:
+    """With owner-only columns, a case whose result holds row-level values
+    is refused by the planner in one line naming the operator and the
+    column, before any party starts; nothing that plans reveals a
+    row-level value to a recipient outside its trust set."""
+    from mpc.split import LeakRefused, plan_query
+
+    config = load_config(str(write_parties(tmp_path / "parties", [19201, 19202, 19203], visible="")))
+    query = distribute((WORKFLOWS / f"{case}.sql").read_text())
+    try:
+        plan = plan_query(query, config)
+    except LeakRefused as e:
+        text = str(e)
+        assert text.startswith("refused: ") and "\n" not in text
+        assert re.search(r" %\d+ ", text) and re.search(r"column '\w+'", text), text
+        return
+    except MusketeerError as e:  # an operator the split does not support across parties
+        assert "\n" not in str(e) and "across parties" in str(e) or "exactly one result" in str(e), str(e)
+        return
+    rel = plan.info[id(plan.reveal)]
+    assert all(not col.lineage for col in rel.cols.values()), case
