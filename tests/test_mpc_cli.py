@@ -82,14 +82,25 @@ def test_explain_golden_per_pass(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def _run_pass(tmp_path: Path, name: str, rows: int) -> None:
     config, query = _pass_setup(tmp_path, name, rows, free_ports(3))
     parties = list(SCENARIOS[PASSES[name][0]].parties)
-    runs = run_all(query, config, parties, timeout=600,
+    env = {p: {"MUSKETEER_MPC_RECORD": str(tmp_path / f"{p}.json")} for p in parties}
+    runs = run_all(query, config, parties, timeout=600, env=env,
                    extra=["--output", str(tmp_path / "result.parquet")])
     for r in runs.values():
         assert r.returncode == 0, r.stderr
+    import json
+
     import pandas as pd
 
+    from tests.test_mpc_run import _check_report_against_trust
+
+    cfg = load_config(config)
+    plan = plan_query(Path(query).read_text(), cfg)
+    for p in parties:  # what each process received in the clear is in the leakage report
+        got_labels = {label for label, _ in json.loads((tmp_path / f"{p}.json").read_text())}
+        assert got_labels <= {leak.text for leak in plan.leakage(p)}, (p, got_labels)
+    _check_report_against_trust(plan, cfg)
     got = pd.read_parquet(tmp_path / "result.parquet")
-    want = cleartext_answer(query, load_config(config))
+    want = cleartext_answer(query, cfg)
     assert len(want) > 0
     if name == "hybrid_aggregation":  # no ORDER BY: compare as sets of rows
         got, want = (f.sort_values(list(f.columns)).reset_index(drop=True) for f in (got, want))
