@@ -75,10 +75,14 @@ def _ec_key(path: str, cwd: str) -> None:
     os.chmod(os.path.join(cwd, path), 0o600)
 
 
-def make_keys(config: PartiesConfig, out_dir: str) -> dict[str, str]:
+def make_keys(config: PartiesConfig, out_dir: str, *, force: bool = False) -> dict[str, str]:
     """A fresh CA and one certificate per party (in config order, which is
-    MPyC's party index). Returns party name -> the directory to give it."""
+    MPyC's party index). Returns party name -> the directory to give it.
+    An existing CA is kept unless `force`: replacing it would silently
+    lock out every party still holding the old files."""
     ca_dir = os.path.join(out_dir, "ca")
+    if os.path.exists(os.path.join(ca_dir, CA_KEY)) and not force:
+        raise TLSError(f"{out_dir} already holds keys (a CA in {ca_dir}); use --force to replace them all")
     os.makedirs(ca_dir, exist_ok=True)
     _ec_key(CA_KEY, ca_dir)
     _openssl(["req", "-x509", "-new", "-key", CA_KEY, "-out", CA_CERT, "-days", DAYS,

@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--parties", required=True, metavar="TOML", help="parties config (party order = MPyC index)")
     p.add_argument("--out", metavar="DIR", help="where to write (default: mpc_keys/ next to the parties config)")
+    p.add_argument("--force", action="store_true", help="replace keys already in DIR")
     p.set_defaults(handler=_keys)
     p = msub.add_parser("demo", help="three parties on 127.0.0.1 with generated data")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -108,7 +109,7 @@ def _keys(args: argparse.Namespace) -> int:
 
     config = load_config(args.parties)
     out = args.out or os.path.join(config.base_dir, "mpc_keys")
-    dirs = make_keys(config, out)
+    dirs = make_keys(config, out, force=args.force)
     print(f"CA: {os.path.join(out, 'ca')} (keep mpyc_ca.key offline)")
     for i, (name, d) in enumerate(dirs.items()):
         print(f"party {name} (MPyC party {i}): copy {d}/ to its machine; run with --tls --keys {d}")

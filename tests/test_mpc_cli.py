@@ -136,6 +136,10 @@ def test_keys_layout(tmp_path: Path) -> None:
         assert f"party {party} (MPyC party {i})" in out
     assert (tmp_path / "keys" / "ca" / "mpyc_ca.key").exists()
     assert not (tmp_path / "keys" / "hosp_a" / "mpyc_ca.key").exists()  # the CA key is not handed out
+    again = subprocess.run([sys.executable, "-m", "musketeer", "mpc", "keys", "--parties", config, "--out",
+                            str(tmp_path / "keys")], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert again.returncode == 2 and "already holds keys" in again.stderr  # no silent new CA
+    assert len(again.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
