@@ -19,7 +19,7 @@ so drift on a shared machine hits both alike; the median of --repeat runs
 each, after one untimed warm-up run each that also checks both results
 against DuckDB (tests/tpch.py's comparison).
 
-    .venv/bin/python benchmarks/spark_vs_handwritten.py --sf 1 --repeat 5
+    .venv/bin/python benchmarks/spark_vs_handwritten.py --sf 1 --repeat 7
 
 Data is generated once into benchmarks/data/sf<SF>/ and reused. Prints a
 Markdown table and writes JSON (--out) with every repetition.
@@ -27,43 +27,15 @@ Markdown table and writes JSON (--out) with every repetition.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import gc
 import importlib
-import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import types
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from backends.common.loader import load_program
-from musketeer.api import compile_workflow
-from tests import tpch
-
-QUERIES = (1, 3, 6, 17, 18)
-
-
-def compile_query(n: int, sql: str, data_dir: Path, workdir: Path) -> tuple[types.ModuleType, float]:
-    """(the generated program as a module, compile seconds) for query n."""
-    path = workdir / f"q{n:02d}.sql"
-    path.write_text(sql)
-    start = time.perf_counter()
-    program = compile_workflow(path, backend="spark", data_dir=str(data_dir))
-    seconds = time.perf_counter() - start
-    (workdir / f"q{n:02d}_spark.py").write_text(program.text)
-    return load_program(program), seconds
+import _harness as H
 
 
 def to_pandas(frame: Any) -> Any:
@@ -73,7 +45,7 @@ def to_pandas(frame: Any) -> Any:
     return frame.toArrow().to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def runners(n: int, module: types.ModuleType, spark: Any, data_dir: Path) -> dict[str, Callable[[], Any]]:
+def runners(n: int, module: types.ModuleType, spark: Any, data_dir: Path) -> dict[str, H.Runner]:
     hand = importlib.import_module(f"benchmarks.handwritten.spark_q{n:02d}")
     partitions = str(module.shuffle_partitions(spark, module.input_paths(None)))
 
@@ -116,68 +88,41 @@ def generated_operators(module: types.ModuleType) -> list[str]:
     return seen[-1]
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc.collect()
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
 def machine(spark: Any) -> dict[str, Any]:
+    import subprocess
+
     import pyspark
 
     java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()
-    return {
-        "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-        "pyspark": pyspark.__version__, "java": java[0] if java else "?", "master": spark.sparkContext.master,
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                 text=True, check=False).stdout.strip(),
-        "uncommitted": subprocess.run(["git", "status", "--porcelain", "backends/spark", "benchmarks/handwritten"],
-                                      cwd=REPO, capture_output=True, text=True, check=False).stdout.strip().splitlines(),
-    }
+    return H.machine({"pyspark": pyspark.__version__, "java": java[0] if java else "?",
+                      "master": spark.sparkContext.master},
+                     ["backends/spark", "ir", "frontends", "benchmarks/handwritten"])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sf", type=float, default=1.0)
-    parser.add_argument("--queries", default=",".join(map(str, QUERIES)))
-    parser.add_argument("--repeat", type=int, default=5)
+    parser = H.arguments(__doc__.split("\n\n")[0], "spark_vs_handwritten.json")
     parser.add_argument("--master", default="local[*]", help="Spark master URL (default local[*])")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "spark_vs_handwritten.json")
     parser.add_argument("--keep-programs", type=Path, help="also write the generated programs to this directory")
-    parser.add_argument("--no-check", action="store_true", help="skip the DuckDB check of the warm-up results")
     args = parser.parse_args(argv)
-    queries = [int(q) for q in args.queries.split(",")]
-    data_dir = tpch.ensure_data(args.sf, REPO / "benchmarks" / "data")
-    texts = tpch.queries()
+    queries = H.query_numbers(args.queries)
+    data_dir = H.tpch.ensure_data(args.sf, H.REPO / "benchmarks" / "data")
+    texts = H.tpch.queries()
     rows: list[dict[str, Any]] = []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep_programs or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        compiled = {n: compile_query(n, texts[n], data_dir, workdir) for n in queries}
+        compiled = {n: H.compile_query(n, texts[n], "spark", data_dir, workdir) for n in queries}
         first = compiled[queries[0]][0]
         spark = first.spark_session(args.master, first.input_paths(None))  # one session for everything
         for n in queries:
-            module, compile_seconds = compiled[n]
+            module, compile_seconds, _ = compiled[n]
             fns = runners(n, module, spark, data_dir)
             hand_plan = operators(importlib.import_module(f"benchmarks.handwritten.spark_q{n:02d}").query(spark, data_dir))
             same_plan = generated_operators(module) == hand_plan
-            checks = {}
-            for name, fn in fns.items():
-                _, out = timed(fn)  # warm-up
-                if not args.no_check:
-                    try:
-                        tpch.assert_query_result(out, tpch.duckdb_answer(texts[n], data_dir), texts[n])
-                        checks[name] = "ok"
-                    except AssertionError as exc:
-                        checks[name] = f"WRONG: {str(exc).splitlines()[0]}"
-            times: dict[str, list[float]] = {"generated": [], "handwritten": []}
-            for rep in range(args.repeat):
-                order = list(fns.items())
-                for name, fn in (order if rep % 2 == 0 else order[::-1]):
-                    times[name].append(timed(fn)[0])
-            gen, hand = statistics.median(times["generated"]), statistics.median(times["handwritten"])
+            checks = H.check_warm_up(fns, texts[n], data_dir, not args.no_check)
+            times, _ = H.interleaved(fns, args.repeat)  # the JVM's CPU time is not the process's
+            gen, hand = H.medians(times)["generated"], H.medians(times)["handwritten"]
             row = {"query": n, "generated_s": gen, "handwritten_s": hand, "ratio": gen / hand,
                    "compile_s": compile_seconds, "runs": times, "check": checks, "same_operators": same_plan,
                    "load_average": os.getloadavg()}
@@ -185,24 +130,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"q{n:02d}: generated {gen:.2f} s, hand-written {hand:.2f} s, ratio {gen / hand:.3f} "
                   f"(same operators: {same_plan}; {checks or 'unchecked'}; runs {times})", file=sys.stderr, flush=True)
         info = machine(spark)
-    load_after = os.getloadavg()
-    geomean = statistics.geometric_mean([r["ratio"] for r in rows])
-    print(f"\nTPC-H SF {tpch.sf_label(args.sf)}, Spark {info['pyspark']} {info['master']}, median of "
-          f"{args.repeat} (load average {load_before[0]:.1f} before, {load_after[0]:.1f} after)\n")
+    geomean = H.geomean(r["ratio"] for r in rows)
+    print(H.heading(f"Spark {info['pyspark']} {info['master']}", args.sf, args.repeat, load_before))
     print("| query | generated s | hand-written s | generated / hand-written | same physical operators (Projects aside) | "
           "checked vs DuckDB |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        check = ", ".join(f"{k} {v}" for k, v in r["check"].items()) or "not checked"
         print(f"| Q{r['query']} | {r['generated_s']:.2f} | {r['handwritten_s']:.2f} | {r['ratio']:.3f} | "
-              f"{'yes' if r['same_operators'] else 'no'} | {check} |")
+              f"{'yes' if r['same_operators'] else 'no'} | {H.check_text(r['check'])} |")
     print(f"| geomean | | | {geomean:.3f} | | |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "when": dt.datetime.now().isoformat(timespec="seconds"), "sf": args.sf, "repeat": args.repeat,
-        "load_average_before": load_before, "load_average_after": load_after, "machine": info,
-        "geomean_ratio": geomean, "queries": rows,
-    }, indent=2, default=str))
+    H.write_results(args.out, sf=args.sf, repeat=args.repeat, load_before=load_before, info=info, rows=rows,
+                    geomean_ratio=geomean)
     return 0
 
 
