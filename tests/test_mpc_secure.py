@@ -217,7 +217,7 @@ def _run_scenario(tmp_path, name: str, rows: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,rows", [("hhi", 30), ("credit", 8)])
+@pytest.mark.parametrize("name,rows", [("hhi", 20), ("credit", 5)])
 def test_mpc_only_scenarios_give_the_cleartext_answer(tmp_path, name, rows):
     _run_scenario(tmp_path, name, rows)
 

@@ -8,6 +8,9 @@ report and what the channel records agree by construction (and are tested).
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -93,6 +96,7 @@ class Engine:
             if holder != PUBLIC and self.me != holder:
                 return Column(holder, None)
             return Column(holder, self._clear(e, rel))
+        self._memo: dict[E.Expr, Any] = {}  # equal sub-expressions computed once (divisions are costly)
         return Column(SECRET, await self._secret(e, rel))
 
     def _clear(self, e: E.Expr, rel: SecRel) -> Any:
@@ -129,6 +133,14 @@ class Engine:
         return ev(e)
 
     async def _secret(self, e: E.Expr, rel: SecRel) -> Any:
+        memo = getattr(self, "_memo", None)
+        if memo is None or isinstance(e, (E.Col, E.Lit)):
+            return await self._secret_uncached(e, rel)
+        if e not in memo:
+            memo[e] = await self._secret_uncached(e, rel)
+        return memo[e]
+
+    async def _secret_uncached(self, e: E.Expr, rel: SecRel) -> Any:
         sf, mpc = self.sf, self.mpc
         if isinstance(e, E.Col):
             return await self.share(rel.cols[e.name], rel.n)
@@ -199,11 +211,19 @@ class Engine:
 
     # --- operators -----------------------------------------------------------
     async def run(self) -> None:
+        trace = os.environ.get("MUSKETEER_MPC_TRACE")
         for step in self.plan.secure:
             op = step.op
             ins = [self.rels[id(i)] for i in op.inputs]
             handler = getattr(self, f"_{op.opname.lower()}")
-            self.rels[id(op)] = await handler(op, ins, step)
+            t = time.perf_counter()
+            self.rels[id(op)] = out = await handler(op, ins, step)
+            if trace:  # waits for the step's values, so it slows the run a little
+                for c in [*(c.values for c in out.cols.values() if c.place == SECRET), out.mask]:
+                    if c is not None and out.n:
+                        await self.mpc.gather(c)
+                print(f"trace {self.plan.ref[id(op)]} {op.opname} [{step.label}] n={out.n} "
+                      f"{time.perf_counter() - t:.3f}s", file=sys.stderr, flush=True)
 
     async def _filter(self, op: O.Filter, ins: list[SecRel], step: Any) -> SecRel:
         return await self._apply_filter(op.predicate, ins[0])
