@@ -19,14 +19,12 @@ from typing import Callable
 
 from ir import expr as E
 from ir.schema import Schema
-from ir.types import (
-    BOOL, NULL, STRING, TIMESTAMP, DataType, UnsupportedError, common_type,
-)
+from ir.types import BOOL, STRING, DataType, UnsupportedError
 
+from backends.common.expr_compiler import BaseExprCompiler, constant_bounds, round_digits
 from backends.common.sql_semantics import add_months, like_plan, slice_bounds
 from backends.common.values import NO_FOLD as _NO_FOLD
 from backends.common.values import fold_cast as _fold_cast
-from backends.common.values import interval_value as _interval_value
 from backends.common.values import physical_kind as _kind
 from backends.common.values import engine_type, python_literal
 
@@ -70,61 +68,38 @@ def arrow_type(t: DataType) -> str:
     return engine_type(t, _ARROW_TYPES, "pandas/pyarrow engines")
 
 
-class ExprCompiler:
+class ExprCompiler(BaseExprCompiler[str]):
     """Compiles expressions over one relation held in the frame variable `frame`.
 
     `need(name)` records which runtime helpers the compiled text calls, so
     the program includes only those.
     """
 
-    def __init__(self, frame: str, schema: Schema, need: Callable[[str], None]) -> None:
-        self.frame = frame
-        self.schema = schema
-        self.need = need
+    ENGINE = "pandas/pyarrow engines"
 
-    # --- entry points ---------------------------------------------------------
+    def __init__(self, frame: str, schema: Schema, need: Callable[[str], None]) -> None:
+        super().__init__(schema, need)
+        self.frame = frame
+
+    # --- entry point ----------------------------------------------------------
     def compile(self, e: E.Expr, want: DataType | None = None) -> str:
         """Source for `e`; `want` asks for a value of that type (casting if needed)."""
-        t = e.type_in(self.schema)
-        if t.kind == "null":  # an expression typed NULL is NULL on every row
-            return self.null(want or NULL)
-        code = self._compile(e, t)
-        if want is not None and want.kind != "null" and _kind(want) != _kind(t):
-            code = self.cast(code, t, want, e)
-        return code
-
-    def type_of(self, e: E.Expr) -> DataType:
-        return e.type_in(self.schema)
+        return self.code(e, want)
 
     # --- small emitters -------------------------------------------------------
     def null(self, t: DataType) -> str:
         return f"pa.scalar(None, {arrow_type(t)})"
 
-    def literal(self, value: object, t: DataType) -> str:
-        """Source for a constant of IR type `t`, typed so pyarrow never guesses."""
-        if value is None:
-            return self.null(t)
-        kind = _kind(t)
-        if kind == "interval":
-            raise UnsupportedError("an INTERVAL value outside date arithmetic")
-        if isinstance(value, str) and kind in ("date", "timestamp"):
-            value = _fold_cast(value, "string", t)
-        if kind == "float64" and not isinstance(value, bool):
-            value = float(value)  # ints and Decimals
+    def _constant(self, value: object, kind: str, t: DataType) -> str:
+        """Typed so pyarrow never guesses."""
         text = python_literal(value)
         if kind in ("string", "float64", "bool", "int64") or (kind == "date" and type(value) is dt.date):
             return text  # pyarrow infers exactly these types from the Python value
         return f"pa.scalar({text}, {arrow_type(t)})"
 
-    def cast(self, code: str, src: DataType, dst: DataType, e: E.Expr | None = None) -> str:
+    def _convert(self, code: str, src: DataType, dst: DataType) -> str:
         """A cast with SQL (DuckDB) rules where pyarrow's differ."""
         s, d = _kind(src), _kind(dst)
-        if s == "null":
-            return self.null(dst)
-        if isinstance(e, E.Lit) and e.value is not None:
-            folded = _fold_cast(e.value, s, dst)
-            if folded is not _NO_FOLD:
-                return self.literal(folded, dst)
         if d == "int64" and s == "float64":
             # DuckDB rounds (pyarrow would refuse to truncate): doubles half to
             # even, decimals half away from zero.
@@ -139,19 +114,14 @@ class ExprCompiler:
             return code
         return f"pc.cast({code}, {arrow_type(dst)})"
 
-    # --- dispatch -------------------------------------------------------------
-    def _compile(self, e: E.Expr, t: DataType) -> str:
-        method = getattr(self, "_" + type(e).__name__.lower(), None)
-        if method is None:
-            raise UnsupportedError(f"{type(e).__name__} expressions in the pandas/pyarrow engines")
-        return method(e, t)
+    def _shift(self, base: E.Expr, bt: DataType, months: int, days: int) -> str:
+        self.need("add_interval")
+        return f"add_interval({self.compile(base)}, months={months}, days={days})"
 
+    # --- one method per expression class -------------------------------------
     def _col(self, e: E.Col, t: DataType) -> str:
         self.need("col")
         return f"col({self.frame}, {e.name!r})"
-
-    def _lit(self, e: E.Lit, t: DataType) -> str:
-        return self.literal(e.value, t)
 
     def _arith(self, e: E.Arith, t: DataType) -> str:
         lt, rt = self.type_of(e.left), self.type_of(e.right)
@@ -173,34 +143,9 @@ class ExprCompiler:
             return f"float_mod({left}, {right})"
         return f"pc.{_ARITH_FUNCS[e.op]}({left}, {right})"
 
-    def _interval_arith(self, e: E.Arith, lt: DataType, rt: DataType) -> str:
-        if lt.kind == "interval":  # INTERVAL + date
-            iv, base, bt = _interval_value(e.left), e.right, rt
-        else:
-            iv, base, bt = _interval_value(e.right), e.left, lt
-        if iv is None:
-            raise UnsupportedError(f"interval arithmetic with a non-constant interval: {e}")
-        months, days = (iv.months, iv.days) if e.op == "+" else (-iv.months, -iv.days)
-        if isinstance(base, E.Lit) and isinstance(base.value, dt.date):
-            value = add_months(base.value, months) + dt.timedelta(days=days)
-            return self.literal(value, bt)
-        self.need("add_interval")
-        return f"add_interval({self.compile(base)}, months={months}, days={days})"
-
     def _compare(self, e: E.Compare, t: DataType) -> str:
         left, right = self._comparable(e.left, e.right)
         return f"pc.{_COMPARE_FUNCS[e.op]}({left}, {right})"
-
-    def _comparable(self, a: E.Expr, b: E.Expr) -> tuple[str, str]:
-        """Both operands, cast so pyarrow can compare them (string vs date, date vs timestamp)."""
-        at, bt = self.type_of(a), self.type_of(b)
-        if at.kind == "null" or bt.kind == "null":
-            target = bt if at.kind == "null" else at
-            return self.compile(a, target), self.compile(b, target)
-        if at.kind != bt.kind and (at.is_temporal or bt.is_temporal):
-            target = TIMESTAMP if at.is_temporal and bt.is_temporal else (at if at.is_temporal else bt)
-            return self.compile(a, target), self.compile(b, target)
-        return self.compile(a), self.compile(b)
 
     def _and(self, e: E.And, t: DataType) -> str:
         return self._fold_logic("pc.and_kleene", e.args)
@@ -243,10 +188,7 @@ class ExprCompiler:
 
     def _in_constants(self, arg: E.Expr, at: DataType, literals: list[E.Lit]) -> str:
         """x IN (constants): one hash lookup (pc.is_in) rather than a chain of ORs."""
-        target = at
-        for lit in literals:
-            if not (at.is_temporal and lit.dtype.kind == "string"):
-                target = common_type(target, lit.dtype) or target
+        target = self._in_type(at, literals)
         values = []
         for lit in literals:
             if lit.value is not None:
@@ -274,10 +216,6 @@ class ExprCompiler:
         whens = ", ".join(f"({self.compile(c, BOOL)}, {self.compile(v, t)})" for c, v in e.whens)
         default = self.compile(e.default, t) if e.default is not None else self.null(t)
         return f"case_when([{whens}], {default})"
-
-    def _cast(self, e: E.Cast, t: DataType) -> str:
-        src = self.type_of(e.arg)
-        return self.cast(self.compile(e.arg), src, e.to, e.arg)
 
     def _extract(self, e: E.Extract, t: DataType) -> str:
         at = self.type_of(e.arg)
@@ -310,23 +248,17 @@ class ExprCompiler:
         if name == "substring":
             return self._substring(e, args)
         if name == "round":
-            digits = 0
-            if len(e.args) == 2:
-                d = e.args[1]
-                if not (isinstance(d, E.Lit) and isinstance(d.value, int)):
-                    raise UnsupportedError(f"ROUND with non-constant digits: {e}")
-                digits = d.value
             # DuckDB rounds half away from zero, for doubles as for decimals
-            code = f'pc.round({args[0]}, {digits}, round_mode="half_towards_infinity")'
+            code = f'pc.round({args[0]}, {round_digits(e)}, round_mode="half_towards_infinity")'
             return code if _kind(types[0]) == "float64" else f"pc.cast({code}, pa.int64())"
         if name in ("floor", "ceil"):
             return f"pc.{name}({args[0]})" if _kind(types[0]) == "float64" else args[0]
         raise UnsupportedError(f"function {name}() in the pandas/pyarrow engines")
 
     def _substring(self, e: E.Func, args: list[str]) -> str:
-        bounds = [b.value if isinstance(b, E.Lit) and isinstance(b.value, int) else None for b in e.args[1:]]
-        if None not in bounds:
-            lo, hi = slice_bounds(bounds[0], bounds[1] if len(bounds) > 1 else None)
+        bounds = constant_bounds(e)
+        if bounds is not None:
+            lo, hi = slice_bounds(*bounds)
             stop = "" if hi is None else f", stop={hi}"
             return f"pc.utf8_slice_codeunits({args[0]}, start={lo}{stop})"
         self.need("substring")  # per-row start or length

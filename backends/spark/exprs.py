@@ -17,28 +17,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from backends.common.sql_semantics import add_months, slice_bounds
+from backends.common.expr_compiler import (
+    BaseExprCompiler,
+    constant_bounds,
+    round_digits,
+)
+from backends.common.sql_semantics import slice_bounds
 from backends.common.values import (
-    NO_FOLD,
     engine_type,
-    fold_cast,
-    interval_value,
     physical_kind,
     python_literal,
 )
 from ir import expr as E
-from ir.schema import Schema
 from ir.types import (
     BOOL,
-    NULL,
     STRING,
-    TIMESTAMP,
     DataType,
     UnsupportedError,
-    common_type,
 )
 
 ENGINE = "Spark engine"
@@ -110,33 +107,19 @@ class Code:
     atom: bool = True
 
 
-class ExprCompiler:
+class ExprCompiler(BaseExprCompiler[Code]):
     """Compiles expressions over one relation with schema `schema`.
 
     `need(name)` records which runtime helpers the compiled text calls, so
     the program includes only those.
     """
 
-    def __init__(self, schema: Schema, need: Callable[[str], None]) -> None:
-        self.schema = schema
-        self.need = need
+    ENGINE = ENGINE
 
-    # --- entry points ---------------------------------------------------------
+    # --- entry point ----------------------------------------------------------
     def compile(self, e: E.Expr, want: DataType | None = None) -> str:
         """Column text for `e`; `want` asks for a value of that type (casting if needed)."""
         return self.column(self.code(e, want)).text
-
-    def code(self, e: E.Expr, want: DataType | None = None) -> Code:
-        t = e.type_in(self.schema)
-        if t.kind == "null":  # an expression typed NULL is NULL on every row
-            return self.null(want or NULL)
-        code = self._compile(e, t)
-        if want is not None and want.kind != "null" and physical_kind(want) != physical_kind(t):
-            code = self.cast(code, t, want, e)
-        return code
-
-    def type_of(self, e: E.Expr) -> DataType:
-        return e.type_in(self.schema)
 
     # --- small emitters -------------------------------------------------------
     @staticmethod
@@ -157,17 +140,8 @@ class ExprCompiler:
             return Code("F.lit(None)")
         return Code(f"F.lit(None).cast({cast_type(t)!r})")
 
-    def literal(self, value: object, t: DataType) -> Code:
-        """A constant of IR type `t` as a bare Python value (Spark types it from the value)."""
-        if value is None:
-            return self.null(t)
-        kind = physical_kind(t)
-        if kind == "interval":
-            raise UnsupportedError("an INTERVAL value outside date arithmetic")
-        if isinstance(value, str) and kind in ("date", "timestamp"):
-            value = fold_cast(value, "string", t)
-        if kind == "float64" and not isinstance(value, bool):
-            value = float(value)  # ints and Decimals
+    def _constant(self, value: object, kind: str, t: DataType) -> Code:
+        """A bare Python value (Spark types it from the value)."""
         if kind == "timestamp" and type(value) is dt.date:
             value = dt.datetime(value.year, value.month, value.day)
         text = python_literal(value)
@@ -179,15 +153,9 @@ class ExprCompiler:
             left = self.column(left)
         return Code(f"{self.operand(left)} {op} {self.operand(right)}", atom=False)
 
-    def cast(self, code: Code, src: DataType, dst: DataType, e: E.Expr | None = None) -> Code:
+    def _convert(self, code: Code, src: DataType, dst: DataType) -> Code:
         """A cast with SQL (DuckDB) rules where Spark's differ."""
         s, d = physical_kind(src), physical_kind(dst)
-        if s == "null":
-            return self.null(dst)
-        if isinstance(e, E.Lit) and e.value is not None:
-            folded = fold_cast(e.value, s, dst)
-            if folded is not NO_FOLD:
-                return self.literal(folded, dst)
         if d == "int64" and s == "float64":
             # Spark truncates; DuckDB rounds doubles half to even, decimals half away from zero.
             rounding = "F.round" if src.kind == "decimal" else "F.bround"
@@ -199,18 +167,20 @@ class ExprCompiler:
             return code
         return self.method(code, f"cast({cast_type(dst)!r})")
 
-    # --- dispatch -------------------------------------------------------------
-    def _compile(self, e: E.Expr, t: DataType) -> Code:
-        method = getattr(self, "_" + type(e).__name__.lower(), None)
-        if method is None:
-            raise UnsupportedError(f"{type(e).__name__} expressions in the {ENGINE}")
-        return method(e, t)
+    def _shift(self, base: E.Expr, bt: DataType, months: int, days: int) -> Code:
+        code = self.column(self.code(base))
+        if bt.kind == "date":  # months first (clamped to the month's end), then days
+            if months:
+                code = Code(f"F.add_months({code.text}, {months})")
+            if days:
+                code = Code(f"F.date_add({code.text}, {days})")
+            return code
+        parts = ", ".join(f"{name}=F.lit({n})" for name, n in (("months", months), ("days", days)) if n)
+        return self.binary(code, "+", Code(f"F.make_interval({parts})")) if parts else code
 
+    # --- one method per expression class -------------------------------------
     def _col(self, e: E.Col, t: DataType) -> Code:
         return Code(col_ref(e.name))
-
-    def _lit(self, e: E.Lit, t: DataType) -> Code:
-        return self.literal(e.value, t)
 
     def _arith(self, e: E.Arith, t: DataType) -> Code:
         lt, rt = self.type_of(e.left), self.type_of(e.right)
@@ -231,42 +201,9 @@ class ExprCompiler:
             return Code(f"float_mod({self.column(left).text}, {self.column(right).text})")
         return self.binary(left, e.op, right)  # integer x % 0 is NULL in both
 
-    def _interval_arith(self, e: E.Arith, lt: DataType, rt: DataType) -> Code:
-        if lt.kind == "interval":  # INTERVAL + date
-            iv, base, bt = interval_value(e.left), e.right, rt
-        else:
-            iv, base, bt = interval_value(e.right), e.left, lt
-        if iv is None:
-            raise UnsupportedError(f"interval arithmetic with a non-constant interval: {e}")
-        months, days = (iv.months, iv.days) if e.op == "+" else (-iv.months, -iv.days)
-        if isinstance(base, E.Lit) and isinstance(base.value, dt.date):
-            value = add_months(base.value, months) + dt.timedelta(days=days)
-            return self.literal(value, bt)
-        code = self.column(self.code(base))
-        if bt.kind == "date":  # months first (clamped to the month's end), then days
-            if months:
-                code = Code(f"F.add_months({code.text}, {months})")
-            if days:
-                code = Code(f"F.date_add({code.text}, {days})")
-            return code
-        parts = ", ".join(f"{name}=F.lit({n})" for name, n in (("months", months), ("days", days)) if n)
-        return self.binary(code, "+", Code(f"F.make_interval({parts})")) if parts else code
-
     def _compare(self, e: E.Compare, t: DataType) -> Code:
         left, right = self._comparable(e.left, e.right)
         return self.binary(left, _COMPARE_OPS[e.op], right)
-
-    def _comparable(self, a: E.Expr, b: E.Expr) -> tuple[Code, Code]:
-        """Both operands, cast to one type where SQL compares across types
-        (a string with a date, a date with a timestamp)."""
-        at, bt = self.type_of(a), self.type_of(b)
-        if at.kind == "null" or bt.kind == "null":
-            target = bt if at.kind == "null" else at
-            return self.code(a, target), self.code(b, target)
-        if at.kind != bt.kind and (at.is_temporal or bt.is_temporal):
-            target = TIMESTAMP if at.is_temporal and bt.is_temporal else (at if at.is_temporal else bt)
-            return self.code(a, target), self.code(b, target)
-        return self.code(a), self.code(b)
 
     def _and(self, e: E.And, t: DataType) -> Code:
         return self._logic("&", e.args)
@@ -296,11 +233,7 @@ class ExprCompiler:
         at = self.type_of(e.arg)
         if at.kind == "null":
             return self.null(BOOL)
-        target = at
-        for v in e.values:
-            vt = self.type_of(v)
-            if not (at.is_temporal and vt.kind == "string"):
-                target = common_type(target, vt) or target
+        target = self._in_type(at, e.values)
         values = []
         for v in e.values:
             if isinstance(v, E.Lit) and v.value is None:
@@ -333,9 +266,6 @@ class ExprCompiler:
             text += f".otherwise({self.code(e.default, t).text})"
         return Code(text)
 
-    def _cast(self, e: E.Cast, t: DataType) -> Code:
-        return self.cast(self.code(e.arg), self.type_of(e.arg), e.to, e.arg)
-
     def _extract(self, e: E.Extract, t: DataType) -> Code:
         at = self.type_of(e.arg)
         arg = self.column(self.code(e.arg))
@@ -367,12 +297,7 @@ class ExprCompiler:
         if name == "substring":
             return self._substring(e, args)
         if name == "round":
-            digits = 0
-            if len(e.args) == 2:
-                d = e.args[1]
-                if not (isinstance(d, E.Lit) and isinstance(d.value, int)):
-                    raise UnsupportedError(f"ROUND with non-constant digits: {e}")
-                digits = d.value
+            digits = round_digits(e)
             # Spark's round is HALF_UP, DuckDB's: half away from zero
             return Code(f"F.round({args[0].text}, {digits})" if digits else f"F.round({args[0].text})")
         if name in ("floor", "ceil"):
@@ -382,12 +307,12 @@ class ExprCompiler:
         raise UnsupportedError(f"function {name}() in the {ENGINE}")
 
     def _substring(self, e: E.Func, args: list[Code]) -> Code:
-        bounds = [b.value if isinstance(b, E.Lit) and isinstance(b.value, int) else None for b in e.args[1:]]
-        if None not in bounds:
+        bounds = constant_bounds(e)
+        if bounds is not None:
             # DuckDB's SUBSTRING bounds as a Python slice [lo:hi]; Spark's
             # substring(pos, len) counts a negative pos from the end and
             # clamps like a slice, so one call covers every case.
-            lo, hi = slice_bounds(bounds[0], bounds[1] if len(bounds) > 1 else None)
+            lo, hi = slice_bounds(*bounds)
             pos = lo + 1 if lo >= 0 else lo
             length = _MAX_INT if hi is None else max(hi - lo, 0)
             return Code(f"F.substring({args[0].text}, {pos}, {length})")
