@@ -34,6 +34,11 @@ from ir.types import DataType, UnsupportedError, common_type
 from ir.workflow import Workflow
 
 
+def limit_text(op: O.Limit) -> str:
+    """`count [OFFSET offset]` for a Limit's comment."""
+    return f"{op.count}" + (f" OFFSET {op.offset}" if op.offset else "")
+
+
 @dataclass
 class SharedRead:
     """One read of a file that several Scans take their columns from."""
@@ -388,6 +393,18 @@ class ArrowProgramGenerator:
         return [f"# UDF ({comment(op.mode)}): {comment(label)}",
                 f"{var} = {self._call('udf')}({src}, load_udf({op.module!r}, {op.qualname!r}), {op.mode!r},",
                 f"    pa.schema([{fields}]), {label!r})"]
+
+    def op_Sink(self, op: O.Sink, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        names[id(op)] = src
+        if op.path is None:
+            return [f"# Sink {comment(op.name)}: returned by run()"]
+        return self._write(op, src, self._sink_format(op))
+
+    def _write(self, op: O.Sink, src: str, fmt: str) -> list[str]:
+        """Statements writing relation `src` to the file Sink `op` names, as `fmt`."""
+        return [f"# Sink {comment(op.name)}: also written to {comment(op.path)}",
+                f"write_table({src}, {op.path!r}, {fmt!r})"]
 
     def _loop_stop(self, stop: str | None) -> str:
         """What a While step returns besides the new values: here the stop flag."""

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from backends.common.arrow_exprs import python_literal
 from backends.common.codetext import comment, indent
-from backends.common.generator import ArrowProgramGenerator
+from backends.common.generator import ArrowProgramGenerator, limit_text
 from backends.common.sortkeys import sort_key_specs
 from ir import expr as E
 from ir import operators as O
@@ -212,7 +212,7 @@ class DaskProgramGenerator(ArrowProgramGenerator):
         self.need("dask_order")
         src = names[id(op.input)]
         var = self._var(op, names, "limit")
-        text = f"{op.count}" + (f" OFFSET {op.offset}" if op.offset else "")
+        text = limit_text(op)
         if isinstance(op.input, O.Sort) and self._sort_feeds_limit(op.input):
             keys = sort_key_specs(op.input.keys)
             return [f"# Limit {text}: the top rows of each partition, then of those",
@@ -220,12 +220,8 @@ class DaskProgramGenerator(ArrowProgramGenerator):
         return [f"# Limit {text}", f"{var} = limit_rows({src}, {op.count!r}, {op.offset!r})"]
 
     # --- outputs -----------------------------------------------------------------------
-    def op_Sink(self, op: O.Sink, names: dict[int, str]) -> list[str]:
-        src = names[id(op.input)]
-        names[id(op)] = src
-        if op.path is None:
-            return [f"# Sink {comment(op.name)}: returned by run()"]
-        self._writes.append((op.name, op.path, self._sink_format(op)))
+    def _write(self, op: O.Sink, src: str, fmt: str) -> list[str]:
+        self._writes.append((op.name, op.path, fmt))
         return [f"# Sink {comment(op.name)}: returned by run(), and written to {comment(op.path)} once computed"]
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.common.codetext import comment
-from backends.common.generator import ArrowProgramGenerator
+from backends.common.generator import ArrowProgramGenerator, limit_text
 from ir import operators as O
 from ir.workflow import Workflow
 
@@ -42,16 +41,7 @@ class ProgramGenerator(ArrowProgramGenerator):
         var = self._var(op, names, "limit")
         stop = "" if op.count is None else str(op.offset + op.count)
         start = str(op.offset) if op.offset else ""
-        text = f"{op.count}" + (f" OFFSET {op.offset}" if op.offset else "")
-        return [f"# Limit {text}", f"{var} = {src}.iloc[{start}:{stop}].reset_index(drop=True)"]
-
-    def op_Sink(self, op: O.Sink, names: dict[int, str]) -> list[str]:
-        src = names[id(op.input)]
-        names[id(op)] = src
-        if op.path is None:
-            return [f"# Sink {comment(op.name)}: returned by run()"]
-        return [f"# Sink {comment(op.name)}: also written to {comment(op.path)}",
-                f"write_table({src}, {op.path!r}, {self._sink_format(op)!r})"]
+        return [f"# Limit {limit_text(op)}", f"{var} = {src}.iloc[{start}:{stop}].reset_index(drop=True)"]
 
 
 def generate_program(workflow: Workflow) -> str:
