@@ -6,9 +6,11 @@ Kept out of conftest.py so the shared fixtures there stay minimal.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import decimal
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pytest
 
 from backends.base import RunOptions, RunResult
 from backends.local import BACKEND
@@ -78,6 +81,19 @@ def write_tables(directory: Path) -> dict[str, Path]:
         paths[f"{name}_csv"] = directory / f"{name}.csv"
         pacsv.write_csv(csv_table, paths[f"{name}_csv"])
     return paths
+
+
+# Module-scoped fixtures over those tables: a test module imports them by name.
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """people/depts written once per test module (see write_tables)."""
+    return write_tables(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def con(paths: dict[str, Path]) -> duckdb.DuckDBPyConnection:
+    """DuckDB (the oracle) with people/depts as views over the same files."""
+    return duck(paths)
 
 
 # --- IR shorthands -------------------------------------------------------------
@@ -159,3 +175,59 @@ def duck(paths: dict[str, Path]) -> duckdb.DuckDBPyConnection:
     con.sql(f"CREATE VIEW people AS SELECT * FROM read_parquet('{paths['people']}')")
     con.sql(f"CREATE VIEW depts AS SELECT * FROM read_parquet('{paths['depts']}')")
     return con
+
+
+# --- user text that tries to become code ------------------------------------------------------
+@dataclass(frozen=True)
+class Injection:
+    """A workflow whose every piece of user text (directory, file, table,
+    column and workflow names, literals, patterns) tries to run code."""
+
+    workflow: Workflow
+    columns: list[str]  # the result's column names, exactly as given
+    row: tuple  # its one row, as frame_rows() gives it
+    sink_path: Path  # the file its second sink writes
+    canaries: tuple[Path, ...]  # files that exist only if injected code ran
+
+
+INJECTED_A = 'a"); import os; os.system("touch PWNED"); #'
+INJECTED_LITERAL = "it's \"q\"\n\\ end"
+
+
+def injection_case(tmp_path: Path, dir_name: str, col_b: str, third: str) -> Injection:
+    """The injection workflow over a parquet file in `tmp_path/dir_name`:
+    filter on column `col_b`, then project three columns (the last named `third`)."""
+    evil_dir = tmp_path / dir_name
+    evil_dir.mkdir()
+    data = evil_dir / "t.parquet"
+    pq.write_table(pa.table({INJECTED_A: [1, 2, None], col_b: [INJECTED_LITERAL, "plain", None]}), data)
+    t = O.Scan('t"; import os #', str(data), "parquet",
+               (O.ScanColumn(INJECTED_A, INJECTED_A, INT64), O.ScanColumn(col_b, col_b, STRING)))
+    f = O.Filter(t, E.Or((E.Compare("=", C(col_b), L(INJECTED_LITERAL)), E.Like(C(col_b), "%'\"\n\\%"))))
+    p = O.Project(f, ((INJECTED_A, C(INJECTED_A)), ('"""; os.system("touch PWNED") #', C(col_b)),
+                      (third, L('"""\\'))))
+    sink_path = evil_dir / "o'ut\".csv"
+    wf = Workflow((O.Sink(p, "result"), O.Sink(p, 'side"\nimport os', str(sink_path))),
+                  'evil """\n import os; os.system("touch PWNED") \\')
+    return Injection(wf, [INJECTED_A, '"""; os.system("touch PWNED") #', third],
+                     (1.0, INJECTED_LITERAL, '"""\\'), sink_path, (tmp_path / "PWNED", evil_dir / "PWNED"))
+
+
+def assert_text_stays_data(text: str) -> None:
+    """The generated program parses with one docstring, calls none of the
+    injected names, and every comment line is printable."""
+    tree = ast.parse(text)
+    assert ast.get_docstring(tree).count("\n") > 3  # the docstring is still one docstring
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert not names & {"system", "PWNED", "__import__"}
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            assert line.isprintable()
+
+
+def assert_injection_result(case: Injection, frame: pd.DataFrame) -> None:
+    """The run kept every name and value as data, wrote the side output and ran nothing injected."""
+    assert list(frame.columns) == case.columns
+    assert frame_rows(frame) == [case.row]
+    assert case.sink_path.exists()
+    assert not any(p.exists() for p in case.canaries)

@@ -40,7 +40,7 @@ from ir.types import INT64, STRING, MusketeerError
 from musketeer.api import run_workflow
 from musketeer.errors import UsageError
 from tests import local_helpers, test_local_backend, tpch
-from tests.local_helpers import C, L, PEOPLE_TYPES, assert_same, keep, project, result, run, scan, workflow
+from tests.local_helpers import C, L, PEOPLE_TYPES, assert_same, keep, project, result, scan, workflow
 from tests.test_local_backend import (  # noqa: F401 - fixtures and test cases collected here too
     EXPRESSIONS, NUMS, _write_nums, con, depts, paths, people,
     test_aggregate, test_aggregate_over_empty_input, test_bad_csv_row_names_file_line_and_column,
@@ -170,25 +170,6 @@ def test_loop_invariant_input_is_computed_once(tmp_path: Path) -> None:
     out = BACKEND.run(program, RunOptions())
     assert sorted(out.outputs["result"]["v"]) == [19, 20, 21]
     assert out.metrics["iterations"] == 3 and out.metrics["scheduler"] == "threads"
-
-
-@pytest.mark.parametrize("partitions", [3], indirect=True)
-def test_fixpoint_loop_over_partitions(partitions: int, tmp_path: Path) -> None:
-    """The fixpoint test compares partitioned relations without gathering them."""
-    edges_path = tmp_path / "edges.parquet"
-    pq.write_table(pa.table({"src": [1, 2, 3, 4, 6, 7, 2], "dst": [2, 3, 1, 5, 7, 8, None]}), edges_path)
-    edges = scan("edges", edges_path, {"src": NUMS["id"], "dst": NUMS["v"]})
-    reach = O.LoopVar("reach", edges.schema)
-    step = project(O.Join(reach, project(edges, e_src=C("src"), e_dst=C("dst")), "inner", ("dst",), ("e_src",)),
-                   src=C("src"), dst=C("e_dst"))
-    loop = O.While((edges,), ("reach",), (O.Union(reach, step, distinct=True),), "reach", max_iter=50, fixpoint=True)
-    out = run(loop)
-    assert_same(out.outputs["result"], duckdb.connect(),
-                f"WITH RECURSIVE reach(src, dst) AS (SELECT src, dst FROM read_parquet('{edges_path}') UNION "
-                f"SELECT r.src, e.dst FROM reach r JOIN read_parquet('{edges_path}') e ON r.dst = e.src) "
-                f"SELECT * FROM reach")
-    (metrics,) = out.metrics["loops"].values()
-    assert metrics["converged"] is True and 2 <= metrics["iterations"] < 50
 
 
 def test_pushed_filters_keep_user_text_as_data(tmp_path: Path) -> None:

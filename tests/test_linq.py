@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - paths and con are fixtures from tests/local_helpers.py, requested by name
 """The LINQ-style Python frontend (frontends/linq) through the glue
 (musketeer.Dataset): results equal DuckDB's on the same files, loops agree
 with NumPy, TPC-H Q3 in LINQ equals the SQL text, and every expression that
@@ -29,20 +30,10 @@ from musketeer import api
 from musketeer.cli import main
 from tests import tpch
 from tests.linq_helpers import EVERY_BACKEND, EVERY_BACKEND_HEAVY, loop_metrics
-from tests.local_helpers import assert_same, duck, write_tables
+from tests.local_helpers import assert_same, con, paths  # noqa: F401 - module-scoped fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
-
-
-@pytest.fixture(scope="module")
-def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_tables(tmp_path_factory.mktemp("linq_data"))
-
-
-@pytest.fixture(scope="module")
-def con(paths: dict[str, Path]) -> duckdb.DuckDBPyConnection:
-    return duck(paths)
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - paths and con are fixtures from tests/local_helpers.py, requested by name
 """The local engine (backends/local): generated pandas + pyarrow programs must
 give DuckDB's answers on the same files, including every NULL corner."""
 
@@ -8,7 +9,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -26,23 +26,14 @@ from ir import operators as O
 from ir.schema import Schema
 from ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataError, decimal
 from ir.workflow import Workflow
-from tests.local_helpers import (
-    DEPTS_TYPES, PEOPLE, PEOPLE_TYPES, C, L, arrow_table, assert_same, duck, frame_rows, keep, project, result, run, scan,
+from tests.local_helpers import (  # noqa: F401 - paths, con: module-scoped fixtures, requested by name
+    DEPTS_TYPES, PEOPLE, PEOPLE_TYPES, C, L, arrow_table, assert_injection_result, assert_same,
+    assert_text_stays_data, con, duck, frame_rows, injection_case, keep, paths, project, result, run, scan,
     workflow, write_tables,
 )
 
 IV = E.Interval  # (months, days)
 PY = sys.executable
-
-
-@pytest.fixture(scope="module")
-def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_tables(tmp_path_factory.mktemp("local_data"))
-
-
-@pytest.fixture(scope="module")
-def con(paths: dict[str, Path]) -> duckdb.DuckDBPyConnection:
-    return duck(paths)
 
 
 @pytest.fixture(scope="module")
@@ -433,8 +424,10 @@ def test_while_with_data_dependent_stop(values: list[int | None], tmp_path: Path
 
 
 def test_while_fixpoint_transitive_closure(tmp_path: Path) -> None:
+    """WITH RECURSIVE's answer; the edge to NULL joins nothing but stays in
+    the closure, so the fixpoint test must treat NULLs as equal."""
     edges_path = tmp_path / "edges.parquet"
-    pq.write_table(pa.table({"src": [1, 2, 3, 4, 6, 7], "dst": [2, 3, 1, 5, 7, 8]}), edges_path)
+    pq.write_table(pa.table({"src": [1, 2, 3, 4, 6, 7, 2], "dst": [2, 3, 1, 5, 7, 8, None]}), edges_path)
     edges = scan("edges", edges_path, {"src": INT64, "dst": INT64})
     renamed = project(edges, e_src=C("src"), e_dst=C("dst"))
     reach = O.LoopVar("reach", edges.schema)
@@ -621,39 +614,16 @@ def test_standalone_program_rejects_bad_csv(tmp_path: Path, paths: dict[str, Pat
 
 # --- user text can never become code ---------------------------------------------------------
 def test_injection_attempts_stay_data(tmp_path: Path) -> None:
-    evil_dir = tmp_path / "we'ird\"dir"
-    evil_dir.mkdir()
-    col_a = 'a"); import os; os.system("touch PWNED"); #'
-    col_b = "x'\n__import__('os').system('touch PWNED')\n'"
-    data = evil_dir / "t.parquet"
-    pq.write_table(pa.table({col_a: [1, 2, None], col_b: ["it's \"q\"\n\\ end", "plain", None]}), data)
-    literal = "it's \"q\"\n\\ end"
-    t = O.Scan('t"; import os #', str(data), "parquet",
-               (O.ScanColumn(col_a, col_a, INT64), O.ScanColumn(col_b, col_b, STRING)))
-    f = O.Filter(t, E.Or((E.Compare("=", C(col_b), L(literal)), E.Like(C(col_b), "%'\"\n\\%"))))
-    p = O.Project(f, ((col_a, C(col_a)), ('"""; os.system("touch PWNED") #', C(col_b)),
-                      ("\u2028x\x00", L('"""\\'))))
-    sink_path = evil_dir / "o'ut\".csv"
-    wf = Workflow((O.Sink(p, "result"), O.Sink(p, 'side"\nimport os', str(sink_path))),
-                  'evil """\n import os; os.system("touch PWNED") \\')
-    text = BACKEND.generate(wf).text
-    tree = ast.parse(text)
-    assert ast.get_docstring(tree).count("\n") > 3  # the docstring is still one docstring
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    assert not names & {"system", "PWNED", "__import__"}
-    for line in text.splitlines():
-        if line.lstrip().startswith("#"):
-            assert line.isprintable()
+    case = injection_case(tmp_path, "we'ird\"dir", "x'\n__import__('os').system('touch PWNED')\n'", "\u2028x\x00")
+    text = BACKEND.generate(case.workflow).text
+    assert_text_stays_data(text)
     os.chdir(tmp_path)
-    out = BACKEND.run(BACKEND.generate(wf), RunOptions())
-    frame = out.outputs["result"]
-    assert list(frame.columns) == [col_a, '"""; os.system("touch PWNED") #', "\u2028x\x00"]
-    assert frame_rows(frame) == [(1.0, literal, '"""\\')]
-    assert sink_path.exists() and not (tmp_path / "PWNED").exists() and not (evil_dir / "PWNED").exists()
+    assert_injection_result(case, BACKEND.run(BACKEND.generate(case.workflow), RunOptions()).outputs["result"])
+    case.sink_path.unlink()
     (tmp_path / "q.py").write_text(text)
     done = subprocess.run([PY, "q.py"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert not (tmp_path / "PWNED").exists()
+    assert case.sink_path.exists() and not any(p.exists() for p in case.canaries)
 
 
 def test_lopsided_joins_prefilter_the_big_side(tmp_path: Path) -> None:

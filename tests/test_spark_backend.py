@@ -38,8 +38,10 @@ from tests.local_helpers import (
     PEOPLE_TYPES,
     C,
     L,
+    assert_injection_result,
     assert_same,
-    frame_rows,
+    assert_text_stays_data,
+    injection_case,
     keep,
     project,
     scan,
@@ -311,36 +313,10 @@ def test_bad_csv_fails_the_run_with_file_line_and_column(tmp_path: Path, paths: 
 
 # --- user text can never become code ---------------------------------------------------------
 def test_injection_attempts_stay_data(tmp_path: Path) -> None:
-    evil_dir = tmp_path / "we'ird\"dir`"
-    evil_dir.mkdir()
-    col_a = 'a"); import os; os.system("touch PWNED"); #'
-    col_b = "x'`.b\\ __import__('os').system('touch PWNED') '"
-    data = evil_dir / "t.parquet"
-    import pyarrow as pa
-
-    pq.write_table(pa.table({col_a: [1, 2, None], col_b: ["it's \"q\"\n\\ end", "plain", None]}), data)
-    literal = "it's \"q\"\n\\ end"
-    t = O.Scan('t"; import os #', str(data), "parquet",
-               (O.ScanColumn(col_a, col_a, INT64), O.ScanColumn(col_b, col_b, STRING)))
-    f = O.Filter(t, E.Or((E.Compare("=", C(col_b), L(literal)), E.Like(C(col_b), "%'\"\n\\%"))))
-    p = O.Project(f, ((col_a, C(col_a)), ('"""; os.system("touch PWNED") #', C(col_b)),
-                      ("\u2028x`y", L('"""\\'))))
-    sink_path = evil_dir / "o'ut\".csv"
-    wf = Workflow((O.Sink(p, "result"), O.Sink(p, 'side"\nimport os', str(sink_path))),
-                  'evil """\n import os; os.system("touch PWNED") \\')
-    text = BACKEND.generate(wf).text
-    tree = ast.parse(text)
-    assert ast.get_docstring(tree).count("\n") > 3  # the docstring is still one docstring
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    assert not names & {"system", "PWNED", "__import__"}
-    for line in text.splitlines():
-        if line.lstrip().startswith("#"):
-            assert line.isprintable()
+    case = injection_case(tmp_path, "we'ird\"dir`", "x'`.b\\ __import__('os').system('touch PWNED') '", "\u2028x`y")
+    assert_text_stays_data(BACKEND.generate(case.workflow).text)
     os.chdir(tmp_path)
-    frame = BACKEND.run(BACKEND.generate(wf), RunOptions()).outputs["result"]
-    assert list(frame.columns) == [col_a, '"""; os.system("touch PWNED") #', "\u2028x`y"]
-    assert frame_rows(frame) == [(1.0, literal, '"""\\')]
-    assert sink_path.exists() and not (tmp_path / "PWNED").exists() and not (evil_dir / "PWNED").exists()
+    assert_injection_result(case, BACKEND.run(BACKEND.generate(case.workflow), RunOptions()).outputs["result"])
 
 
 # --- availability -------------------------------------------------------------------------------

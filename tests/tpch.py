@@ -442,6 +442,18 @@ def _sortable(v):
     return (1, v)
 
 
+def _bag_difference(title: str, header: str, missing: list, extra: list, max_shown: int) -> str:
+    """The failure message for rows missing from / extra in the actual result (first `max_shown` of each)."""
+    msg = [title, header]
+    if missing:
+        msg.append(f"{len(missing)} expected rows missing from actual, first ones:")
+        msg += ["  " + _fmt_row(r) for r in missing[:max_shown]]
+    if extra:
+        msg.append(f"{len(extra)} actual rows not in expected, first ones:")
+        msg += ["  " + _fmt_row(r) for r in extra[:max_shown]]
+    return "\n".join(msg)
+
+
 def assert_same_rows(
     actual,
     expected,
@@ -505,14 +517,9 @@ def assert_same_rows(
     if order_by is None:
         missing, extra = cmp.multiset_diff(e_rows, a_rows)
         if missing or extra:
-            msg = [f"rows differ (compared as multisets): actual {len(a_rows)} rows, expected {len(e_rows)}", header]
-            if missing:
-                msg.append(f"{len(missing)} expected rows missing from actual, first ones:")
-                msg += ["  " + _fmt_row(r) for r in missing[:max_shown]]
-            if extra:
-                msg.append(f"{len(extra)} actual rows not in expected, first ones:")
-                msg += ["  " + _fmt_row(r) for r in extra[:max_shown]]
-            raise AssertionError("\n".join(msg))
+            raise AssertionError(_bag_difference(
+                f"rows differ (compared as multisets): actual {len(a_rows)} rows, expected {len(e_rows)}",
+                header, missing, extra, max_shown))
         return
 
     for idx, _asc in order_by:
@@ -520,14 +527,8 @@ def assert_same_rows(
             raise ValueError(f"order_by column index {idx} out of range")
     if len(a_rows) != len(e_rows):
         missing, extra = cmp.multiset_diff(e_rows, a_rows)
-        msg = [f"row count differs: actual {len(a_rows)}, expected {len(e_rows)}", header]
-        if missing:
-            msg.append(f"{len(missing)} expected rows missing from actual, first ones:")
-            msg += ["  " + _fmt_row(r) for r in missing[:max_shown]]
-        if extra:
-            msg.append(f"{len(extra)} actual rows not in expected, first ones:")
-            msg += ["  " + _fmt_row(r) for r in extra[:max_shown]]
-        raise AssertionError("\n".join(msg))
+        raise AssertionError(_bag_difference(
+            f"row count differs: actual {len(a_rows)}, expected {len(e_rows)}", header, missing, extra, max_shown))
 
     key_cols = [i for i, _ in order_by]
     # Tie groups: maximal runs of consecutive expected rows equal on all keys.
