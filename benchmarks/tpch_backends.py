@@ -308,6 +308,41 @@ def versions() -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- main
 
+def report(paths: list[Path], out: Path | None) -> int:
+    """Print (and with `out`, write) the table of one or more earlier runs.
+
+    Why: a long run cut short (or resumed with --queries for the rest)
+    leaves partial files; their union is still one honest table as long as
+    the merged file says which run measured what (`merged_from`).
+    """
+    docs = [json.loads(p.read_text()) for p in paths]
+    if len({(d["sf"], d["repeat"]) for d in docs}) != 1:
+        raise SystemExit("--report: the files differ in --sf or --repeat")
+    backends = [b for b in docs[0]["backends"] if all(b in d["backends"] for d in docs)]
+    by_query: dict[int, dict] = {}
+    for d in docs:
+        for q in d["queries"]:
+            by_query[q["query"]] = q
+    results = [by_query[n] for n in sorted(by_query)]
+    startup: dict[str, float] = {}
+    for i, d in enumerate(docs):
+        for k, v in d["machine"].get("startup_excluded_s", {}).items():
+            startup[f"{k} (run {i + 1})" if len(docs) > 1 else k] = v
+    table = markdown(results, backends, docs[0]["sf"], docs[0]["repeat"], startup)
+    print(table)
+    if out is not None:
+        write_json(out, {
+            "benchmark": "tpch_backends", "complete": all(d["complete"] for d in docs), "sf": docs[0]["sf"],
+            "repeat": docs[0]["repeat"], "backends": backends,
+            "merged_from": [{"file": str(p), "command": d["command"], "complete": d["complete"],
+                             "machine": d["machine"], "queries": [q["query"] for q in d["queries"]]}
+                            for p, d in zip(paths, docs)],
+            "machine": docs[-1]["machine"], "summary": summary(results, backends),
+            "table_markdown": table, "queries": results,
+        })
+    return 0
+
+
 def parse_backends(text: str) -> list[str]:
     names = [b.strip().lower() for b in text.split(",") if b.strip()]
     bad = [b for b in names if b not in ALL_ENGINES]
@@ -332,14 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", type=Path, default=REPO / "benchmarks" / "data",
                     help="where generated data is cached (default benchmarks/data)")
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: DuckDB's default)")
-    ap.add_argument("--report", type=Path, default=None, metavar="JSON",
-                    help="only print the table of an earlier run's JSON (also a partial one) and exit")
+    ap.add_argument("--report", type=Path, nargs="+", default=None, metavar="JSON",
+                    help="run nothing: print the table of earlier runs' JSON files (partial ones too; a query "
+                         "in several files is taken from the last), for the engines all of them timed; "
+                         "with --out, also write them merged into one file")
     args = ap.parse_args(argv)
     if args.report is not None:
-        doc = json.loads(args.report.read_text())
-        print(markdown(doc["queries"], doc["backends"], doc["sf"], doc["repeat"],
-                       doc["machine"].get("startup_excluded_s", {})))
-        return 0
+        return report(args.report, args.out)
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
     backends: list[str] = args.backends

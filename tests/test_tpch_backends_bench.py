@@ -68,3 +68,22 @@ def test_two_queries_at_sf_001_on_local_and_dask(tmp_path: Path) -> None:
         for b in ("local", "dask"):
             assert q["engines"][b]["check"] == "ok" and q["engines"][b]["median_s"] > 0
     assert "| Q06 |" in proc.stdout and "ratio to DuckDB" in proc.stdout
+
+
+def test_report_merges_partial_runs_on_the_engines_all_of_them_timed(tmp_path: Path, capsys) -> None:
+    def doc(queries: list[int], backends: list[str], complete: bool) -> dict:
+        return {"sf": 1.0, "repeat": 3, "backends": backends, "complete": complete, "command": "x",
+                "machine": {"startup_excluded_s": {"spark_session": 9.0}},
+                "queries": [{"query": n, "rows": 1, "engines": {b: _engine(float(n), None if b == "duckdb" else "ok",
+                                                                           ratio=None if b == "duckdb" else float(n))
+                                                                for b in backends}} for n in queries]}
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "m.json"
+    a.write_text(json.dumps(doc([1, 2], ["local", "ciel", "duckdb"], False)))
+    b.write_text(json.dumps(doc([2, 3], ["local", "duckdb"], True)))
+    assert tb.main(["--report", str(a), str(b), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| query | local s | DuckDB s | rows | check |" in printed and "ciel" not in printed.split("\n\n")[1]
+    merged = json.loads(out.read_text())
+    assert [q["query"] for q in merged["queries"]] == [1, 2, 3] and merged["backends"] == ["local", "duckdb"]
+    assert not merged["complete"] and [m["queries"] for m in merged["merged_from"]] == [[1, 2], [2, 3]]
+    assert "spark session (run 2) 9.0 s" in printed
