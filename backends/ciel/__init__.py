@@ -6,17 +6,14 @@ picks up. The engine itself (master, workers, task API) is in engine/.
 
 from __future__ import annotations
 
-from ir.operators import OPERATORS
-from ir.workflow import Workflow
-
-from backends.base import Program, RunOptions, RunResult
+from backends.base import RunOptions
+from backends.common.descriptor import GeneratedProgramBackend
 
 
-class CielBackend:
+class CielBackend(GeneratedProgramBackend):
     """Generates a partitioned task-graph program (codegen.py) and runs it on a cluster (runner.py)."""
 
     name = "ciel"
-    capabilities: frozenset[str] = frozenset(OPERATORS)
 
     def available(self, options: RunOptions | None = None) -> tuple[bool, str]:
         """The local engine's libraries; a --ciel-master must answer with our token."""
@@ -33,16 +30,6 @@ class CielBackend:
             except Exception as exc:  # noqa: BLE001 - the reason is the message
                 return False, f"cannot use the ciel master at {master}: {exc}"
         return True, ""
-
-    def generate(self, workflow: Workflow) -> Program:
-        from backends.ciel.codegen import generate_program
-
-        return Program(backend=self.name, text=generate_program(workflow), workflow=workflow)
-
-    def run(self, program: Program, options: RunOptions) -> RunResult:
-        from backends.ciel.runner import run_program
-
-        return run_program(program, options)
 
 
 BACKEND = CielBackend()

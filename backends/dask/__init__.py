@@ -8,18 +8,15 @@ or on a dask.distributed cluster named by `RunOptions.extra["dask_scheduler"]`
 
 from __future__ import annotations
 
-from ir.operators import OPERATORS
-from ir.workflow import Workflow
-
-from backends.base import Program, RunOptions, RunResult
+from backends.base import RunOptions
+from backends.common.descriptor import GeneratedProgramBackend
 from backends.dask.cluster import INSTALL_HINT, missing_packages, scheduler_problem
 
 
-class DaskBackend:
+class DaskBackend(GeneratedProgramBackend):
     """Generates a dask program (codegen.py) and runs it in-process (runner.py)."""
 
     name = "dask"
-    capabilities: frozenset[str] = frozenset(OPERATORS)
 
     def available(self, options: RunOptions | None = None) -> tuple[bool, str]:
         """dask and distributed must be installed; a scheduler named in
@@ -31,16 +28,6 @@ class DaskBackend:
             return False, f"the dask engine needs {', '.join(missing)}: pip install {' '.join(missing)}"
         problem = scheduler_problem((options.extra.get("dask_scheduler") if options else None) or None)
         return (False, problem) if problem else (True, "")
-
-    def generate(self, workflow: Workflow) -> Program:
-        from backends.dask.codegen import generate_program
-
-        return Program(backend=self.name, text=generate_program(workflow), workflow=workflow)
-
-    def run(self, program: Program, options: RunOptions) -> RunResult:
-        from backends.dask.runner import run_program
-
-        return run_program(program, options)
 
 
 BACKEND = DaskBackend()

@@ -6,17 +6,14 @@ the glue layer picks up.
 
 from __future__ import annotations
 
-from ir.operators import OPERATORS
-from ir.workflow import Workflow
-
-from backends.base import Program, RunOptions, RunResult
+from backends.base import RunOptions
+from backends.common.descriptor import GeneratedProgramBackend
 
 
-class LocalBackend:
+class LocalBackend(GeneratedProgramBackend):
     """Generates a Python program (see codegen.py) and runs it in-process (runner.py)."""
 
     name = "local"
-    capabilities: frozenset[str] = frozenset(OPERATORS)
 
     def available(self, options: RunOptions | None = None) -> tuple[bool, str]:
         """pandas and pyarrow are all the generated programs need."""
@@ -29,16 +26,6 @@ class LocalBackend:
         if missing:
             return False, f"the local engine needs {', '.join(missing)}: pip install {' '.join(missing)}"
         return True, ""
-
-    def generate(self, workflow: Workflow) -> Program:
-        from backends.local.codegen import generate_program
-
-        return Program(backend=self.name, text=generate_program(workflow), workflow=workflow)
-
-    def run(self, program: Program, options: RunOptions) -> RunResult:
-        from backends.local.runner import run_program
-
-        return run_program(program, options)
 
 
 BACKEND = LocalBackend()

@@ -8,17 +8,15 @@ Nothing here imports pyspark: generating a program needs only the IR, and
 
 from __future__ import annotations
 
-from backends.base import Program, RunOptions, RunResult
+from backends.base import RunOptions
+from backends.common.descriptor import GeneratedProgramBackend
 from backends.spark.environment import java_problem, master_problem, pyspark_problem
-from ir.operators import OPERATORS
-from ir.workflow import Workflow
 
 
-class SparkBackend:
+class SparkBackend(GeneratedProgramBackend):
     """Generates a PySpark program (codegen.py) and runs it in-process (runner.py)."""
 
     name = "spark"
-    capabilities: frozenset[str] = frozenset(OPERATORS)
 
     def available(self, options: RunOptions | None = None) -> tuple[bool, str]:
         """pyspark, Java 17+, and a master that answers when one is given."""
@@ -27,16 +25,6 @@ class SparkBackend:
             if problem:
                 return False, problem
         return True, ""
-
-    def generate(self, workflow: Workflow) -> Program:
-        from backends.spark.codegen import generate_program
-
-        return Program(backend=self.name, text=generate_program(workflow), workflow=workflow)
-
-    def run(self, program: Program, options: RunOptions) -> RunResult:
-        from backends.spark.runner import run_program
-
-        return run_program(program, options)
 
 
 BACKEND = SparkBackend()
