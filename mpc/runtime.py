@@ -32,6 +32,8 @@ from mpc.plan import LocalStage, SplitPlan
 
 EXIT_PEER = 3
 EXIT_CONFIG = 2
+#: seconds the final barrier may take after a peer closed its connection
+BARRIER_GRACE = 10.0
 
 
 @dataclass
@@ -116,14 +118,24 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
     if tls is not None:
         _fail_fast_on_tls(mpc, config)
     state = {"phase": "connecting"}
+    grace_timers: list[threading.Timer] = []
     original_lost = asyncoro.MessageExchanger.connection_lost
 
     def connection_lost(self: Any, exc: Any) -> None:
         peer = config.names[self.peer_pid] if getattr(self, "peer_pid", None) is not None else "a peer"
-        if state["phase"] != "shutdown":
+        if state["phase"] in ("connecting", "computing"):
             _die(f"party {peer!r} disconnected mid-protocol ({exc or 'connection closed'}); aborting, no output")
         if exc is not None:  # a clean shutdown closes without an error; MPyC would raise into asyncio's log
             _die(f"party {peer!r} failed during the final barrier ({exc}); aborting, no output")
+        if state["phase"] == "shutdown":
+            # A peer closes only once every barrier message is on its way, so
+            # ours completes within moments; a peer that crashed also closes
+            # cleanly (the OS closes its sockets), and then ours never does.
+            grace = threading.Timer(BARRIER_GRACE, lambda: _die(
+                f"party {peer!r} left before the final barrier completed; aborting, no output"))
+            grace.daemon = True
+            grace.start()
+            grace_timers.append(grace)
         original_lost(self, exc)
 
     asyncoro.MessageExchanger.connection_lost = connection_lost
@@ -168,12 +180,17 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
         result["frame"] = await engine.reveal(plan.reveal, list(plan.recipients))
         timings["secure_seconds"] = time.perf_counter() - t1
         say(f"secure stages done in {timings['secure_seconds']:.2f} s")
+        if os.environ.get("MUSKETEER_MPC_FAULT") == "before-barrier":  # fault injection for tests
+            os._exit(70)
         state["phase"] = "shutdown"
         stop = threading.Timer(timeout, lambda: _die("a party did not finish the protocol; aborting, no output"))
         stop.daemon = True
         stop.start()
         await mpc.shutdown()
         stop.cancel()
+        state["phase"] = "done"
+        for t in grace_timers:
+            t.cancel()
 
     mpc.run(main())
     frame = result.get("frame")

@@ -145,3 +145,20 @@ def test_party_killed_mid_protocol(tmp_path):
         assert "avg_score" not in r.stdout
     assert not out.exists() and not list(tmp_path.glob("result.csv*"))  # no partial or temporary file
     victim.wait()
+
+
+def test_party_crashing_at_the_final_barrier(tmp_path):
+    """A party that dies after the secure stages but before the barrier
+    (fault injected): the others stop within 30 s, one line, no output."""
+    config_path, query, parties = _setup(tmp_path, "patients", 20)
+    out = tmp_path / "result.csv"
+    env = {parties[1]: {"MUSKETEER_MPC_FAULT": "before-barrier"}}
+    start = time.monotonic()
+    runs = wait_all(launch(query, config_path, parties, extra=["--output", str(out)], env=env), timeout=120)
+    assert runs[parties[1]].returncode == 70
+    for p in (parties[0], parties[2]):
+        r = runs[p]
+        assert r.returncode == 3 and r.stdout == "", r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "hosp_b" in r.stderr and "aborting" in r.stderr
+    assert time.monotonic() - start < 60  # startup + at most BARRIER_GRACE after the crash
+    assert not out.exists()
