@@ -5,7 +5,9 @@ only) the pushed-up post-processing.
 Failure policy: a peer that never connects, or disconnects before the
 protocol ends, makes this process print one line and exit with code 3
 within `timeout` seconds (no output is written: results are only written
-after the MPC shutdown barrier). MPyC itself would wait forever.
+after the MPC shutdown barrier). MPyC itself would wait forever. A peer
+that closes its connection before the barrier completed gets
+`BARRIER_GRACE` seconds, then the same.
 
 With TLS (`tls=` the files `mpc.tls.check_party_keys` accepted), a peer
 that rejects our certificate, or whose certificate we reject, is a
