@@ -45,12 +45,17 @@ class SecureStep:
     stp: str | None = None
     # oblivious grouping: the public key domain (one-hot), or None (sort-based)
     domain: tuple | None = None
+    # an oblivious join feeding only an oblivious SUM/COUNT/AVG aggregate keyed on
+    # one side: the join stays a secret key-match matrix (never n*m rows)
+    fused: bool = False
 
     @property
     def label(self) -> str:
         if self.mode == "oblivious" and isinstance(self.op, O.Aggregate) and self.op.keys:
             how = f"one-hot over {len(self.domain)} public keys" if self.domain is not None else "sort-based"
-            return f"oblivious, {how}"
+            return f"oblivious, {how}" + (", over the join's match matrix" if self.fused else "")
+        if self.fused:
+            return "oblivious, match matrix only (fused into the aggregate)"
         return self.mode + (f", stp {self.stp}" if self.stp else "")
 
 

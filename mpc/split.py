@@ -125,6 +125,7 @@ def split(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) 
     chooser = _Chooser(config, info, places, ref, leaks, mpc_only)
     for op in secure_ops:
         steps.append(chooser.step(op))
+    _fuse_join_aggregates(steps, workflow)
     for r in recipients:
         cols = tuple(reveal.schema.names)
         leaks.append(Leak(r, "output", f"{'push-up input' if chain else 'result'} columns [{', '.join(cols)}] "
@@ -145,6 +146,36 @@ def split(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) 
     plan.places = places  # type: ignore[attr-defined]
     plan.info = info  # type: ignore[attr-defined]
     return plan
+
+
+FUSABLE = {"sum", "count", "count_star", "avg"}
+
+
+def _fuse_join_aggregates(steps: list[SecureStep], workflow: Workflow) -> None:
+    """Mark oblivious join -> oblivious aggregate pairs the engine runs
+    without materialising the join: the aggregate's keys come from one side
+    and every aggregate is a SUM/COUNT/AVG, so per row of that side
+    `M @ x` (M = the secret key-match matrix) is all it needs."""
+    users: dict[int, int] = {}
+    for op in workflow.ops():
+        for i in op.inputs:
+            users[id(i)] = users.get(id(i), 0) + 1
+    by_op = {id(s.op): s for s in steps}
+    for st in steps:
+        op = st.op
+        if not (isinstance(op, O.Aggregate) and st.mode == "oblivious" and op.keys):
+            continue
+        js = by_op.get(id(op.input))
+        if js is None or js.mode != "oblivious" or users.get(id(js.op), 0) != 1:
+            continue
+        join = js.op
+        if not isinstance(join, O.Join) or join.kind != "inner" or join.residual is not None:
+            continue
+        if not all(c.func in FUSABLE and not c.distinct for _, c in op.aggs):
+            continue
+        lnames, rnames = set(join.left.schema.names), set(join.right.schema.names)
+        if set(op.keys) <= lnames or set(op.keys) <= rnames:
+            st.fused = js.fused = True
 
 
 def _invertible(op: O.Op) -> bool:

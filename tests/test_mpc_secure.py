@@ -37,10 +37,20 @@ CASES: dict[str, tuple[str, bool]] = {
     "join_two_keys": ("SELECT t0.v, t2.v AS v2 FROM t0 JOIN t2 ON t0.k = t2.k AND t0.g = t2.g", False),
     "join_filter_agg_sort": ("SELECT t0.g, COUNT(*) AS n, SUM(t1.w) AS sw FROM t0 JOIN t1 ON t0.k = t1.k "
                              "WHERE t1.w < 50 GROUP BY t0.g ORDER BY t0.g", True),
+    "join_agg_fused": ("SELECT t0.g, COUNT(*) AS n, SUM(t1.w) AS sw, AVG(t0.v) AS av FROM t0 JOIN t1 "
+                       "ON t0.k = t1.k GROUP BY t0.g", False),
+    "join_agg_fused_right_keys": ("SELECT t1.w, SUM(t0.v) AS sv, COUNT(*) AS n FROM t0 JOIN t1 ON t0.k = t1.k "
+                                  "WHERE t0.v > 0 GROUP BY t1.w", False),
+    "join_onehot_agg_fused": ("SELECT c, SUM(t1.w) AS sw, COUNT(*) AS n FROM (SELECT 1 AS c, k FROM t0 UNION ALL "
+                              "SELECT 2 AS c, k FROM t2) u JOIN t1 ON u.k = t1.k GROUP BY c", False),
+    "join_minmax_agg": ("SELECT t0.g, MIN(t1.w) AS mn, MAX(t1.w) AS mx FROM t0 JOIN t1 ON t0.k = t1.k "
+                        "GROUP BY t0.g", False),  # MIN/MAX: the join is materialised (n*m rows)
     "global": ("SELECT SUM(v * 2 - 1) AS s, COUNT(*) AS n, MIN(v) AS mn FROM t2 WHERE k <> 2", False),
 }
 
 PARTIES = ("p0", "p1", "p2")
+#: join -> SUM/COUNT/AVG aggregate keyed on one side: run on the match matrix
+FUSED = {"join_agg_fused", "join_agg_fused_right_keys", "join_onehot_agg_fused", "join_filter_agg_sort"}
 
 
 def _frames() -> dict[str, pd.DataFrame]:
@@ -192,8 +202,12 @@ def test_plan_modes_are_oblivious(tmp_path):
         aggs = [s for s in plan.secure if s.op.opname == "Aggregate" and s.op.keys]
         if name == "onehot_agg":
             assert aggs[0].domain == ((1,), (2,), (3,))
+        elif name == "join_onehot_agg_fused":
+            assert aggs[0].domain == ((1,), (2,))
         elif aggs:
             assert aggs[0].domain is None
+        fused = {s.op.opname for s in plan.secure if s.fused}
+        assert fused == ({"Join", "Aggregate"} if name in FUSED else set()), name
     text = plan_query(CASES["onehot_agg"][0], config, mpc_only=True).to_text()
     assert "one-hot over 3 public keys" in text
 

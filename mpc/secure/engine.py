@@ -284,6 +284,10 @@ class Engine:
             out = await self._gather_public(left, right, li, ri)
         elif step.mode == "hybrid":
             out = await self._hybrid_join(op, left, right, step.stp)
+        elif step.fused:  # the aggregate above reads the inputs and the match matrix
+            self._fused_inputs = getattr(self, "_fused_inputs", {})
+            self._fused_inputs[id(op)] = (left, right)
+            return SecRel(0, {})
         else:
             out = await self._oblivious_join(op, left, right)
         if op.residual is not None:
@@ -356,6 +360,8 @@ class Engine:
 
     # aggregates ---------------------------------------------------------------
     async def _aggregate(self, op: O.Aggregate, ins: list[SecRel], step: Any) -> SecRel:
+        if step.fused:
+            return await self._fused_aggregate(op, step)
         rel = ins[0]
         mpc, sf = self.mpc, self.sf
         if step.mode == "global":
@@ -456,6 +462,79 @@ class Engine:
                     scans[call.func] = ob.segmented_scan(mpc, sf, vals, start, call.func)
                 cols[name] = Column(SECRET, scans[call.func][argpos[call.arg]])
         return SecRel(n, cols, end * m)
+
+    async def _fused_aggregate(self, op: O.Aggregate, step: Any) -> SecRel:
+        """SUM/COUNT/AVG grouped by one side's columns over an oblivious join,
+        without its n*m rows: M[i, j] = (keys match) * masks; each row i of
+        the key side carries count_i = sum_j M[i, j] and, per aggregated
+        column x of the other side, sum_j M[i, j] x_j (of its own side:
+        x_i count_i). Those per-row partials are then summed per group
+        (one-hot or sort-based) exactly like any oblivious aggregate, with
+        rows that matched nothing masked out."""
+        mpc, sf = self.mpc, self.sf
+        join = op.input
+        assert isinstance(join, O.Join)
+        left, right = self._fused_inputs[id(join)]
+        nl, nr = left.n, right.n
+        swap = not set(op.keys) <= set(join.left.schema.names)
+        side, other = (right, left) if swap else (left, right)
+        sk, ok = (join.right_keys, join.left_keys) if swap else (join.left_keys, join.right_keys)
+        n, m = side.n, other.n
+        if n == 0 or m == 0:
+            return SecRel(0, {name: Column(SECRET, sf.array(np.zeros(0))) for name in op.schema.names},
+                          sf.array(np.zeros(0)))
+        match = None
+        for a, b in zip(sk, ok):
+            e = (await self.share(side.cols[a], n)).reshape(n, 1) == (await self.share(other.cols[b], m)).reshape(1, m)
+            match = e if match is None else match * e
+        if other.mask is not None:
+            match = match * other.mask.reshape(1, m)
+        count = match @ self.ones(m)  # join rows per key-side row
+        if side.mask is not None:
+            count = count * side.mask
+        partial: dict[str, Any] = {}
+        for _, call in op.aggs:
+            if call.arg is None or call.func in ("count", "count_star") or call.arg in partial:
+                continue
+            if call.arg in other.cols:
+                s = match @ await self.share(other.cols[call.arg], m)
+                partial[call.arg] = s * side.mask if side.mask is not None else s
+            else:
+                partial[call.arg] = (await self.share(side.cols[call.arg], n)) * count
+        keyvals = [await self.share(side.cols[k], n) for k in op.keys]
+        names = list(partial)
+        if step.domain is not None:
+            groups = ob.onehot(mpc, sf, keyvals, step.domain)
+            sums = {a: groups @ partial[a] for a in names}
+            total = groups @ count
+            out_mask = total > 0.5
+            cols: dict[str, Column] = {k: Column(PUBLIC, np.array([d[i] for d in step.domain]))
+                                       for i, k in enumerate(op.keys)}
+            g = len(step.domain)
+        else:
+            valid = count > 0.5  # rows that matched nothing are no group's
+            nk = len(op.keys)
+            rows = [1 - valid, *keyvals, *[partial[a] for a in names], count, valid]
+            srt = ob.sort_columns(mpc, mpc.np_stack(rows), nk + 1,
+                                  less=lambda a, b: ob.lex_less(mpc, a, b, nk + 1, bits=1))
+            same = ob.adjacent_equal(mpc, srt, nk + 1, bits=1)
+            one = sf.array(np.ones(1))
+            start = mpc.np_concatenate((one, 1 - same))
+            end = mpc.np_concatenate((1 - same, one))
+            scanned = ob.segmented_scan(mpc, sf, srt[1 + nk: 2 + nk + len(names)], start, "sum")
+            sums = {a: scanned[i] for i, a in enumerate(names)}
+            total = scanned[len(names)]
+            out_mask = end * srt[-1]
+            cols = {k: Column(SECRET, srt[1 + i]) for i, k in enumerate(op.keys)}
+            g = n
+        for name, call in op.aggs:
+            if call.func in ("count", "count_star"):
+                cols[name] = Column(SECRET, total)
+            elif call.func == "sum":
+                cols[name] = Column(SECRET, sums[call.arg])
+            else:  # avg; empty groups are masked out, keep the division defined
+                cols[name] = Column(SECRET, mpc.np_divide(sums[call.arg], total + (1 - out_mask)))
+        return SecRel(g, cols, out_mask)
 
     async def _sort(self, op: O.Sort, ins: list[SecRel], step: Any) -> SecRel:
         """ORDER BY under MPC: one oblivious sort by (invalid, keys, other
