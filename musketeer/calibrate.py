@@ -15,6 +15,7 @@ in-process cost. Timings are of generated programs, as `run` sees them.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import subprocess
@@ -38,7 +39,7 @@ from cost_model.costs import (
 from ir import expr as E
 from ir import operators as O
 from ir.expr import AggCall
-from ir.types import FLOAT64, INT64, STRING
+from ir.types import DATE, FLOAT64, INT64, STRING, decimal
 from ir.workflow import Workflow
 
 DEFAULT_SIZES: tuple[int, ...] = (50_000, 200_000, 1_000_000)
@@ -52,34 +53,49 @@ def _write_data(directory: str, n: int) -> tuple[str, str]:
     fact = os.path.join(directory, f"fact_{n}.parquet")
     dim = os.path.join(directory, f"dim_{n}.parquet")
     keys = max(1, n // 10)
-    pq.write_table(pa.table({"id": pa.array(range(n), pa.int64()),
-                             "k": pa.array([(i * 7919) % keys for i in range(n)], pa.int64()),
-                             "v": pa.array([((i * 2654435761) % 1000) / 1000.0 for i in range(n)], pa.float64()),
-                             "s": pa.array([f"s{i % 50}" for i in range(n)], pa.string())}), fact)
+    import numpy as np
+
+    i = np.arange(n, dtype=np.int64)
+    cents = (i * 2654435761) % 100_000
+    # Business-like columns as well (money as decimal, dates): engines differ
+    # most on those, and workflows are full of them.
+    pq.write_table(pa.table({"id": pa.array(i, pa.int64()),
+                             "k": pa.array((i * 7919) % keys, pa.int64()),
+                             "v": pa.array(((i * 2654435761) % 1000) / 1000.0, pa.float64()),
+                             "s": pa.array([f"s{j % 50}" for j in range(n)], pa.string()),
+                             "p": pa.array(cents / 100.0).cast(pa.decimal128(12, 2), safe=False),
+                             "q": pa.array((cents % 11) / 100.0).cast(pa.decimal128(12, 2), safe=False),
+                             "d": pa.array((i * 7) % 2500, pa.int32()).cast(pa.date32())}), fact)
     pq.write_table(pa.table({"dk": pa.array(range(keys), pa.int64()),
                              "w": pa.array([float(i % 13) for i in range(keys)], pa.float64())}), dim)
     return fact, dim
 
 
 def _workflow(kind: str, fact: str, dim: str) -> Workflow:
+    money = decimal(12, 2)
     f = O.Scan("fact", fact, "parquet", (O.ScanColumn("id", "id", INT64), O.ScanColumn("k", "k", INT64),
-                                         O.ScanColumn("v", "v", FLOAT64), O.ScanColumn("s", "s", STRING)))
+                                         O.ScanColumn("v", "v", FLOAT64), O.ScanColumn("s", "s", STRING),
+                                         O.ScanColumn("p", "p", money), O.ScanColumn("q", "q", money),
+                                         O.ScanColumn("d", "d", DATE)))
     total = lambda op, col: O.Aggregate(op, (), (("total", AggCall("sum", col)),))
     if kind == "base":
         root: O.Op = total(f, "v")
     elif kind == "filter":
-        root = total(O.Filter(f, E.Compare("<", E.Col("v"), E.Lit.of(0.5))), "v")
-    elif kind == "project":
-        proj = O.Project(f, (("x", E.Arith("+", E.Arith("*", E.Col("v"), E.Lit.of(2.0)), E.Lit.of(1.0))),))
-        root = total(proj, "x")
+        cond = E.And((E.Compare("<", E.Col("v"), E.Lit.of(0.5)),
+                      E.Compare("<", E.Col("d"), E.Lit.of(dt.date(1973, 6, 1)))))
+        root = total(O.Filter(f, cond), "v")
+    elif kind == "project":  # float and decimal arithmetic, as in a revenue column
+        proj = O.Project(f, (("x", E.Arith("+", E.Arith("*", E.Col("v"), E.Lit.of(2.0)), E.Lit.of(1.0))),
+                             ("r", E.Arith("*", E.Col("p"), E.Arith("-", E.Col("p"), E.Col("q"))))))
+        root = O.Aggregate(proj, (), (("total", AggCall("sum", "x")), ("r", AggCall("sum", "r"))))
     elif kind == "join":
         d = O.Scan("dim", dim, "parquet", (O.ScanColumn("dk", "dk", INT64), O.ScanColumn("w", "w", FLOAT64)))
         root = total(O.Join(f, d, "inner", ("k",), ("dk",)), "w")
     elif kind == "aggregate":
         root = total(O.Aggregate(f, ("k",), (("sv", AggCall("sum", "v")),)), "sv")
     elif kind == "aggregate4":  # the same grouping with three more aggregates: their extra cost
-        root = total(O.Aggregate(f, ("k",), (("sv", AggCall("sum", "v")), ("av", AggCall("avg", "v")),
-                                             ("mv", AggCall("min", "id")), ("n", AggCall("count_star")))), "sv")
+        root = total(O.Aggregate(f, ("k",), (("sv", AggCall("sum", "v")), ("sp", AggCall("sum", "p")),
+                                             ("aq", AggCall("avg", "q")), ("n", AggCall("count_star")))), "sv")
     elif kind == "sink":
         root = f
     elif kind == "sort":
