@@ -68,18 +68,7 @@ EVERY_BACKEND_HEAVY = pytest.mark.parametrize("backend", [_heavy_param(b) for b 
 #: iterations/converged in RunResult.metrics, and a RuntimeWarning when a loop
 #: stops at max_iter); "udf_errors" (an ir.DataError raised inside a UDF
 #: reaches the caller as itself, so the CLI reports it as a user error).
-GAPS: dict[str, dict[str, str]] = {
-    "ciel": {
-        "loop_metrics": "runs While loops but reports no loops/iterations/converged metrics and does not warn "
-                        "when max_iter is reached",
-        "udf_errors": "an ir.DataError raised inside a UDF arrives wrapped in backends.ciel.engine.api.TaskError "
-                      "(the CLI would call it an internal error)",
-    },
-    "spark": {
-        "udf_errors": "an ir.DataError raised inside a UDF (mapInArrow) arrives as pyspark's PythonException "
-                      "(the CLI would call it an internal error)",
-    },
-}
+GAPS: dict[str, dict[str, str]] = {}
 
 
 def gap(backend: str, feature: str) -> str | None:

@@ -53,9 +53,10 @@ class CielGenerator(ProgramGenerator):
     def generate(self) -> str:
         names: dict[int, str] = {}
         sinks = self.workflow.sinks
-        plan = self._plan_block(list(sinks), names)
+        plan = ["loop_runs: list = []  # (label, iterations, converged, has a stop rule) per loop run", "",
+                *self._plan_block(list(sinks), names)]
         outputs = ", ".join(f"{s.name!r}: {names[id(s)]}" for s in sinks)
-        plan += ["", f"return {{{outputs}}}"]
+        plan += ["", f'return {{"outputs": {{{outputs}}}, "loops": loop_runs}}']
         writes = [(repr(s.name), repr(s.path), repr((s.format or output_format(s.path) or "").lower()))
                   for s in sinks if s.path is not None]
         for s in sinks:
@@ -128,21 +129,25 @@ class CielGenerator(ProgramGenerator):
         used = sorted({v for v in outer.values() if re.search(rf"\b{v}\b", text)})
         nexts = ", ".join(f"{n!r}: {inner[id(b)]}" for n, b in zip(op.names, op.body))
         stop = inner[id(op.stop)] if op.stop is not None else "None"
+        label = f"loop {var.split('_')[0][1:]} ({op.result})"  # as the local engine names it
         self.task_defs.append(
-            [f"def plan_{var}(state: dict[str, list], outer: dict[str, list]) -> tuple[dict[str, list], list | None]:",
-             '    """Spawn one iteration of the loop body: the next loop variables and the stop relation."""',
-             *[f"    {u} = outer[{u!r}]" for u in used], *indent(body, 1),
-             f"    return {{{nexts}}}, {stop}", "",
-             f"def task_{var}(i: int, state: dict[str, list], outer: dict[str, list]) -> object:",
-             '    """One iteration as a task: return the result relation, or tail-spawn the next iteration."""',
+            [f"def plan_{var}(state: dict[str, list], outer: dict[str, list]) -> tuple[dict[str, list], list | None, list]:",
+             '    """Spawn one iteration of the loop body: the next loop variables, the stop relation',
+             '    and the runs of loops nested in the body."""',
+             *[f"    {u} = outer[{u!r}]" for u in used], "    loop_runs: list = []", *indent(body, 1),
+             f"    return {{{nexts}}}, {stop}, loop_runs", "",
+             f"def task_{var}(i: int, state: dict[str, list], outer: dict[str, list], runs: list) -> object:",
+             '    """One iteration as a task: return the loop\'s outcome, or tail-spawn the next iteration."""',
              f"    return loop_step(i, state, outer, plan_{var}, {('task_' + var)!r}, {op.max_iter!r}, "
-             f"{op.fixpoint!r}, {op.result!r})"])
+             f"{op.fixpoint!r}, {op.result!r}, {label!r}, {op.stop is not None!r}, runs)"])
         init = ", ".join(f"{n!r}: {names[id(i)]}" for n, i in zip(op.names, op.init))
         pass_outer = ", ".join(f"{u!r}: {u}" for u in used)
         rules = ([f"max_iter {op.max_iter}"] if op.max_iter is not None else []) + \
                 (["stop relation"] if op.stop is not None else []) + (["fixpoint"] if op.fixpoint else [])
         return [f"# While ({comment(', '.join(op.names))}): {', '.join(rules)}; result {comment(op.result)}",
-                f"{var} = deref(spawn(T({('task_' + var)!r}), 0, {{{init}}}, {{{pass_outer}}}))"]
+                f"{var}_outcome = deref(spawn(T({('task_' + var)!r}), 0, {{{init}}}, {{{pass_outer}}}, []))",
+                f"{var} = {var}_outcome['result']",
+                f"loop_runs += {var}_outcome['runs']"]
 
     # --- text ----------------------------------------------------------------------
     def _render_ciel(self, plan: list[str], writes: list[tuple[str, str, str]]) -> str:

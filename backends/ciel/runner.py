@@ -11,17 +11,19 @@ TaskError carrying the traceback; its InputDataError line becomes DataError.
 from __future__ import annotations
 
 import atexit
-import re
 import threading
 import types
 
-from ir.types import DataError, MusketeerError
-
 from backends.base import Program, RunOptions, RunResult
-from backends.common.loader import load_program as load_common
-from backends.common.running import program_error, run_loaded_program
 from backends.ciel.engine.api import TaskError
 from backends.ciel.engine.cluster import Cluster
+from backends.common.loader import load_program as load_common
+from backends.common.running import (
+    error_in_traceback,
+    program_error,
+    run_loaded_program,
+)
+from ir.types import MusketeerError
 
 _shared: Cluster | None = None
 _shared_lock = threading.Lock()
@@ -49,15 +51,11 @@ def load_program(program: Program) -> types.ModuleType:
 
 def task_error(module: types.ModuleType, exc: BaseException) -> MusketeerError | None:
     """One-line errors for what failed: the program's own errors raised in
-    the driver, or a task's InputDataError/UDFError line (a TaskError carries
-    the worker's traceback as text)."""
+    the driver, or the error that ended a task (a TaskError carries the
+    worker's traceback as text)."""
     if not isinstance(exc, TaskError):
         return program_error(module, exc)
-    m = re.search(r"(?:InputDataError|UDFError): (.*)$", str(exc).strip(), re.S)
-    if m is None:
-        return None
-    cls: type[MusketeerError] = DataError if "InputDataError" in m.group(0)[:20] else MusketeerError
-    return cls(m.group(1).strip().splitlines()[0])
+    return error_in_traceback(str(exc))
 
 
 def run_program(program: Program, options: RunOptions) -> RunResult:

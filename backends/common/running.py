@@ -7,15 +7,15 @@ run is timed; engine-specific arguments (a cluster address) pass through.
 
 from __future__ import annotations
 
+import re
 import time
 import types
 from collections.abc import Callable
 from typing import Any
 
-from ir.types import DataError, MusketeerError
-
 from backends.base import Program, RunOptions, RunResult
 from backends.common.loader import load_program
+from ir.types import DataError, MusketeerError
 
 #: Maps an exception a program's run() raised to Musketeer's one-line error, or None to let it through.
 ErrorTranslator = Callable[[types.ModuleType, BaseException], MusketeerError | None]
@@ -29,6 +29,21 @@ def program_error(module: types.ModuleType, exc: BaseException) -> MusketeerErro
     if udf_error is not None and isinstance(exc, udf_error):
         return MusketeerError(str(exc))
     return None
+
+
+#: The line that ends a traceback raised by the program's or the user's own errors.
+_ERROR_LINE = re.compile(r"\b(InputDataError|UDFError|DataError): (.*)")
+
+
+def error_in_traceback(text: str) -> MusketeerError | None:
+    """The one-line error behind a traceback that an engine passed on as text
+    (a failed worker task): bad input data and DataError raised by a user's
+    function as DataError, UDF failures as MusketeerError; None for other errors."""
+    found = _ERROR_LINE.search(text)
+    if found is None:
+        return None
+    message = found.group(2).strip()
+    return MusketeerError(message) if found.group(1) == "UDFError" else DataError(message)
 
 
 def run_loaded_program(program: Program, options: RunOptions, *, module: types.ModuleType | None = None,

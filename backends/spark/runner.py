@@ -10,8 +10,14 @@ cost seconds less each. Errors the program raises for bad input data become
 
 from __future__ import annotations
 
+import types
+
 from backends.base import Program, RunOptions, RunResult
-from backends.common.running import run_loaded_program
+from backends.common.running import (
+    error_in_traceback,
+    program_error,
+    run_loaded_program,
+)
 from backends.spark.environment import master_problem
 from ir.types import MusketeerError
 
@@ -24,4 +30,13 @@ def run_program(program: Program, options: RunOptions) -> RunResult:
     problem = master_problem(master)
     if problem:
         raise MusketeerError(problem)
-    return run_loaded_program(program, options, master=master)
+    return run_loaded_program(program, options, translate=_spark_error, master=master)
+
+
+def _spark_error(module: types.ModuleType, exc: BaseException) -> MusketeerError | None:
+    """The program's own errors, or the error that ended a Python worker
+    (PySpark passes a failed UDF's traceback on as text)."""
+    error = program_error(module, exc)
+    if error is None and type(exc).__module__.startswith(("pyspark", "py4j")):
+        error = error_in_traceback(str(exc))
+    return error
