@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import pickle
 import sys
 import threading
 import time
