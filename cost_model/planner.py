@@ -28,7 +28,7 @@ from cost_model.costs import Profile, op_seconds, transfer_seconds
 from ir import operators as O
 from ir.workflow import Workflow
 
-BEAM = 20_000
+BEAM = 2_000  # states kept per step; planning time is part of what auto costs
 EXHAUSTIVE_LIMIT = 50_000  # assignments; beyond this only the DP runs
 
 Supports = Callable[[str, O.Op], bool]
@@ -217,12 +217,46 @@ def plan(workflow: Workflow, card: Cardinality, profile: Profile, backends: Sequ
          supports: Supports | None = None, exhaustive: bool | None = None,
          pinned: dict[int, str] | None = None) -> Plan:
     """The cheapest plan over `backends` (only pass available ones)."""
+    backends = _prune(workflow, card, profile, list(backends), supports, pinned)
     model = CostModel(workflow, card, profile, backends, supports, pinned)
-    if exhaustive is None:
-        exhaustive = len(backends) ** len(model.nodes) <= 64
-    total, assign = exhaustive_assign(model) if exhaustive else dp_assign(model)
+    single = _single_if_optimal(model)
+    if single is not None and exhaustive is None:
+        total, assign = single
+    else:
+        if exhaustive is None:
+            exhaustive = len(backends) ** len(model.nodes) <= 64
+        total, assign = exhaustive_assign(model) if exhaustive else dp_assign(model)
     stages = cut_stages(model, assign)
     return Plan(stages, total, {id(op): model.backends[b] for op, b in zip(model.nodes, assign)})
+
+
+def _single_if_optimal(model: CostModel) -> tuple[float, list[int]] | None:
+    """The best one-backend plan, when no mixed plan can beat it: every plan
+    costs at least the cheapest start-up plus each operator at its cheapest
+    (transfers only add). When the best single backend reaches that bound,
+    searching is pointless; this is the common case (one engine is cheapest
+    for every operator) and saves the DP's time in `--backend auto`."""
+    n = len(model.nodes)
+    singles = [(model.objective([b] * n), b) for b in range(len(model.backends))]
+    best, b = min(singles)
+    if best == math.inf:
+        return None
+    bound = min(model.startup) + sum(min(row) for row in model.cost)
+    return (best, [b] * n) if best <= bound * (1 + 1e-12) else None
+
+
+def _prune(workflow: Workflow, card: Cardinality, profile: Profile, backends: list[str],
+           supports: Supports | None, pinned: dict[int, str] | None) -> list[str]:
+    """Drop backends whose start-up alone costs more than running everything
+    on the best single backend: no plan using them can win, and the DP's
+    state space shrinks with every backend (planning time is part of what
+    `--backend auto` costs). Exact: every plan pays the start-up of each
+    backend it uses."""
+    if len(backends) < 2 or pinned:
+        return backends
+    best = min(single_backend_seconds(workflow, card, profile, b, supports) for b in backends)
+    kept = [b for b in backends if profile.get(b).startup <= best]
+    return kept or backends
 
 
 def single_backend_seconds(workflow: Workflow, card: Cardinality, profile: Profile, backend: str,

@@ -299,6 +299,11 @@ def choose_plan(workflow: Workflow, profile: Profile, options: RunOptions | None
                 loaded[b] = api.get_backend(b, options)
             except UsageError:
                 candidates.remove(b)
+        # Loaded and able to run every operator they were given: the plan
+        # stands (planning again would find the same one).
+        if all(b in loaded for b in p.backends) and all(
+                supports(loaded)(p.assignment[id(op)], op) for op in workflow.ops() if id(op) in p.assignment):
+            return p, {b: loaded[b] for b in p.backends}, card
 
 
 def execute_auto(workflow: Workflow, run_options: RunOptions, profile: Profile) -> tuple[RunResult, Plan]:
