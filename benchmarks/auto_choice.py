@@ -27,9 +27,10 @@ backends has no single-backend time: it is then judged by auto's own
 measured process time, if the run timed one.) Unless --no-auto-run, the
 `--backend auto` process is timed as well and shown for reference.
 
-`--replay JSON` re-plans the setups of an earlier run with the current cost
-model and profile, without running anything (the measured times are the
-file's): the way to check a model change against measurements.
+`--replay JSON...` re-plans the setups of earlier runs with the current cost
+model and profile, without running anything (the measured times, and the
+planning time, are the files'): the way to check a model change against
+measurements.
 
     flock /tmp/musketeer-bench.lock .venv/bin/python benchmarks/auto_choice.py \\
         --profile benchmarks/results/calibrated_profile.json --repeat 1
@@ -205,7 +206,8 @@ def measure(setup: Setup, backends: list[str], repeat: int, profile: str | None,
             setup.measured[b] = statistics.median(v)
 
 
-def judge(setups: list[dict[str, Any]], profile_path: str | None, backends: list[str]) -> list[dict[str, Any]]:
+def judge(setups: list[dict[str, Any]], profile_path: str | None, backends: list[str],
+          replay: bool = False) -> list[dict[str, Any]]:
     """Auto's choice per setup (re-planned now) and whether it is within 10%."""
     from cost_model.stats import clear_caches
 
@@ -216,7 +218,8 @@ def judge(setups: list[dict[str, Any]], profile_path: str | None, backends: list
         clear_caches()  # a fresh process has read no footer yet
         start = time.perf_counter()
         plan, engines, card = choose_plan(wf, profile, options, backends)
-        s["planning_seconds"] = time.perf_counter() - start
+        if not (replay and "planning_seconds" in s):  # a replay keeps the time measured with the run
+            s["planning_seconds"] = time.perf_counter() - start
         s["auto"] = " -> ".join(st.backend for st in plan.stages)
         s["estimates"] = {b: round(v, 3) for b, v in
                           per_backend_estimates(wf, card, available_engines(options, backends), profile).items()}
@@ -290,7 +293,7 @@ def main() -> int:
     if args.replay:
         runs = [json.loads(Path(f).read_text()) for f in args.replay]
         names = list(dict.fromkeys(n for r in runs for n in r["backends"]))
-        setups = judge([s for r in runs for s in r["setups"]], args.profile, names)
+        setups = judge([s for r in runs for s in r["setups"]], args.profile, names, replay=True)
         sys.stdout.write(table(setups, names))
         if args.out:
             Path(args.out).write_text(json.dumps({"backends": names, "profile": args.profile, "replayed": args.replay,

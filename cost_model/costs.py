@@ -80,39 +80,53 @@ def _physical_memory() -> float:
 
 
 def _rates(scan: float, filter: float, project: float, join: float, aggregate: float, sort: float,
-           setop: float, udf: float, sink: float) -> dict[str, float]:
+           setop: float, udf: float, sink: float, agg_expr: float | None = None) -> dict[str, float]:
     return {"scan": scan, "filter": filter, "project": project, "join": join, "aggregate": aggregate,
-            "agg_expr": aggregate / 4, "sort": sort, "limit": project / 4, "setop": setop, "udf": udf, "sink": sink}
+            "agg_expr": aggregate / 4 if agg_expr is None else agg_expr, "sort": sort, "limit": project / 4,
+            "setop": setop, "udf": udf, "sink": sink}
 
 
 def default_profiles() -> dict[str, BackendProfile]:
-    """Shipped defaults, measured roughly on a 2-core VM (see benchmarks/).
+    """Shipped defaults: `musketeer calibrate` as measured on the project's
+    2-core dev VM on 2026-11-21 (local and dask at 1M/3M rows, 17:18 UTC,
+    load average ~3-4; spark and ciel at 100k/500k rows, 17:15 UTC, load
+    ~2.5; pyspark in local[*], CIEL with its default local workers). The
+    raw profile is benchmarks/results/calibrated_profile.json; how well
+    auto chooses with it is in benchmarks/README.md. Not measured (earlier
+    guesses): setop and udf rates, read/write bytes. Start-up is a whole
+    `musketeer run` process on a tiny table (interpreter and imports
+    included, which every engine pays). Re-run `musketeer calibrate` on
+    your machine: these numbers are this VM's.
 
-    local: no startup, fastest per row until pandas runs out of memory (it
-    holds whole relations: beyond ~1/3 of RAM it swaps or dies, hence the
-    spill factor). dask: threads over partitions, ~0.5 s to build and
-    schedule the graph, somewhat cheaper per row at scale. spark: JVM and
-    session start (~10 s), then the lowest per-row cost on big inputs and
-    no memory cliff (it spills). ciel: worker processes (~1.5 s), per-task
-    overhead per loop iteration, rows shipped between processes.
+    local: no engine start, cheapest per row for scans, filters and
+    projections, but it holds whole relations, so beyond ~1/3 of RAM it
+    swaps or dies (the spill factor). dask: ~0.9 s more start-up (imports,
+    threads), cheaper joins, dearer scans and sorts. spark: JVM and session
+    (~12 s here), fixed cost per operator (a job stage), dearest per row on
+    this 2-core box; no memory cliff (it spills). ciel: worker processes
+    (~1.9 s), rows shipped between processes (dear scans).
     """
     mem = _physical_memory()
     return {
         "local": BackendProfile(
-            startup=0.02, rates=_rates(3e-8, 2e-8, 3e-8, 2.5e-7, 1.5e-7, 4e-7, 1.5e-7, 2e-6, 1e-8),
-            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.002,
+            startup=0.74, rates=_rates(1.4e-7, 8.7e-10, 1.4e-9, 4.6e-8, 1e-8, 1.2e-7, 1.5e-7, 2e-6, 1e-11,
+                                       agg_expr=1.1e-8),
+            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.0011, op_overhead=0.0,
             memory_bytes=mem / 3, spill_factor=25.0),
         "dask": BackendProfile(
-            startup=0.5, rates=_rates(2.5e-8, 1.5e-8, 2e-8, 2e-7, 1e-7, 3.5e-7, 1.2e-7, 1.5e-6, 2e-8),
-            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.15,
+            startup=1.6, rates=_rates(3.1e-7, 3.2e-9, 5.1e-9, 1.2e-8, 4.9e-8, 3.2e-7, 1.2e-7, 1.5e-6, 1e-11,
+                                      agg_expr=1.2e-8),
+            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.0017, op_overhead=0.0,
             memory_bytes=mem * 2, spill_factor=4.0),
         "spark": BackendProfile(
-            startup=10.0, rates=_rates(1.2e-8, 6e-9, 8e-9, 8e-8, 5e-8, 1.2e-7, 5e-8, 1e-6, 2e-7),
-            read_byte=1e-9, write_byte=2e-9, loop_overhead=0.8,
+            startup=12.0, rates=_rates(4.9e-7, 7.7e-8, 4.2e-7, 2.8e-7, 2.3e-7, 1.5e-6, 5e-8, 1e-6, 8e-7,
+                                       agg_expr=7.7e-8),
+            read_byte=1e-9, write_byte=2e-9, loop_overhead=0.041, op_overhead=0.034,
             memory_bytes=None, spill_factor=1.0),
         "ciel": BackendProfile(
-            startup=1.5, rates=_rates(3e-8, 2e-8, 3e-8, 2.5e-7, 1.5e-7, 4e-7, 1.5e-7, 2e-6, 5e-8),
-            read_byte=2e-9, write_byte=4e-9, loop_overhead=0.05,
+            startup=1.9, rates=_rates(9.6e-7, 1e-11, 1e-11, 9.3e-8, 1.1e-8, 3.1e-7, 1.5e-7, 2e-6, 1e-11,
+                                      agg_expr=1.9e-9),
+            read_byte=2e-9, write_byte=4e-9, loop_overhead=0.0, op_overhead=0.0056,
             memory_bytes=mem, spill_factor=3.0),
     }
 

@@ -6,7 +6,8 @@ driver is one row (the "base" benchmark is scan + SUM); an operator's
 per-row rate is its extra time over base divided by the rows it processed,
 fitted through the origin over all sizes. The intercept of base (time at
 zero rows, in-process) is the fixed cost of its three operators, hence
-`op_overhead`; a While of 1 vs 9 iterations over a small table gives
+`op_overhead`; a While of 1 vs 5 iterations of a join step at the smallest
+size, minus what the fitted rates say its operators cost, gives
 `loop_overhead`. `startup` is measured as a user meets it: the wall time of
 a whole `python -m musketeer run` process on a tiny table (interpreter,
 imports, engine session or workers, one tiny query), minus that query's
@@ -46,7 +47,7 @@ DEFAULT_SIZES: tuple[int, ...] = (50_000, 200_000, 1_000_000)
 KINDS = ("base", "filter", "project", "join", "aggregate", "aggregate4", "sink", "sort")
 #: Rows of the tiny table for the process-startup and loop benchmarks.
 TINY_ROWS = 1_000
-LOOP_ITERS = 9
+LOOP_ITERS = 5
 
 
 def _write_data(directory: str, n: int) -> tuple[str, str]:
@@ -100,10 +101,12 @@ def _workflow(kind: str, fact: str, dim: str) -> Workflow:
         root = f
     elif kind == "sort":
         root = O.Sort(f, (O.SortKey("v"),))
-    elif kind.startswith("loop"):  # loop1 / loop9: x <- x + 1 on every row, n times
+    elif kind.startswith("loop"):  # loop1 / loopN: an iterative join step (as PageRank's), n times
         var = O.LoopVar("x", f.schema)
-        body = O.Project(var, tuple((c.name, E.Arith("+", E.Col("v"), E.Lit.of(1.0))) if c.name == "v"
-                                    else (c.name, E.Col(c.name)) for c in f.schema))
+        d = O.Scan("dim", dim, "parquet", (O.ScanColumn("dk", "dk", INT64), O.ScanColumn("w", "w", FLOAT64)))
+        joined = O.Join(var, d, "inner", ("k",), ("dk",))
+        body = O.Project(joined, tuple((c.name, E.Arith("+", E.Col("v"), E.Col("w"))) if c.name == "v"
+                                       else (c.name, E.Col(c.name)) for c in f.schema))
         root = total(O.While((f,), ("x",), (body,), "x", max_iter=int(kind[4:])), "v")
     else:  # pragma: no cover
         raise ValueError(kind)
@@ -157,11 +160,8 @@ def calibrate_backend(name: str, engine: Backend, sizes: Sequence[int], director
     tiny_fact, tiny_dim = _write_data(directory, TINY_ROWS)
     tick(f"{name} startup (fresh process)")
     process = process_seconds(name, _workflow("base", tiny_fact, tiny_dim), directory)
-    tick(f"{name} loop x1/x{LOOP_ITERS}")
     _best_of(engine, _workflow("base", tiny_fact, tiny_dim), options, 1)  # warm the session up
     tiny_base = _best_of(engine, _workflow("base", tiny_fact, tiny_dim), options, 2)
-    loop1 = _best_of(engine, _workflow("loop1", tiny_fact, tiny_dim), options, 2)
-    loop_n = _best_of(engine, _workflow(f"loop{LOOP_ITERS}", tiny_fact, tiny_dim), options, 2)
     for n in sizes:
         fact, dim = _write_data(directory, n)
         for kind in KINDS:
@@ -177,8 +177,6 @@ def calibrate_backend(name: str, engine: Backend, sizes: Sequence[int], director
     fixed = max(0.0, my - slope * mx)  # scan + aggregate + sink at zero rows
     op_overhead = fixed / 3
     startup = max(0.0, process - tiny_base)
-    # per iteration: scheduling + one Project (its fixed cost and its rows)
-    loop_overhead = max(0.0, (loop_n - loop1) / (LOOP_ITERS - 1) - op_overhead)
     # every other kind adds one operator to base: its fixed cost is not per row
     extra = lambda kind, n: max(0.0, times[(kind, n)] - times[("base", n)] - op_overhead)
     rates = dict(base.rates)
@@ -195,6 +193,16 @@ def calibrate_backend(name: str, engine: Backend, sizes: Sequence[int], director
     rates["sort"] = _fit_rate([(n * math.log2(max(n, 2)) / 20,
                                 max(0.0, times[("sort", n)] - times[("sink", n)] - op_overhead)) for n in sizes])
     rates["limit"] = rates["project"] / 4
+    # Loops at the smallest size: what an iteration costs beyond its
+    # operators' per-row rates (rescheduling, re-partitioning, caching the
+    # loop variable) is the loop overhead.
+    n = min(sizes)
+    tick(f"{name} loop x1/x{LOOP_ITERS} {n:,} rows")
+    fact, dim = _write_data(directory, n)
+    loop1 = _best_of(engine, _workflow("loop1", fact, dim), options, 1)
+    loop_n = _best_of(engine, _workflow(f"loop{LOOP_ITERS}", fact, dim), options, 1)
+    body = 2 * op_overhead + rates["join"] * 2.1 * n + rates["project"] * n
+    loop_overhead = max(0.0, (loop_n - loop1) / (LOOP_ITERS - 1) - body)
     return replace(base, startup=startup, rates=rates, op_overhead=op_overhead, loop_overhead=loop_overhead)
 
 
