@@ -26,6 +26,21 @@ from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
 
 
+def fixed_point() -> tuple[int, int]:
+    """(bits, fractional bits) of the secure fixed-point type. The default
+    SecFxp(64, 32) holds |x| < 2**31 with 2**-32 resolution: exact for
+    small inputs and fastest, but e.g. HHI over 1e7 trips per party needs
+    100 * revenue ~ 4e10 and 1 / total ~ 1e-9 to 4 digits, i.e.
+    MUSKETEER_MPC_FIXED=96:48 (slower comparisons and divisions). Every
+    party must use the same value."""
+    spec = os.environ.get("MUSKETEER_MPC_FIXED", "64:32")
+    try:
+        bits, frac = (int(x) for x in spec.split(":"))
+    except ValueError:
+        raise UnsupportedError(f"MUSKETEER_MPC_FIXED={spec!r}: expected BITS:FRACTION, e.g. 96:48") from None
+    return bits, frac
+
+
 def _numeric(values: Any) -> np.ndarray:
     arr = np.asarray(pd.Series(values).astype("float64").to_numpy(na_value=np.nan), dtype=float)
     if np.isnan(arr).any():
@@ -38,7 +53,7 @@ def _numeric(values: Any) -> np.ndarray:
 class Engine:
     def __init__(self, mpc: Any, chan: Channel, plan: SplitPlan) -> None:
         self.mpc, self.chan, self.plan = mpc, chan, plan
-        self.sf = mpc.SecFxp(64)
+        self.sf = mpc.SecFxp(*fixed_point())
         self.me = chan.me
         self.rels: dict[int, SecRel] = {}
 
