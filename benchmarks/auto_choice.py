@@ -287,13 +287,15 @@ def main() -> int:
     ap.add_argument("--timeout-slack", type=float, default=30.0)
     ap.add_argument("--profile", default=None, help="cost profile auto uses (default: the usual lookup)")
     ap.add_argument("--replay", metavar="JSON", nargs="+", help="re-judge earlier runs' measurements; run nothing")
+    ap.add_argument("--fresh-planning", action="store_true",
+                    help="with --replay: time planning again (current planner) instead of keeping the stored time")
     ap.add_argument("--out", default=None, help="JSON with every timing (default benchmarks/results/"
                     "auto_choice.json; with --replay: written only if given)")
     args = ap.parse_args()
     if args.replay:
         runs = [json.loads(Path(f).read_text()) for f in args.replay]
         names = list(dict.fromkeys(n for r in runs for n in r["backends"]))
-        setups = judge([s for r in runs for s in r["setups"]], args.profile, names, replay=True)
+        setups = judge([s for r in runs for s in r["setups"]], args.profile, names, replay=not args.fresh_planning)
         sys.stdout.write(table(setups, names))
         if args.out:
             Path(args.out).write_text(json.dumps({"backends": names, "profile": args.profile, "replayed": args.replay,
