@@ -217,7 +217,7 @@ def judge(setups: list[dict[str, Any]], profile_path: str | None, backends: list
         wf = api.plan_workflow(s["workflow"], **_plan_args(s["args"]))
         clear_caches()  # a fresh process has read no footer yet
         start = time.perf_counter()
-        plan, engines, card = choose_plan(wf, profile, options, backends)
+        plan, _engines, card = choose_plan(wf, profile, options, backends)
         if not (replay and "planning_seconds" in s):  # a replay keeps the time measured with the run
             s["planning_seconds"] = time.perf_counter() - start
         s["auto"] = " -> ".join(st.backend for st in plan.stages)
@@ -316,7 +316,7 @@ def main() -> int:
         for s in setups:
             measure(s, names + ([] if args.no_auto_run else ["auto"]), args.repeat, args.profile,
                     args.timeout_factor, args.timeout_slack, tmp)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, check=False,
                             text=True).stdout.strip()
     out = Path(args.out or ROOT / "benchmarks" / "results" / "auto_choice.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,8 @@ def step(points: Dataset, centroids: Dataset) -> Dataset:
             .agg(cx=col("x").mean(), cy=col("y").mean()))
 
 
-def moved_less_than(eps: float):  # noqa: ANN201
-    def until(old: Dataset, new: Dataset):  # noqa: ANN202
+def moved_less_than(eps: float):
+    def until(old: Dataset, new: Dataset):
         both = old.join(new, on="cluster", suffixes=("_old", ""))
         shift = both.agg(shift=((col("cx") - col("cx_old")) ** 2 + (col("cy") - col("cy_old")) ** 2).max())
         return shift.shift < eps * eps
