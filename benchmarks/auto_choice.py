@@ -213,6 +213,9 @@ def judge(setups: list[dict[str, Any]], profile_path: str | None, backends: list
 
     profile = load_profile(profile_path)
     options = RunOptions()
+    # Import and check every engine first: a `--backend B` process pays for
+    # loading B too, so only the planning itself is auto's extra time.
+    engines_here = available_engines(options, backends)
     for s in setups:
         wf = api.plan_workflow(s["workflow"], **_plan_args(s["args"]))
         clear_caches()  # a fresh process has read no footer yet
@@ -222,7 +225,7 @@ def judge(setups: list[dict[str, Any]], profile_path: str | None, backends: list
             s["planning_seconds"] = time.perf_counter() - start
         s["auto"] = " -> ".join(st.backend for st in plan.stages)
         s["estimates"] = {b: round(v, 3) for b, v in
-                          per_backend_estimates(wf, card, available_engines(options, backends), profile).items()}
+                          per_backend_estimates(wf, card, engines_here, profile).items()}
         exact = {b: t for b, t in s["measured"].items() if not s["lower_bound"].get(b) and not s["mismatch"].get(b)
                  and b != "auto"}
         if not exact:
