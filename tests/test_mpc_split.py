@@ -52,6 +52,42 @@ def test_mpc_only_keeps_everything_secure(tmp_path):
     assert plan.pushup is None
 
 
+@pytest.mark.parametrize("name", ["hhi", "credit", "patients"])
+def test_mpc_only_leaks_only_input_sizes_and_the_result(tmp_path, name):
+    """The all-oblivious baseline: every boundary column secret, no public /
+    hybrid step, no push-up, and a leakage report of sizes + result only
+    (even where the trust config would allow more, e.g. public pids)."""
+    config, sql, _ = _scenario(tmp_path, name)
+    plan = plan_query(sql, config, mpc_only=True)
+    assert all(p == "secret" for pl in plan.places.values() for p in pl.cols.values())
+    assert {s.mode for s in plan.secure} <= {"elementwise", "concat", "oblivious", "global", "cross"}
+    assert plan.pushup is None
+    for p in config.names:
+        kinds = [leak.kind for leak in plan.leakage(p)]
+        assert set(kinds) <= {"size", "output"}
+        assert kinds.count("output") == (1 if p in config.recipients else 0)
+        assert kinds.count("size") == len(plan.inputs) - sum(1 for q, _ in plan.inputs.values() if q == p)
+
+
+def test_mpc_only_credit_fuses_join_into_aggregate(tmp_path):
+    config, sql, _ = _scenario(tmp_path, "credit")
+    text = plan_query(sql, config, mpc_only=True).to_text()
+    assert "[oblivious, match matrix only (fused into the aggregate)]" in text
+    assert "[oblivious, sort-based, over the join's match matrix]" in text
+    # the split keeps its hybrid plan (golden above)
+    assert "fused" not in plan_query(sql, config).to_text()
+
+
+def test_mpc_only_refuses_string_columns(tmp_path):
+    config, _, path = _scenario(tmp_path, "patients")
+    text = open(path).read().replace('diag = "int64"', 'diag = "string"', 1)
+    with open(path, "w") as f:
+        f.write(text)
+    config = load_config(path)
+    with pytest.raises(LeakRefused, match=r"--mpc-only would secret-share string column 'diag'"):
+        plan_query("SELECT COUNT(*) AS n FROM visits_a WHERE diag = 'x'", config, mpc_only=True)
+
+
 def test_raw_column_to_untrusted_recipient_is_refused(tmp_path):
     config, _, _ = _scenario(tmp_path, "credit")
     sql = "SELECT s.ssn, s.score FROM scores_b s JOIN zips z ON s.ssn = z.ssn"
