@@ -602,8 +602,8 @@ class Engine:
             # valid rows first, canonical order: the recipients see the
             # result and its size, not which input rows produced it; every
             # party still sees only the public size n
-            if not rel.packed:
-                rel = await self._compact(rel)
+            if not rel.packed and all(f.dtype.kind != "string" for f in op.schema):
+                rel = await self._compact(rel)  # (public strings cannot be shared, so not permuted)
             mask = await self.chan.reveal(rel.mask, recipients, lab)
         for name, c in rel.cols.items():
             if c.place == PUBLIC:
