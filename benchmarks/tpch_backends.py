@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.tpch_sf1 import (  # noqa: E402  (shared benchmark helpers)
+from benchmarks.tpch_sf1 import (
     Timeout,
     compile_program,
     ensure_data,
@@ -61,7 +61,7 @@ from benchmarks.tpch_sf1 import (  # noqa: E402  (shared benchmark helpers)
     write_json,
     write_query_files,
 )
-from tests import tpch  # noqa: E402  (test/bench support code)
+from tests import tpch
 
 MUSKETEER_BACKENDS = ("local", "dask", "spark", "ciel")
 ALL_ENGINES = (*MUSKETEER_BACKENDS, "duckdb")
@@ -88,7 +88,8 @@ class Engines:
     def load(self, backend: str, program: Any) -> Callable[[], Any]:
         """A no-argument callable running the program once and returning its result frame."""
         if backend == "ciel":
-            from backends.ciel.runner import load_program as load_ciel, shared_cluster
+            from backends.ciel.runner import load_program as load_ciel
+            from backends.ciel.runner import shared_cluster
 
             module = load_ciel(program)
             if self.cluster is None:
@@ -221,11 +222,11 @@ def markdown(results: list[dict], backends: list[str], sf: float, repeat: int, s
         return "-" if x is None else f"{x:.3f}"
 
     musk = [b for b in backends if b != "duckdb"]
-    timed = [b for b in backends]
+    timed = list(backends)
     head = [f"{LABELS[b]} s" for b in timed]
     lines = [
-        f"TPC-H SF {sf_label(sf)}, median of {repeat}, program run time only (compile, JVM/cluster start excluded). "
-        f"check: each backend's result vs DuckDB's ({'/'.join(musk)}); a time marked ✗ is of a wrong result.",
+        (f"TPC-H SF {sf_label(sf)}, median of {repeat}, program run time only (compile, JVM/cluster start excluded). "
+         f"check: each backend's result vs DuckDB's ({'/'.join(musk)}); a time marked ✗ is of a wrong result."),
         "",
         "| query | " + " | ".join(head) + " | rows | check |",
         "|---:|" + "---:|" * len(head) + "---:|:---|",
@@ -324,10 +325,12 @@ def report(paths: list[Path], out: Path | None) -> int:
         for q in d["queries"]:
             by_query[q["query"]] = q
     results = [by_query[n] for n in sorted(by_query)]
+    runs = [m["machine"] for d in docs for m in d["merged_from"]] if all("merged_from" in d for d in docs) \
+        else [d["machine"] for d in docs]
     startup: dict[str, float] = {}
-    for i, d in enumerate(docs):
-        for k, v in d["machine"].get("startup_excluded_s", {}).items():
-            startup[f"{k} (run {i + 1})" if len(docs) > 1 else k] = v
+    for i, machine in enumerate(runs):
+        for k, v in machine.get("startup_excluded_s", {}).items():
+            startup[f"{k} (run {i + 1})" if len(runs) > 1 else k] = v
     table = markdown(results, backends, docs[0]["sf"], docs[0]["repeat"], startup)
     print(table)
     if out is not None:

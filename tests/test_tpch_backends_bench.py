@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks import tpch_backends as tb  # noqa: E402
+from benchmarks import tpch_backends as tb
 
 
 def _engine(median: float | None, check: str | None = "ok", error: str | None = None, ratio=None) -> dict:
@@ -60,7 +60,7 @@ def test_two_queries_at_sf_001_on_local_and_dask(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "tpch_backends.py"), "--sf", "0.01", "--repeat", "1",
          "--queries", "1,6", "--backends", "local,dask,duckdb", "--out", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=REPO)
+        capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["complete"] and [q["query"] for q in doc["queries"]] == [1, 6]
