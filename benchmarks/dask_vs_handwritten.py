@@ -19,6 +19,11 @@ one untimed warm-up run each that also checks the result against DuckDB
 
     .venv/bin/python benchmarks/dask_vs_handwritten.py --sf 1 --repeat 7
 
+With --baseline DIR, a program DIR/qNN_dask.py (an earlier compiler's
+output, e.g. saved from before a backend change) runs as one more variant,
+"generated_baseline", interleaved with the others: a before/after A/B of
+backend code in one process.
+
 Data is generated once into benchmarks/data/sf<SF>/ and reused. Prints a
 Markdown table and writes JSON (--out) with every repetition.
 """
@@ -29,6 +34,7 @@ import importlib
 import os
 import sys
 import tempfile
+import types
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +49,20 @@ def handwritten_runner(module_name: str, data_dir: Path) -> H.Runner | None:
     return lambda: module.query(str(data_dir))
 
 
-def variants(n: int, module: Any, data_dir: Path) -> dict[str, H.Runner]:
+def baseline_runner(n: int, baseline: Path | None) -> H.Runner | None:
+    """run() of an earlier generated program saved as <baseline>/qNN_dask.py, if there is one."""
+    path = baseline / f"q{n:02d}_dask.py" if baseline else None
+    if path is None or not path.is_file():
+        return None
+    module = types.ModuleType(f"baseline_q{n:02d}")
+    module.__file__ = str(path)
+    exec(compile(path.read_text(), str(path), "exec"), module.__dict__)  # noqa: S102 - a program we generated
+    return lambda: module.run()["result"]
+
+
+def variants(n: int, module: Any, data_dir: Path, baseline: Path | None = None) -> dict[str, H.Runner]:
     found = {"generated": lambda: module.run()["result"],
+             "generated_baseline": baseline_runner(n, baseline),
              "handwritten": handwritten_runner(f"dask_q{n:02d}", data_dir),
              "handwritten_same_plan": handwritten_runner(f"dask_q{n:02d}_musketeer_plan", data_dir)}
     return {name: fn for name, fn in found.items() if fn is not None}
@@ -52,6 +70,7 @@ def variants(n: int, module: Any, data_dir: Path) -> dict[str, H.Runner]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = H.arguments(__doc__.split("\n\n")[0], "dask_vs_handwritten.json")
+    parser.add_argument("--baseline", type=Path, help="folder of earlier generated programs qNN_dask.py to A/B")
     args = parser.parse_args(argv)
     data_dir = H.tpch.ensure_data(args.sf, H.REPO / "benchmarks" / "data")
     texts = H.tpch.queries()
@@ -60,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in H.query_numbers(args.queries):
             module, compile_seconds, _ = H.compile_query(n, texts[n], "dask", data_dir, Path(tmp))
-            fns = variants(n, module, data_dir)
+            fns = variants(n, module, data_dir, args.baseline)
             checks = H.check_warm_up(fns, texts[n], data_dir, not args.no_check)
             wall, cpu = H.interleaved(fns, args.repeat)
             row: dict[str, Any] = {"query": n, "compile_s": compile_seconds, "wall_runs": wall, "cpu_runs": cpu,
@@ -71,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"{name}_cpu_s"] = value
             row["ratio"] = row["generated_s"] / row["handwritten_s"]
             row["cpu_ratio"] = row["generated_cpu_s"] / row["handwritten_cpu_s"]
+            if "generated_baseline_s" in row:
+                row["baseline_ratio"] = row["generated_s"] / row["generated_baseline_s"]
+                row["baseline_cpu_ratio"] = row["generated_cpu_s"] / row["generated_baseline_cpu_s"]
             rows.append(row)
             print(f"q{n:02d}: " + ", ".join(f"{name} {row[name + '_s']:.2f} s ({row[name + '_cpu_s']:.2f} s CPU)"
                                            for name in fns) + f"; {checks or 'unchecked'}", file=sys.stderr,
@@ -88,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
               f"| {r['handwritten_s']:.2f} ({r['handwritten_cpu_s']:.2f}) | {r['ratio']:.2f} ({r['cpu_ratio']:.2f}) "
               f"| {same} | {H.check_text(r['check'])} |")
     print(f"| geomean | | | {geomean:.2f} ({cpu_geomean:.2f}) | | |")
+    for r in rows:
+        if "baseline_ratio" in r:
+            print(f"\nQ{r['query']} baseline: {r['generated_baseline_s']:.2f} s ({r['generated_baseline_cpu_s']:.2f} s CPU);"
+                  f" generated / baseline {r['baseline_ratio']:.2f} wall ({r['baseline_cpu_ratio']:.2f} CPU)")
     H.write_results(args.out, sf=args.sf, repeat=args.repeat, load_before=load_before, info=machine(),
                     rows=rows, geomean_ratio=geomean, cpu_geomean_ratio=cpu_geomean)
     return 0
