@@ -54,7 +54,15 @@ class BackendProfile:
     While iteration (scheduling, job submission); `op_overhead` is fixed
     seconds per operator whatever its size (a Spark job stage, a dask graph
     layer, CIEL task dispatch), which is what makes a 20-operator query cost
-    more than a 3-operator one on tiny data. `startup` is what a user pays
+    more than a 3-operator one on tiny data. Loops add what an engine pays
+    again every iteration because it re-plans and re-schedules the body:
+    `loop_stage_overhead` seconds per stage of the body per iteration (a
+    stage ends at every operator that exchanges rows between partitions:
+    joins, aggregates, distincts, sorts, set operations; dask builds and
+    computes a new task graph with those shuffles every iteration, CIEL
+    spawns their tasks again, the local engine only makes Python calls) and `loop_row` seconds
+    per loop-variable row per iteration (persisting and re-partitioning the
+    loop variable for the body's joins). `startup` is what a user pays
     once per `musketeer run` before any row is read (interpreter, engine
     import, session or worker start).
     """
@@ -65,6 +73,8 @@ class BackendProfile:
     write_byte: float = 4e-9
     loop_overhead: float = 0.0
     op_overhead: float = 0.0
+    loop_stage_overhead: float = 0.0
+    loop_row: float = 0.0
     memory_bytes: float | None = None  # working set beyond which spill_factor applies
     spill_factor: float = 1.0
 
@@ -246,11 +256,32 @@ def op_seconds(bp: BackendProfile, op: O.Op, card: Cardinality) -> float:
     return work + bp.op_overhead
 
 
+#: Operators that exchange rows between partitions: each ends a stage.
+EXCHANGES = (O.Join, O.Aggregate, O.Distinct, O.Sort, O.Union, O.Intersect, O.Except)
+
+
+def body_operators(ops: tuple[O.Op, ...]) -> list[O.Op]:
+    """The operators of a While body an engine runs each iteration
+    (a LoopVar is a name for last iteration's result, not work)."""
+    return [b for b in ops if not isinstance(b, O.LoopVar)]
+
+
+def body_stages(ops: tuple[O.Op, ...]) -> int:
+    """Stages of a While body: one per exchange, and at least one (the
+    operators that run partition by partition are fused into them)."""
+    return max(1, sum(isinstance(b, EXCHANGES) for b in ops))
+
+
 def loop_seconds(bp: BackendProfile, op: O.While, card: Cardinality) -> float:
+    """Iterations x (the body's operators, each also paying the per-iteration
+    re-scheduling cost, plus carrying the loop variables to the next one)."""
     loop = card.loops.get(id(op))
     if loop is None:
         return 0.0
-    per_iter = bp.loop_overhead + sum(op_seconds(bp, b, card) for b in loop.ops)
+    body = body_operators(loop.ops)
+    var_rows = sum(card[b].rows for b in loop.ops if isinstance(b, O.LoopVar))
+    per_iter = (bp.loop_overhead + sum(op_seconds(bp, b, card) for b in body)
+                + body_stages(loop.ops) * bp.loop_stage_overhead + var_rows * bp.loop_row)
     return loop.iterations * per_iter
 
 

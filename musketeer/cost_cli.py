@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every available one)")
     p.add_argument("--sizes", type=_sizes, help="rows per microbenchmark, comma-separated "
                                                 "(default 50000,200000,1000000)")
+    p.add_argument("--loops-only", action="store_true",
+                   help="re-measure only the loop costs (at the two smallest sizes) over the profile's rates")
     p.set_defaults(handler=cmd_calibrate, table_bindings=[])
 
     common = argparse.ArgumentParser(add_help=False)
@@ -73,7 +75,7 @@ def _table_arg(text: str) -> tuple[str, str]:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from musketeer.autoplan import available_engines
-    from musketeer.calibrate import DEFAULT_SIZES, calibrate
+    from musketeer.calibrate import DEFAULT_SIZES, calibrate, recalibrate_loops
 
     options = RunOptions(extra=dict(getattr(args, "options", {}) or {}))
     engines = available_engines(options, args.backends)
@@ -81,7 +83,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from musketeer.errors import UsageError
 
         raise UsageError(f"no backend to calibrate: none of {', '.join(args.backends or [])} is available")
-    _, path = calibrate(engines, args.sizes or DEFAULT_SIZES, args.profile, options)
+    run = recalibrate_loops if getattr(args, "loops_only", False) else calibrate
+    _, path = run(engines, args.sizes or DEFAULT_SIZES, args.profile, options)
     print(f"{PROG}: wrote profile for {', '.join(engines)} to {path}", file=sys.stderr)
     return 0
 

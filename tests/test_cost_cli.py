@@ -14,7 +14,7 @@ import pytest
 
 from backends.local import BACKEND
 from cost_model import Profile, load_profile
-from cost_model.costs import default_profiles
+from cost_model.costs import default_profiles, save_profile
 from cost_model.stats import clear_caches
 from musketeer import api, cli
 from musketeer.calibrate import calibrate
@@ -133,6 +133,26 @@ def test_calibrate_writes_valid_profile(tmp_path: Path) -> None:
     prof = load_profile(path)
     assert prof.get("local").rates["join"] > 0 and prof.get("local").startup >= 0
     assert "local join" in (tmp_path / "log").read_text()
+    assert "local loop x1/x5 2,000 rows" in (tmp_path / "log").read_text()
+    assert "local loop x1/x5 8,000 rows" in (tmp_path / "log").read_text()
+    assert prof.get("local").loop_stage_overhead >= 0 and prof.get("local").loop_row >= 0
+
+
+def test_calibrate_loops_only_keeps_rates(tmp_path: Path, capsys) -> None:
+    """--loops-only re-measures the loop costs against the profile's rates
+    and leaves everything else as it was."""
+    path = tmp_path / "p.json"
+    before = Profile()
+    before.backends["local"] = dataclasses.replace(before.backends["local"], loop_stage_overhead=123.0,
+                                                   loop_row=7.0)
+    save_profile(before, path)
+    assert cli.main(["calibrate", "--backends", "local", "--sizes", "1000,3000", "--loops-only",
+                     "--profile", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "local loop x1/x5 3,000 rows" in err and "local join" not in err
+    after = load_profile(path).get("local")
+    assert after.rates == before.backends["local"].rates and after.startup == before.backends["local"].startup
+    assert after.loop_stage_overhead < 1.0 and after.loop_row < 1.0  # measured, not the planted values
 
 
 def test_calibrate_cli_shows_progress_and_writes_profile(tmp_path: Path, capsys) -> None:

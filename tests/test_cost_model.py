@@ -93,6 +93,32 @@ def test_loop_iterations_from_max_iter(facts) -> None:
     assert card.rows(loop) == 20000
 
 
+def test_loop_cost_charges_stages_and_loop_rows_per_iteration(facts) -> None:
+    """A loop pays, every iteration, its body operators plus a fixed cost per
+    stage (one per exchange: here a join and an aggregate) plus a cost per
+    loop-variable row; the LoopVar itself is no work."""
+    from cost_model.costs import body_stages, loop_seconds, op_seconds
+
+    f, d = facts
+    fs = _scan(f, {"k": INT64, "v": INT64, "s": STRING})
+    ds = _scan(d, {"dk": INT64, "name": STRING})
+    var = O.LoopVar("x", ds.schema)
+    step = O.Aggregate(O.Join(var, fs, "inner", ("dk",), ("k",)), ("dk",), (("name", AggCall("max", "s")),))
+    loop = O.While((ds,), ("x",), (step,), "x", max_iter=6)
+    card = Cardinality(Workflow((O.Sink(loop, "result"),)))
+    est = card.loops[id(loop)]
+    assert body_stages(est.ops) == 2
+    base = dataclasses.replace(default_profiles()["local"], loop_overhead=0.0, loop_stage_overhead=0.0, loop_row=0.0)
+    plain = loop_seconds(base, loop, card)
+    body = sum(op_seconds(base, b, card) for b in est.ops if not isinstance(b, O.LoopVar))
+    assert plain == pytest.approx(6 * body)
+    staged = dataclasses.replace(base, loop_stage_overhead=0.5)
+    assert loop_seconds(staged, loop, card) == pytest.approx(plain + 6 * 2 * 0.5)
+    per_row = dataclasses.replace(base, loop_row=1e-3)
+    assert loop_seconds(per_row, loop, card) == pytest.approx(plain + 6 * card[var].rows * 1e-3)
+    assert card[var].rows == 100
+
+
 def _mixed_profile() -> Profile:
     """local2 joins and aggregates almost for free but scans slowly: the
     cheapest plan scans on local and joins on local2."""
