@@ -56,6 +56,12 @@ def held(place: str) -> bool:
     return place not in (PUBLIC_PLACE, SECRET_PLACE)
 
 
+def shareable(dtype) -> bool:
+    """Secure stages compute on fixed-point numbers: integers, decimals,
+    floats and booleans can be secret-shared; strings and dates cannot."""
+    return dtype.is_numeric or dtype.kind == "bool"
+
+
 def plan_query(sql: str, config: PartiesConfig, *, mpc_only: bool = False, filename: str = "<sql>") -> SplitPlan:
     """Parse, optimize and split a joint query."""
     from frontends.sql import parse_workflow
@@ -126,6 +132,8 @@ def split(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) 
     for op in secure_ops:
         steps.append(chooser.step(op))
     _fuse_join_aggregates(steps, workflow)
+    if reveal in secure_ops:
+        chooser.check_secret_types(reveal, places[id(reveal)], revealed=True)
     for r in recipients:
         cols = tuple(reveal.schema.names)
         leaks.append(Leak(r, "output", f"{'push-up input' if chain else 'result'} columns [{', '.join(cols)}] "
@@ -233,11 +241,28 @@ class _Chooser:
         (or held by the one party computing on it)."""
         for c in cols:
             t = schema.dtype(c)
-            if t.kind in ("string",) and pl.cols[c] == SECRET_PLACE or (t.kind == "string" and held(pl.cols[c])):
+            if not shareable(t) and pl.cols[c] != PUBLIC_PLACE:
                 trust = self.info[id(op.inputs[0])].cols[c].trust
                 raise LeakRefused(
-                    f"refused: {op.opname} {self.ref[id(op)]} needs string column {c!r} in the clear, but its "
+                    f"refused: {op.opname} {self.ref[id(op)]} needs {t.kind} column {c!r} in the clear, but its "
                     f"trust set is {{{', '.join(sorted(trust))}}}; secure stages compute on numbers only")
+
+    def check_secret_types(self, op: O.Op, out: Placement, revealed: bool = False) -> None:
+        """A string or date column the operator would secret-share (e.g. a
+        UNION of columns two parties hold, or a hybrid join's non-key
+        column the STP may not see) cannot run: refuse it here, naming the
+        operator and the column, rather than fail at run time. The result
+        of a masked relation is revealed through shares, held columns too."""
+        for f in op.schema:
+            place = out.cols.get(f.name)
+            if shareable(f.dtype) or place is None or place == PUBLIC_PLACE:
+                continue
+            if place == SECRET_PLACE or (revealed and out.masked):
+                trust = self.info[id(op)].cols[f.name].trust
+                raise LeakRefused(
+                    f"refused: {op.opname} {self.ref[id(op)]} would secret-share {f.dtype.kind} column {f.name!r} "
+                    f"(trust set {{{', '.join(sorted(trust))}}}); secure stages compute on numbers only: make it "
+                    f"public, or keep it at one party")
 
     def _see(self, party: str, rel: O.Op, keys: list[str], what: str) -> None:
         pl = self.places[id(rel)]
@@ -291,6 +316,11 @@ class _Chooser:
             self._check_numeric_keys(op, op.input, [k.column for k in op.keys], ins[0])
             mode = "oblivious"
             out = Placement({n: SECRET_PLACE for n in ins[0].cols}, ins[0].masked)
+        elif isinstance(op, O.Distinct) and (ins[0].masked or any(p != PUBLIC_PLACE for p in ins[0].cols.values())):
+            # sort-based: duplicates become adjacent and are masked out
+            self._check_numeric_keys(op, op.input, list(op.schema.names), ins[0])
+            mode = "oblivious"
+            out = Placement({n: SECRET_PLACE for n in ins[0].cols}, True)
         else:
             if all(p == PUBLIC_PLACE for p in ins[0].cols.values()) and not ins[0].masked:
                 mode = "public"
@@ -299,6 +329,7 @@ class _Chooser:
                 raise UnsupportedError(f"{op.opname} {self.ref[id(op)]} over secret data in a secure stage "
                                        f"(only before the result, where it is pushed up to the recipients)")
         self.places[id(op)] = out
+        self.check_secret_types(op, out)
         domain = _key_domain(op.keys, ins[0]) if isinstance(op, O.Aggregate) and mode == "oblivious" else None
         return SecureStep(op, mode, stp, domain)
 
@@ -327,17 +358,18 @@ class _Chooser:
 
     def _check_numeric_keys(self, op: O.Op, side: O.Op, keys, pl: Placement) -> None:
         for k in keys:
-            if side.schema.dtype(k).kind == "string" and pl.cols[k] != PUBLIC_PLACE:
+            t = side.schema.dtype(k)
+            if not shareable(t) and pl.cols[k] != PUBLIC_PLACE:
                 trust = self.info[id(side)].cols[k].trust
                 raise LeakRefused(
-                    f"refused: {op.opname} {self.ref[id(op)]} needs string key {k!r} in the clear, but its "
+                    f"refused: {op.opname} {self.ref[id(op)]} needs {t.kind} key {k!r} in the clear, but its "
                     f"trust set is {{{', '.join(sorted(trust))}}}; secure stages compute on numbers only")
 
     def _aggregate(self, op: O.Aggregate, pl: Placement) -> tuple[Placement, str, str | None]:
         for _, call in op.aggs:
             if call.distinct:
                 raise UnsupportedError(f"{call.func.upper()}(DISTINCT) across parties ({self.ref[id(op)]})")
-            if call.arg is not None and op.input.schema.dtype(call.arg).kind == "string":
+            if call.arg is not None and not shareable(op.input.schema.dtype(call.arg)):
                 self._check_numeric(op, [call.arg], pl, op.input.schema)
         aggs = {name: SECRET_PLACE for name, _ in op.aggs}
         if not op.keys:
@@ -408,6 +440,9 @@ class _Chooser:
         elif isinstance(op, O.Sort):
             self._check_numeric_keys(op, op.input, [k.column for k in op.keys], ins[0])
             mode, out = "oblivious", Placement(dict(ins[0].cols), ins[0].masked, dict(ins[0].domains))
+        elif isinstance(op, O.Distinct):
+            self._check_numeric_keys(op, op.input, list(op.schema.names), ins[0])
+            mode, out = "oblivious", Placement(dict(ins[0].cols), True, dict(ins[0].domains))
         else:
             raise UnsupportedError(f"{op.opname} {self.ref[id(op)]} is not supported under --mpc-only")
         self.places[id(op)] = out
@@ -416,8 +451,8 @@ class _Chooser:
 
 def _check_shareable(op: O.Op, ref: dict[int, str]) -> None:
     for f in op.schema:
-        if f.dtype.kind == "string":
-            raise LeakRefused(f"refused: --mpc-only would secret-share string column {f.name!r} of "
+        if not shareable(f.dtype):
+            raise LeakRefused(f"refused: --mpc-only would secret-share {f.dtype.kind} column {f.name!r} of "
                               f"{ref[id(op)]}; secure stages compute on numbers only")
 
 

@@ -49,24 +49,17 @@ PARTIES = ("p0", "p1", "p2")
 RECIPIENT = "p0"
 
 #: cases that plan and run in the default suite (kept small: 3 processes each)
-FAST = {"filters_three_valued"}
+FAST = {"filters_three_valued", "aggregates_with_nulls"}  # the latter: public NULLs revealed as they are
 
-_NULL_REVEAL = "revealing a public column that holds NULLs (engine.reveal casts through float/int64)"
 #: case -> (kind, text): "refused" = the planner's one-line error contains text;
 #: "runtime" = plans, but the secure engine cannot run it yet (strict xfail).
 DOES_NOT_FIT: dict[str, tuple[str, str]] = {
-    "aggregates_with_nulls": ("runtime", _NULL_REVEAL),
-    "cross_join_small": ("runtime", "public DISTINCT in a secure stage (Engine has no _distinct)"),
     "cte_and_intermediates": ("refused", "left join across parties"),
-    "distinct_rows": ("runtime", _NULL_REVEAL),
-    "global_aggregate_empty": ("runtime", _NULL_REVEAL + "; SUM over no rows is NULL"),
-    "having_order_limit": ("runtime", _NULL_REVEAL),
     "intersect_except_all": ("refused", "exactly one result (no COPY TO)"),
     "joins_inner_left": ("refused", "left join across parties"),
     "joins_right": ("refused", "right join across parties"),
     "joins_right_full": ("refused", "full join across parties"),
     "not_in_with_nulls": ("refused", "exactly one result (no COPY TO)"),
-    "scalar_expressions": ("runtime", _NULL_REVEAL),
     "scalar_subqueries": ("refused", "left join across parties"),
     "semi_anti_joins": ("refused", "semi join across parties"),
     "set_operations": ("refused", "UNION (distinct) across parties"),

@@ -20,6 +20,7 @@ from ir import UnsupportedError
 from ir import expr as E
 from ir import operators as O
 from mpc.plan import SplitPlan
+from mpc.split import shareable
 from mpc.secure import oblivious as ob
 from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
 
@@ -580,6 +581,27 @@ class Engine:
             cols[c] = Column(SECRET, srt[1 + len(keys) + i])
         return SecRel(n, {c: cols[c] for c in names}, srt[-1] if rel.mask is not None else None, packed=True)
 
+    async def _distinct(self, op: O.Distinct, ins: list[SecRel], step: Any) -> SecRel:
+        """DISTINCT: public rows in the clear (first occurrence kept; NULLs
+        equal, as in SQL); otherwise one oblivious sort by (invalid, every
+        column) makes duplicates adjacent, and every row equal to the one
+        before it is masked out. n rows out, secret mask: the number of
+        duplicates shows only in the revealed result."""
+        rel = ins[0]
+        if step.mode == "public":
+            frame = pd.DataFrame({n: c.values for n, c in rel.cols.items()}, index=range(rel.n))
+            return await self._take(rel, np.nonzero(~frame.duplicated().to_numpy())[0])
+        mpc, sf, n = self.mpc, self.sf, rel.n
+        if n == 0:
+            return rel
+        names = list(rel.cols)
+        mask = rel.mask if rel.mask is not None else self.ones(n)
+        rows = [1 - mask, *[await self.share(rel.cols[c], n) for c in names], mask]
+        nkeys = 1 + len(names)
+        srt = ob.sort_columns(mpc, mpc.np_stack(rows), nkeys, less=lambda a, b: ob.lex_less(mpc, a, b, nkeys, bits=1))
+        first = mpc.np_concatenate((sf.array(np.ones(1)), 1 - ob.adjacent_equal(mpc, srt, nkeys, bits=1)))
+        return SecRel(n, {c: Column(SECRET, srt[1 + i]) for i, c in enumerate(names)}, first * srt[-1])
+
     async def _compact(self, rel: SecRel) -> SecRel:
         """Valid rows first, canonical order (sorted by every column), so
         revealing them shows the result and its size, nothing else."""
@@ -602,15 +624,17 @@ class Engine:
             # valid rows first, canonical order: the recipients see the
             # result and its size, not which input rows produced it; every
             # party still sees only the public size n
-            if not rel.packed and all(f.dtype.kind != "string" for f in op.schema):
-                rel = await self._compact(rel)  # (public strings cannot be shared, so not permuted)
+            if not rel.packed and all(shareable(f.dtype) for f in op.schema):
+                rel = await self._compact(rel)  # (public strings and dates cannot be shared, so not permuted)
             mask = await self.chan.reveal(rel.mask, recipients, lab)
+        revealed: set[str] = set()  # came out of MPC as fixed-point floats
         for name, c in rel.cols.items():
             if c.place == PUBLIC:
                 out[name] = np.asarray(c.values)
             elif c.place == SECRET or rel.mask is not None:
                 x = await self.share(c, rel.n)
                 out[name] = await self.chan.reveal(x * rel.mask if rel.mask is not None else x, recipients, lab)
+                revealed.add(name)
             else:
                 out[name] = await self.chan.send(c.values, c.place, recipients, lab)
         if not me_gets:
@@ -619,11 +643,25 @@ class Engine:
         if mask is not None:
             frame = frame[np.asarray(mask) > 0.5].reset_index(drop=True)
         for f in op.schema:
-            if f.dtype.kind in ("int64",) and len(frame):
-                frame[f.name] = np.round(frame[f.name].astype(float)).astype("int64")
-            elif f.dtype.kind == "bool":
-                frame[f.name] = frame[f.name].astype(float) > 0.5
+            frame[f.name] = _typed(frame[f.name], f.dtype.kind, f.name in revealed)
         return frame
+
+
+def _typed(col: pd.Series, kind: str, revealed: bool) -> pd.Series:
+    """A result column in its SQL type. Values revealed from MPC are
+    NULL-free fixed-point floats (round them); public or held columns never
+    entered MPC and keep their NULLs (nullable Int64 / boolean)."""
+    if revealed:
+        if kind == "int64" and len(col):
+            return np.round(col.astype(float)).astype("int64")
+        if kind == "bool":
+            return col.astype(float) > 0.5
+        return col
+    if kind == "int64":
+        return col.astype("Int64" if col.isna().any() else "int64")
+    if kind == "bool":
+        return col.astype("boolean" if col.isna().any() else bool)
+    return col
 
 
 def _fold(op: str, a: float, b: float) -> float:
