@@ -301,13 +301,17 @@ class _Chooser:
                     self._check_numeric(op, sorted(e.columns()), ins[0], op.input.schema)
             out = Placement(cols, ins[0].masked, _project_domains(op, ins[0]))
         elif isinstance(op, O.Union):
-            if op.distinct:
-                raise UnsupportedError(f"UNION (distinct) across parties ({self.ref[id(op)]}); use UNION ALL")
             mode = "concat"
             cols = {}
             for (n, a), b in zip(ins[0].cols.items(), ins[1].cols.values()):
                 cols[n] = a if a == b else SECRET_PLACE
             out = Placement(cols, ins[0].masked or ins[1].masked, _union_domains(op, ins))
+            if op.distinct:  # UNION ALL, then DISTINCT (public in the clear, else sort-based)
+                if out.masked or any(p != PUBLIC_PLACE for p in cols.values()):
+                    self._check_numeric_keys(op, op, list(op.schema.names), out)
+                    mode, out = "oblivious", Placement({n: SECRET_PLACE for n in cols}, True)
+                else:
+                    mode = "public"
         elif isinstance(op, O.Join):
             out, mode, stp = self._join(op, ins)
         elif isinstance(op, O.Aggregate):
@@ -404,10 +408,9 @@ class _Chooser:
             mode = "elementwise"
             out = Placement({n: SECRET_PLACE for n, _ in op.exprs}, ins[0].masked, _project_domains(op, ins[0]))
         elif isinstance(op, O.Union):
-            if op.distinct:
-                raise UnsupportedError(f"UNION (distinct) across parties ({self.ref[id(op)]}); use UNION ALL")
-            mode = "concat"
-            out = Placement(dict(ins[0].cols), ins[0].masked or ins[1].masked, _union_domains(op, ins))
+            mode = "oblivious" if op.distinct else "concat"  # UNION: UNION ALL, then sort-based DISTINCT
+            out = Placement(dict(ins[0].cols), ins[0].masked or ins[1].masked or op.distinct,
+                            _union_domains(op, ins))
         elif isinstance(op, O.Join):
             if op.kind not in ("inner", "cross"):
                 raise UnsupportedError(f"{op.kind} join across parties ({self.ref[id(op)]})")

@@ -62,7 +62,6 @@ DOES_NOT_FIT: dict[str, tuple[str, str]] = {
     "not_in_with_nulls": ("refused", "exactly one result (no COPY TO)"),
     "scalar_subqueries": ("refused", "left join across parties"),
     "semi_anti_joins": ("refused", "semi join across parties"),
-    "set_operations": ("refused", "UNION (distinct) across parties"),
     "subqueries_over_filtered_joins": ("refused", "semi join across parties"),
 }
 

@@ -51,16 +51,25 @@ def _run_and_check(path: str, sql: str, mpc_only: bool = False) -> None:
     return want
 
 
+DISTINCT_DIAGS = {
+    "distinct": ("Distinct", f"SELECT COUNT(*) AS n FROM (SELECT DISTINCT diag FROM ({ALL_DIAGS}) t) u"),
+    "union": ("Union", "SELECT COUNT(*) AS n FROM (SELECT diag FROM visits_a UNION SELECT diag FROM visits_b "
+                       "UNION SELECT diag FROM visits_c) t"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(DISTINCT_DIAGS))
 @pytest.mark.parametrize("mpc_only", [False, True], ids=["split", "mpc_only"])
-def test_secret_distinct_is_oblivious_and_exact(tmp_path, mpc_only):
+def test_secret_distinct_is_oblivious_and_exact(tmp_path, mpc_only, form):
     """Private diag codes of three hospitals: how many distinct codes in
-    all (only the count is revealed). The DISTINCT runs under MPC,
-    sort-based, in the split and in the all-oblivious baseline."""
+    all (only the count is revealed). The DISTINCT (or UNION's duplicate
+    removal) runs under MPC, sort-based, in the split and in the
+    all-oblivious baseline."""
     path = _patients(tmp_path, rows=12)
-    sql = f"SELECT COUNT(*) AS n FROM (SELECT DISTINCT diag FROM ({ALL_DIAGS}) t) u"
+    opname, sql = DISTINCT_DIAGS[form]
     plan = plan_query(sql, load_config(path), mpc_only=mpc_only)
-    step = next(s for s in plan.secure if s.op.opname == "Distinct")
-    assert step.mode == "oblivious"
+    steps = [s for s in plan.secure if s.op.opname == opname and (opname != "Union" or s.op.distinct)]
+    assert steps and all(s.mode == "oblivious" for s in steps)
     assert all(leak.kind in ("size", "output") for p in plan.parties for leak in plan.leakage(p))
     want = _run_and_check(path, sql, mpc_only)
     assert 1 <= int(want["n"].iloc[0]) <= 10  # diag codes are 1..10: duplicates were removed

@@ -287,7 +287,8 @@ class Engine:
         if a.mask is not None or b.mask is not None:
             mask = self.mpc.np_concatenate((a.mask if a.mask is not None else self.ones(a.n),
                                             b.mask if b.mask is not None else self.ones(b.n)))
-        return SecRel(a.n + b.n, cols, mask)
+        out = SecRel(a.n + b.n, cols, mask)
+        return await self._distinct(op, [out], step) if op.distinct else out
 
     # joins --------------------------------------------------------------------
     async def _join(self, op: O.Join, ins: list[SecRel], step: Any) -> SecRel:
