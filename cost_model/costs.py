@@ -100,8 +100,10 @@ def default_profiles() -> dict[str, BackendProfile]:
     """Shipped defaults: `musketeer calibrate` as measured on the project's
     2-core dev VM on 2026-11-21 (local and dask at 1M/3M rows, 17:18 UTC,
     load average ~3-4; spark and ciel at 100k/500k rows, 17:15 UTC, load
-    ~2.5; pyspark in local[*], CIEL with its default local workers). The
-    raw profile is benchmarks/results/calibrated_profile.json; how well
+    ~2.5; pyspark in local[*], CIEL with its default local workers); loop
+    costs (local, dask, ciel) from `musketeer calibrate --loops-only` at
+    200k/1M rows, 18:13 UTC, load ~4.5-8. The raw profile is
+    benchmarks/results/calibrated_profile_loopstages.json; how well
     auto chooses with it is in benchmarks/README.md. Not measured (earlier
     guesses): setop and udf rates, read/write bytes. Start-up is a whole
     `musketeer run` process on a tiny table (interpreter and imports
@@ -121,13 +123,13 @@ def default_profiles() -> dict[str, BackendProfile]:
         "local": BackendProfile(
             startup=0.74, rates=_rates(1.4e-7, 8.7e-10, 1.4e-9, 4.6e-8, 1e-8, 1.2e-7, 1.5e-7, 2e-6, 1e-11,
                                        agg_expr=1.1e-8),
-            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.0011, op_overhead=0.0,
-            memory_bytes=mem / 3, spill_factor=25.0),
+            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.0, op_overhead=0.0,
+            loop_stage_overhead=0.0, loop_row=1.5e-6, memory_bytes=mem / 3, spill_factor=25.0),
         "dask": BackendProfile(
             startup=1.6, rates=_rates(3.1e-7, 3.2e-9, 5.1e-9, 1.2e-8, 4.9e-8, 3.2e-7, 1.2e-7, 1.5e-6, 1e-11,
                                       agg_expr=1.2e-8),
-            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.0017, op_overhead=0.0,
-            memory_bytes=mem * 2, spill_factor=4.0),
+            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.0, op_overhead=0.0,
+            loop_stage_overhead=0.021, loop_row=1.1e-6, memory_bytes=mem * 2, spill_factor=4.0),
         "spark": BackendProfile(
             startup=12.0, rates=_rates(4.9e-7, 7.7e-8, 4.2e-7, 2.8e-7, 2.3e-7, 1.5e-6, 5e-8, 1e-6, 8e-7,
                                        agg_expr=7.7e-8),
@@ -137,7 +139,7 @@ def default_profiles() -> dict[str, BackendProfile]:
             startup=1.9, rates=_rates(9.6e-7, 1e-11, 1e-11, 9.3e-8, 1.1e-8, 3.1e-7, 1.5e-7, 2e-6, 1e-11,
                                       agg_expr=1.9e-9),
             read_byte=2e-9, write_byte=4e-9, loop_overhead=0.0, op_overhead=0.0056,
-            memory_bytes=mem, spill_factor=3.0),
+            loop_stage_overhead=0.0, loop_row=8.7e-6, memory_bytes=mem, spill_factor=3.0),
     }
 
 
