@@ -5,7 +5,8 @@ is the same for every command:
 
 - a user error (`ir.MusketeerError`, or an OSError on a user's file) prints
   one line (plus source line and caret when its location is known) and exits
-  with 2; `--debug` adds the traceback;
+  with 2; `--debug` adds the traceback; a MusketeerError with an `exit_code`
+  (a runtime failure such as every ciel worker dying) exits with that code;
 - a usage error from argparse exits with 2 as well;
 - anything else is our bug: one line saying so, exit 1.
 """
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except MusketeerError as e:
-        return _fail(format_error(e), EXIT_USER, debug)
+        return _fail(format_error(e), getattr(e, "exit_code", EXIT_USER), debug)
     except BrokenPipeError:
         _silence_stdout()  # `musketeer run ... | head`: not an error
         return EXIT_INTERNAL

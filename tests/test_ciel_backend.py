@@ -81,3 +81,98 @@ def test_cli_master_worker_and_ciel_master_option(tmp_path: Path) -> None:
             p.kill()
             p.wait()
         master.stdout.close()
+
+
+def slow_partition(part):  # a UDF the workers import as tests.test_ciel_backend:slow_partition
+    import time
+    time.sleep(2)
+    return part
+
+
+def _slow_workflow(tmp_path: Path) -> Path:
+    (tmp_path / "t.csv").write_text("k,v\n" + "".join(f"{i % 4},{i}\n" for i in range(40)))
+    wf = tmp_path / "slow.py"
+    wf.write_text("from musketeer import col, read\n"
+                  "from tests.test_ciel_backend import slow_partition\n"
+                  f"t = read({str(tmp_path / 't.csv')!r})\n"
+                  "workflow = t.apply(slow_partition, mode='partition').group_by('k')"
+                  ".agg(s=col('v').sum()).order_by('k')\n")
+    return wf
+
+
+def _children(pid: int, needle: str) -> list[int]:
+    """Live child processes of `pid` whose command line contains `needle` (from /proc)."""
+    import os
+    found = []
+    for d in os.listdir("/proc"):
+        try:
+            ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = Path(f"/proc/{d}/cmdline").read_text()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and needle in cmd:
+            found.append(int(d))
+    return found
+
+
+def test_one_of_two_workers_killed_mid_job_still_right(tmp_path: Path) -> None:
+    import threading
+    import time
+    from backends.ciel.engine.cluster import Cluster
+    wf = _slow_workflow(tmp_path)
+    with Cluster(workers=2) as c:
+        client = c.client()
+        box: dict = {}
+        run = threading.Thread(target=lambda: box.update(r=api.execute(
+            wf, backend="ciel", options={"ciel_master": c.address, "ciel_token": c.token})))
+        run.start()
+        deadline = time.monotonic() + 30
+        while not any(w["running"] for w in client.info()["workers"].values()):
+            assert time.monotonic() < deadline and run.is_alive()
+            time.sleep(0.05)
+        time.sleep(0.5)  # into the 2 s UDF: kill the busiest worker
+        busy = client.info()["workers"]
+        c.kill_worker(c.worker_addresses.index(max(busy, key=lambda a: busy[a]["running"])))
+        run.join(60)
+        assert not run.is_alive()
+        assert 2 in client.info()["runs"].values(), "the killed worker's tasks ran again on the survivor"
+    out = box["r"].result.outputs["result"]
+    assert out["k"].tolist() == [0, 1, 2, 3]
+    assert out["s"].tolist() == [sum(range(k, 40, 4)) for k in range(4)]
+
+
+def test_all_workers_killed_cli_fails_promptly_and_cleanly(tmp_path: Path) -> None:
+    """SIGKILL every worker mid-job (what the OOM killer did at TPC-H SF 1):
+    one line naming the deaths, exit 1, no output file, no process left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = Path(__file__).resolve().parents[1]
+    wf, out_csv = _slow_workflow(tmp_path), tmp_path / "out.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "musketeer.cli", "run", str(wf), "--backend", "ciel",
+                             "--output", str(out_csv)], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(_children(proc.pid, "backends.ciel.engine.worker")) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        engine = _children(proc.pid, "backends.ciel.engine")  # the master too
+        time.sleep(1.0)  # into the 2 s UDF
+        for pid in _children(proc.pid, "backends.ciel.engine.worker"):
+            os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=30)
+        assert time.monotonic() - killed < 30
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, stderr
+    assert stderr.strip() == ("musketeer: error: ciel: all 2 workers died (worker 0 exit -9: killed, possibly out "
+                              "of memory; worker 1 exit -9: killed, possibly out of memory); job aborted")
+    assert not out_csv.exists() and stdout == ""
+    time.sleep(1.0)  # children exit with their parent (they also watch its pid)
+    assert [p for p in engine if Path(f"/proc/{p}").exists()] == []

@@ -154,3 +154,31 @@ def test_master_restart_resumes_from_journal():
         assert info["tasks"]["done"] >= before
         # tasks finished before the restart were not run again by the new master
         assert sum(info["runs"].values()) < len(info["fn"])
+
+
+def test_all_workers_dead_fails_the_job_promptly():
+    # Every worker SIGKILLed mid-job (as the OOM killer does): deref must fail
+    # with one clear line within the grace period, not wait forever.
+    from backends.ciel.engine.api import ClusterLost
+    with Cluster(workers=2, slots=2, worker_grace=1.0) as c:
+        client = c.client()
+        root = client.spawn(ex.pipeline, 4, 4, 10_000, 500)
+        time.sleep(0.3)
+        c.kill_worker(0)
+        c.kill_worker(1)
+        start = time.monotonic()
+        with pytest.raises(ClusterLost) as info:
+            client.deref(root, timeout=30)
+        assert time.monotonic() - start < 10
+        message = str(info.value)
+        assert message.startswith("ciel: all 2 workers died (") and message.endswith("; job aborted")
+        assert "\n" not in message
+        assert c.deaths() == ("worker 0 exit -9: killed, possibly out of memory; "
+                              "worker 1 exit -9: killed, possibly out of memory")
+        # a worker that joins later runs the same job again, from where lineage says
+        c.add_worker()
+        assert client.deref(root, timeout=60) == sum(64 * ((j + 10) % 256) + 10_000 for j in range(4))
+        # a job submitted when no worker is left fails too (after the grace period)
+        c.kill_worker(2)
+        with pytest.raises(ClusterLost, match="job aborted"):
+            client.deref(client.spawn(ex.sleep_value, 10, 7), timeout=30)

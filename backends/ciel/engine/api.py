@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from backends.ciel.engine.peers import PeerPool
-from backends.ciel.engine.protocol import AuthError, Connection, connect, token_bytes
+from backends.ciel.engine.protocol import CLUSTER_LOST, AuthError, Connection, connect, token_bytes
 
 
 class Ref:
@@ -55,6 +55,10 @@ class Ref:
 
 class TaskError(RuntimeError):
     """A task raised: its traceback text, re-raised wherever its output is dereferenced."""
+
+
+class ClusterLost(TaskError):
+    """Every worker died and none rejoined in time: the master aborted the job."""
 
 
 class MasterLost(ConnectionError):
@@ -265,6 +269,8 @@ class Runtime:
                 if blocked:
                     self._blocking(False)
             for i, (term, holders, inline, error) in answers:
+                if error is not None and error.startswith(CLUSTER_LOST):
+                    raise ClusterLost(error)
                 if error is not None:
                     raise TaskError(f"task {refs[i].id[:12]} failed:\n{error}")
                 data = inline

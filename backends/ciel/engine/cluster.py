@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]  # the repository: children import ba
 class Cluster:
     def __init__(self, workers: int = 2, slots: int = 4, token: str | None = None, host: str = "127.0.0.1",
                  spill_threshold: int = 64 << 20, journal: bool = True, heartbeat_timeout: float = 3.0,
-                 grace: float = 0.5) -> None:
+                 grace: float = 0.5, worker_grace: float = 2.0) -> None:
         self.n_workers = workers
         self.slots = slots
         self.token = token or secrets.token_hex(16)
@@ -36,6 +36,7 @@ class Cluster:
         self.spill_threshold = spill_threshold
         self.heartbeat_timeout = heartbeat_timeout
         self.grace = grace
+        self.worker_grace = worker_grace
         self.dir = Path(tempfile.mkdtemp(prefix="ciel-cluster-"))
         self.journal = str(self.dir / "master.journal") if journal else None
         self.port = 0
@@ -78,7 +79,8 @@ class Cluster:
 
     def start_master(self) -> None:
         args = ["--host", self.host, "--port", str(self.port),
-                "--heartbeat-timeout", str(self.heartbeat_timeout), "--grace", str(self.grace)]
+                "--heartbeat-timeout", str(self.heartbeat_timeout), "--grace", str(self.grace),
+                "--worker-grace", str(self.worker_grace)]
         if self.journal:
             args += ["--journal", self.journal]
         self.master, port = self._spawn("backends.ciel.engine.master", *args)
@@ -97,6 +99,16 @@ class Cluster:
     def kill_worker(self, i: int) -> None:
         """SIGKILL worker `i` (no goodbye: the master finds out from the dropped socket)."""
         _kill(self.workers[i])
+
+    def deaths(self) -> str:
+        """How this cluster's dead workers ended ("worker 1 exit -9: killed, ..."),
+        which only the parent process can tell: the master sees dropped sockets."""
+        out = []
+        for i, proc in enumerate(self.workers):
+            code = proc.poll()
+            if code is not None:
+                out.append(f"worker {i} exit {code}: {_exit_reason(code)}")
+        return "; ".join(out)
 
     def kill_master(self) -> None:
         if self.master is not None:
@@ -130,6 +142,17 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _exit_reason(code: int) -> str:
+    if code == -signal.SIGKILL:
+        return "killed, possibly out of memory"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return "exited"
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:

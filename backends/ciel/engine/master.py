@@ -16,7 +16,11 @@ queue outgoing messages (sending never blocks). The pieces:
 Placement: among workers with a free slot, the one holding the most input
 bytes; ties go to the least loaded. Failure: a worker whose connection drops
 or whose heartbeats stop is removed; its running tasks are requeued and the
-objects only it held are lost (recomputed when needed).
+objects only it held are lost (recomputed when needed). When the last worker
+is gone and none joins within `worker_grace` seconds, waiting forever would
+hide the failure (an OOM kill of every worker looked like a hang), so the
+master aborts: every waiter gets a `CLUSTER_LOST` error, unfinished tasks
+become "aborted" and come back to life only when someone wants them again.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.ciel.engine import journal as jrn
-from backends.ciel.engine.protocol import Connection, accept_loop, listen, token_bytes
+from backends.ciel.engine.protocol import CLUSTER_LOST, Connection, accept_loop, listen, token_bytes
 
 INLINE = 16 * 1024  # objects up to this size travel with the master's messages
 
@@ -44,7 +48,7 @@ class Task:
     fn: str
     blob: bytes
     deps: list[str]
-    state: str = "pending"  # pending | ready | running | done | failed
+    state: str = "pending"  # pending | ready | running | done | failed | aborted
     worker: str | None = None
     alias: str | None = None
     error: str | None = None
@@ -75,7 +79,7 @@ class WorkerInfo:
 
 class Master:
     def __init__(self, token: bytes, journal_path: str | Path | None = None,
-                 heartbeat_timeout: float = 3.0, grace: float = 1.0) -> None:
+                 heartbeat_timeout: float = 3.0, grace: float = 1.0, worker_grace: float = 2.0) -> None:
         self.token = token
         self.lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
@@ -86,6 +90,10 @@ class Master:
         self.workers: dict[str, WorkerInfo] = {}
         self.modules: dict[str, str] = {}
         self.heartbeat_timeout = heartbeat_timeout
+        self.worker_grace = worker_grace
+        # workers lost since the cluster last went from no worker to some: (address, why)
+        self.dead: list[tuple[str, str]] = []
+        self.empty_since: float | None = None  # when the last worker was lost
         self.recovering_until = 0.0
         self.journal: jrn.Journal | None = None
         if journal_path is not None:
@@ -141,7 +149,7 @@ class Master:
     def on_close(self, conn: Connection) -> None:
         with self.lock:
             if isinstance(conn.info, WorkerInfo) and self.workers.get(conn.info.address) is conn.info:
-                self._worker_lost(conn.info)
+                self._worker_lost(conn.info, "connection lost")
                 self._dispatch()
 
     # --- messages ------------------------------------------------------------------
@@ -150,7 +158,10 @@ class Master:
             w = WorkerInfo(info["address"], conn, int(info["slots"]))
             old = self.workers.get(w.address)
             if old is not None:
-                self._worker_lost(old)
+                self._worker_lost(old, "replaced by a new connection")
+            if not self.workers and self.empty_since is None:
+                self.dead.clear()  # a new epoch: deaths before it were survived
+            self.empty_since = None
             conn.info = w
             self.workers[w.address] = w
             for name, src in self.modules.items():
@@ -176,6 +187,8 @@ class Master:
 
     def on_spawn(self, conn: Connection, tid: str, ns: str, fn: str, blob: bytes, deps: list[str]) -> None:
         if tid in self.tasks:
+            if self.tasks[tid].state == "aborted":
+                self._want(tid)  # spawned again after an abort: run it this time
             return  # same id, same task: already known (idempotent re-execution)
         for d in deps:
             if d not in self.tasks:
@@ -338,7 +351,10 @@ class Master:
         if self.recovering_until:
             return
         t = self.tasks[ref]
-        if t.state == "done" and t.alias is None and not self._available(ref):
+        if t.state == "aborted":
+            t.state = "pending"
+            self._check(t)
+        elif t.state == "done" and t.alias is None and not self._available(ref):
             t.state = "pending"
             self._check(t)
         elif t.state == "done" and t.alias is not None:
@@ -375,9 +391,12 @@ class Master:
             w.running.add(tid)
             w.conn.send(("run", tid, t.ns, t.fn, t.blob, deps))
 
-    def _worker_lost(self, w: WorkerInfo) -> None:
+    def _worker_lost(self, w: WorkerInfo, why: str) -> None:
         self.workers.pop(w.address, None)
         w.conn.close()
+        self.dead.append((w.address, why))
+        if not self.workers:
+            self.empty_since = time.monotonic()
         for tid in w.running:
             t = self.tasks.get(tid)
             if t is not None and t.state == "running" and t.worker == w.address:
@@ -416,14 +435,36 @@ class Master:
                                 self._want(ref)
                 for w in list(self.workers.values()):
                     if now - w.last_seen > self.heartbeat_timeout:
-                        self._worker_lost(w)
+                        self._worker_lost(w, f"no heartbeat for {self.heartbeat_timeout:g}s")
+                if (not self.workers and self.dead and self.empty_since is not None
+                        and now - self.empty_since >= self.worker_grace and not self.recovering_until):
+                    self._abort()
                 self._dispatch()
+
+    def _abort(self) -> None:
+        """No worker left: fail everyone waiting instead of hanging. Unfinished
+        tasks become "aborted" (a rejoining worker does not run stale work);
+        `_want` revives them if a later job needs them."""
+        unfinished = [t for t in self.tasks.values() if t.state in ("pending", "ready", "running")]
+        if not unfinished and not self.waiters:
+            return
+        why = "; ".join(f"worker {a}: {r}" for a, r in self.dead)
+        error = f"{CLUSTER_LOST} all {len(self.dead)} workers died ({why}); job aborted"
+        for t in unfinished:
+            t.state, t.worker = "aborted", None
+        self.ready.clear()
+        self.dependents.clear()
+        waiters, self.waiters = self.waiters, collections.defaultdict(list)
+        for target, ws in waiters.items():
+            for conn, req, _ in ws:
+                conn.send(("at", req, target, [], None, error))
 
 
 def serve(host: str, port: int, token: bytes, journal: str | None = None, heartbeat_timeout: float = 3.0,
-          grace: float = 1.0, parent_pid: int | None = None, announce: bool = True) -> None:
+          grace: float = 1.0, parent_pid: int | None = None, announce: bool = True,
+          worker_grace: float = 2.0) -> None:
     """Run a master until killed (or until `parent_pid` exits)."""
-    master = Master(token, journal, heartbeat_timeout, grace)
+    master = Master(token, journal, heartbeat_timeout, grace, worker_grace)
     srv = listen(host, port)
     if announce:
         print(f"CIEL-MASTER {srv.getsockname()[1]}", flush=True)
@@ -453,9 +494,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--journal")
     p.add_argument("--heartbeat-timeout", type=float, default=3.0)
     p.add_argument("--grace", type=float, default=1.0)
+    p.add_argument("--worker-grace", type=float, default=2.0,
+                   help="seconds without any worker before waiting jobs are aborted")
     p.add_argument("--parent-pid", type=int)
     a = p.parse_args(argv)
-    serve(a.host, a.port, token_bytes(a.token), a.journal, a.heartbeat_timeout, a.grace, a.parent_pid)
+    serve(a.host, a.port, token_bytes(a.token), a.journal, a.heartbeat_timeout, a.grace, a.parent_pid,
+          worker_grace=a.worker_grace)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ NONCE = 32
 PREAUTH_LIMIT = 256  # bytes: the largest frame we read before authentication
 HANDSHAKE_TIMEOUT = 5.0
 TOKEN_ENV = "MUSKETEER_CIEL_TOKEN"
+# the start of the error the master sends to waiters when no worker is left
+CLUSTER_LOST = "ciel:"
 _HEADER = struct.Struct("!Q")
 
 
