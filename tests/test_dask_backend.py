@@ -80,12 +80,27 @@ _ACROSS_PARTITIONS = {
 }
 
 
+# Semi/anti join cases, which also run with 3 partitions and their right sides
+# counted (a right side of few rows is computed and sent whole; with
+# "3parts" every right side of several partitions stays lazy and is shuffled).
+_COUNTED_RIGHT_SIDES = {
+    "test_null_aware_anti_join", "test_null_aware_anti_join_correlated", "test_null_aware_anti_join_on_two_keys",
+    "test_semi_and_anti_join", "test_semi_join_with_shared_column_names",
+}
+#: The `partitions` value for 3 partitions with right sides counted.
+COUNTED = -3
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The local engine's cases that move rows between partitions run with 1
-    and with 3 partitions per input."""
+    and with 3 partitions per input; semi/anti joins also with 3 partitions
+    and their right sides counted."""
     function = metafunc.function
     if function.__module__ == test_local_backend.__name__ and function.__name__ in _ACROSS_PARTITIONS:
-        metafunc.parametrize("partitions", [1, 3], ids=["1part", "3parts"], indirect=True)
+        values, ids = [1, 3], ["1part", "3parts"]
+        if function.__name__ in _COUNTED_RIGHT_SIDES:
+            values, ids = [*values, COUNTED], [*ids, "3parts-counted"]
+        metafunc.parametrize("partitions", values, ids=ids, indirect=True)
 
 
 @pytest.fixture
@@ -96,11 +111,16 @@ def partitions(request: pytest.FixtureRequest) -> int:
 @pytest.fixture(autouse=True)
 def dask_engine(monkeypatch: pytest.MonkeyPatch, partitions: int) -> None:
     """Every run in this module goes through the dask backend, with
-    `partitions` partitions per input when that is more than one."""
+    abs(`partitions`) partitions per input when that is more than one; with
+    more than one and `partitions` positive, semi/anti joins shuffle every
+    right side of several partitions (MUSKETEER_DASK_FEW_ROWS=0) instead of
+    counting its rows first."""
     monkeypatch.setattr(local_helpers, "BACKEND", BACKEND)
     monkeypatch.setattr(test_local_backend, "BACKEND", BACKEND)
+    if abs(partitions) > 1:
+        monkeypatch.setenv("MUSKETEER_DASK_PARTITIONS", str(abs(partitions)))
     if partitions > 1:
-        monkeypatch.setenv("MUSKETEER_DASK_PARTITIONS", str(partitions))
+        monkeypatch.setenv("MUSKETEER_DASK_FEW_ROWS", "0")
 
 
 # --- expressions: the local engine's cases, in one program -------------------------------
@@ -156,6 +176,27 @@ def test_relations_read_twice_are_persisted_once(paths: dict[str, Path], con: du
     assert "_file = persist(t0_people_file)" in text and "t2_filter = persist(t2_filter)" in text
     assert_same(result(both), con, "SELECT id FROM people WHERE k IS NOT NULL UNION ALL "
                                    "SELECT b.id FROM people a JOIN people b ON a.k = b.k")
+
+
+@pytest.mark.parametrize("few_rows", [1, 1000], ids=["right-side-shuffled", "right-side-computed"])
+@pytest.mark.parametrize("anti", [False, True], ids=["semi", "anti"])
+def test_semi_join_on_groups_a_having_keeps(few_rows: int, anti: bool, people: O.Scan,
+                                            con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TPC-H Q18's shape: k IN (SELECT k ... GROUP BY k HAVING count(*) > 1).
+    (EXISTS, so a NULL group is no match.) The grouping's result has
+    several partitions; its rows are counted
+    first, then (at most MUSKETEER_DASK_FEW_ROWS of them) it becomes an IN
+    filter, or (more) it stays partitioned and both sides are shuffled.
+    Either way DuckDB's rows."""
+    monkeypatch.setenv("MUSKETEER_DASK_PARTITIONS", "3")
+    monkeypatch.setenv("MUSKETEER_DASK_FEW_ROWS", str(few_rows))
+    groups = O.Aggregate(keep(people, "k"), ("k",), (("n", E.AggCall("count_star")),))
+    repeated = keep(O.Filter(groups, E.Compare(">", C("n"), L(1))), "k")
+    out = result(keep(O.Join(people, repeated, "anti" if anti else "semi", ("k",), ("k",)), "id", "k"))
+    expected = con.execute("SELECT count(*) FROM (SELECT k FROM people GROUP BY k HAVING count(*) > 1)").fetchone()
+    assert expected is not None and expected[0] > 1  # more groups than few_rows=1: that run shuffles
+    assert_same(out, con, f"SELECT id, k FROM people p WHERE {'NOT ' if anti else ''}EXISTS (SELECT 1 FROM "
+                          "(SELECT k FROM people GROUP BY k HAVING count(*) > 1) g WHERE g.k = p.k)")
 
 
 def test_loop_invariant_input_is_computed_once(tmp_path: Path) -> None:
