@@ -88,9 +88,16 @@ class CielGenerator(ProgramGenerator):
         fn = f"task_{var}"
         header = body[0] if body and body[0].startswith("#") else f"# {op.opname}"
         if isinstance(op, O.Scan):
+            # read only this slice (read_part): a whole table per partition task multiplied memory
+            read = f"{var} = read_table("
+            sliced = body and any(line.startswith(read) for line in body)
+            if sliced:
+                body = [line.replace(read, f"{var} = read_part(part, nparts, ", 1) if line.startswith(read)
+                        else line for line in body]
+            ret = f"    return {var}" if sliced else f"    return take_part({var}, part, nparts)"
             self.task_defs.append([f"def {fn}(paths: dict[str, str], part: int, nparts: int) -> pd.DataFrame:",
                                    f'    """{docstring_text(header[2:])} (one slice of the rows)."""',
-                                   *indent(body, 1), f"    return take_part({var}, part, nparts)"])
+                                   *indent(body, 1), ret])
             names[id(op)] = var
             return [header, f"{var} = [spawn(T({fn!r}), paths, i, NPARTS) for i in range(NPARTS)]"]
         args = ", ".join(f"{p}: pd.DataFrame" for p in params.values())
