@@ -182,3 +182,26 @@ def test_all_workers_dead_fails_the_job_promptly():
         c.kill_worker(2)
         with pytest.raises(ClusterLost, match="job aborted"):
             client.deref(client.spawn(ex.sleep_value, 10, 7), timeout=30)
+
+
+def test_forget_drops_a_finished_jobs_tasks_and_objects(cluster):
+    from backends.ciel.engine.api import Client
+    job = Client(cluster.address, cluster.token)
+    try:
+        parts = [job.spawn(ex.payload, 200_000, 100 + i) for i in range(4)]  # spilled (over 64 KiB)
+        assert job.deref(job.spawn(ex.total, *[job.spawn(ex.length, p) for p in parts])) == 800_000
+        spilled = {p.name for i in range(2) for p in (cluster.dir / f"spill-{i}").glob("*")}
+        assert {p.id for p in parts} <= spilled
+        before = sum(cluster.client().info()["tasks"].values())
+        job.forget()
+        deadline = time.monotonic() + 10
+        while sum(cluster.client().info()["tasks"].values()) > before - 9:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        while {p.name for i in range(2) for p in (cluster.dir / f"spill-{i}").glob("*")} & {p.id for p in parts}:
+            assert time.monotonic() < deadline, "the workers deleted the job's objects"
+            time.sleep(0.05)
+    finally:
+        job.close()
+    c = cluster.client()  # other clients are untouched, and the cluster still works
+    assert c.deref(c.spawn(ex.add, 2, 40)) == 42

@@ -16,7 +16,7 @@ import atexit
 import re
 import threading
 import types
-from typing import Callable
+from collections.abc import Callable
 
 from backends.base import Program, RunOptions, RunResult
 from backends.ciel.engine.api import ClusterLost, TaskError

@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import itertools
 import pickle
-import sys
 import threading
 import time
 import uuid
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from backends.ciel.engine.peers import PeerPool
-from backends.ciel.engine.protocol import CLUSTER_LOST, AuthError, Connection, connect, token_bytes
+from backends.ciel.engine.protocol import (
+    CLUSTER_LOST,
+    AuthError,
+    Connection,
+    connect,
+    token_bytes,
+)
 
 
 class Ref:
@@ -81,7 +86,10 @@ def function_name(fn: Callable[..., Any] | str) -> str:
 
 def resolve_function(name: str) -> Callable[..., Any]:
     module_name, _, qual = name.partition(":")
-    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    # import_module, not sys.modules.get: on a fresh worker several pool threads
+    # resolve at once, and sys.modules holds a module still being initialised
+    # (import_module waits for it; the lookup handed out a half-imported module)
+    module = importlib.import_module(module_name)
     obj: Any = module
     for part in qual.split("."):
         obj = getattr(obj, part)
@@ -335,6 +343,16 @@ class Client(Runtime):
     def _send_spawn(self, msg: tuple[Any, ...]) -> None:
         self._spawned[msg[1]] = msg
         self.link.send(msg)
+
+    def forget(self, timeout: float = 10.0) -> None:
+        """The job is over: the master drops every task of this client's namespace
+        and tells the workers holding their objects to delete them (without this
+        a worker's store grew with every job run on a shared cluster)."""
+        self._spawned.clear()
+        try:  # waits for the answer: a send just before close() could be lost
+            self.link.wait(self.link.request("forget", self.ns), timeout)
+        except (MasterLost, TimeoutError):
+            pass  # best effort: a lost master has nothing to forget, and the job's own error matters more
 
     def register_module(self, source: str, prefix: str = "musketeer_ciel") -> str:
         """Ship a module's source to every worker (over the authenticated link);

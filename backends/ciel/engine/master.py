@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from backends.ciel.engine import journal as jrn
-from backends.ciel.engine.protocol import CLUSTER_LOST, Connection, accept_loop, listen, token_bytes
+from backends.ciel.engine.protocol import (
+    CLUSTER_LOST,
+    Connection,
+    accept_loop,
+    listen,
+    token_bytes,
+)
 
 INLINE = 16 * 1024  # objects up to this size travel with the master's messages
 
@@ -211,6 +217,8 @@ class Master:
         w.running.discard(tid)
         t = self.tasks.get(tid)
         if t is None:
+            if delegate is None:
+                conn.send(("drop", [tid]))  # finished after its job was forgotten
             return
         if delegate is not None:
             if t.state == "done":
@@ -266,6 +274,24 @@ class Master:
                 self._check(t)
         else:
             self._want(ref)
+
+    def on_forget(self, conn: Connection, req: int, ns: str) -> None:
+        """A client's job is over: drop its tasks and objects, here and on the holders."""
+        gone = {tid for tid, t in self.tasks.items() if t.ns == ns}
+        drops: dict[str, list[str]] = collections.defaultdict(list)
+        for tid in gone:
+            del self.tasks[tid]
+            self.waiters.pop(tid, None)
+            self.dependents.pop(tid, None)
+            obj = self.objects.pop(tid, None)
+            for address in obj.holders if obj is not None else ():
+                w = self.workers.get(address)
+                if w is not None:
+                    w.held.discard(tid)
+                    drops[address].append(tid)
+        for address, refs in drops.items():
+            self.workers[address].conn.send(("drop", refs))
+        conn.send(("reply", req, len(gone)))
 
     def on_block(self, conn: Connection, tid: str) -> None:
         conn.info.blocked += 1
@@ -327,8 +353,8 @@ class Master:
         for conn, req, _ in self.waiters.pop(target, []):
             conn.send(self._at(req, target))
         for tid in self.dependents.pop(target, set()):
-            t = self.tasks[tid]
-            if t.state == "pending":
+            t = self.tasks.get(tid)  # None: forgotten
+            if t is not None and t.state == "pending":
                 self._check(t)
 
     def _check(self, t: Task) -> None:
@@ -368,8 +394,8 @@ class Master:
             if not free:
                 return
             tid = self.ready.popleft()
-            t = self.tasks[tid]
-            if t.state != "ready":
+            t = self.tasks.get(tid)  # None: forgotten
+            if t is None or t.state != "ready":
                 continue
             targets = [self._resolve(d) for d in t.deps]
             if not all(self._available(x) for x in targets):

@@ -47,6 +47,14 @@ class ObjectStore:
                 return None
         return None
 
+    def delete(self, refs: list[str]) -> None:
+        with self._lock:
+            paths = [self._disk.pop(r)[0] for r in refs if r in self._disk]
+            for r in refs:
+                self._mem.pop(r, None)
+        for path in paths:
+            path.unlink(missing_ok=True)
+
     def __contains__(self, ref: str) -> bool:
         with self._lock:
             return ref in self._mem or ref in self._disk

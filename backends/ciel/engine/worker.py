@@ -81,6 +81,8 @@ class Worker:
     def _on_message(self, msg: tuple[Any, ...]) -> None:
         if msg[0] == "run":
             self._queue.put(msg)
+        elif msg[0] == "drop":  # a finished job's objects
+            self.store.delete(msg[1])
         elif msg[0] == "module":
             self._load_module(msg[1], msg[2])
         elif msg[0] == "error":
