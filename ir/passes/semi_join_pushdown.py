@@ -83,10 +83,11 @@ def _worth_it(semi: O.Join, below: O.Join, other: O.Op) -> bool:
     """Does testing the rows of one side beat testing the join's output?
 
     Without size estimates (the IR knows none), two cases are clear: the
-    other side is a whole table (an unfiltered Scan, maybe renamed) joined on
-    keys only, so the join cannot drop rows and testing fewer rows first
-    wins; or the semi join is a cheap lookup -- no residual, and a reduced
-    right side (filtered, aggregated, ...), so testing more rows costs little
+    other side is a whole table (an unfiltered Scan under Projects) joined on
+    keys only, so the join drops no rows when its keys are a foreign key
+    (the usual case) and testing the fewer rows first wins; or the semi join
+    is a cheap lookup -- no residual, and a reduced right side (filtered,
+    aggregated, ...), so testing more rows costs little
     while every row it drops is one the join does not have to match. When the
     other side is filtered and the semi join expensive (TPC-H Q21: a residual
     against all of lineitem), the join should reduce the rows first.
@@ -97,7 +98,7 @@ def _worth_it(semi: O.Join, below: O.Join, other: O.Op) -> bool:
 
 
 def _plain(op: O.Op) -> bool:
-    """An unfiltered table: a Scan under column-only Projects."""
+    """An unfiltered table: a Scan under Projects (which never drop rows)."""
     while isinstance(op, O.Project):
         op = op.input
     return isinstance(op, O.Scan)
