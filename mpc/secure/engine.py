@@ -20,9 +20,9 @@ from ir import UnsupportedError
 from ir import expr as E
 from ir import operators as O
 from mpc.plan import SplitPlan
-from mpc.split import shareable
 from mpc.secure import oblivious as ob
 from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
+from mpc.split import shareable
 
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
 
@@ -457,12 +457,9 @@ class Engine:
         argpos = {a: i for i, a in enumerate(dict.fromkeys(args))}
         rows = [1 - mask, *[await self.share(rel.cols[k], n) for k in op.keys],
                 *[await self.share(rel.cols[a], n) for a in argpos], mask]
-        srt = ob.sort_columns(mpc, mpc.np_stack(rows), nk + 1, less=lambda a, b: ob.lex_less(mpc, a, b, nk + 1, bits=1))
+        srt = ob.sort_valid_first(mpc, rows, nk + 1)
         m = srt[-1]
-        same = ob.adjacent_equal(mpc, srt, nk + 1, bits=1)
-        one = sf.array(np.ones(1))
-        start = mpc.np_concatenate((one, 1 - same))
-        end = mpc.np_concatenate((1 - same, one))
+        start, end = ob.segment_bounds(mpc, sf, srt, nk + 1)
         vals = srt[1 + nk: 1 + nk + len(argpos)]
         cols: dict[str, Column] = {k: Column(SECRET, srt[1 + i]) for i, k in enumerate(op.keys)}
         sums = ob.segmented_scan(mpc, sf, mpc.np_stack([*[vals[i] for i in range(len(argpos))], m]), start, "sum")
@@ -492,7 +489,6 @@ class Engine:
         join = op.input
         assert isinstance(join, O.Join)
         left, right = self._fused_inputs[id(join)]
-        nl, nr = left.n, right.n
         swap = not set(op.keys) <= set(join.left.schema.names)
         side, other = (right, left) if swap else (left, right)
         sk, ok = (join.right_keys, join.left_keys) if swap else (join.left_keys, join.right_keys)
@@ -532,12 +528,8 @@ class Engine:
             valid = count > 0.5  # rows that matched nothing are no group's
             nk = len(op.keys)
             rows = [1 - valid, *keyvals, *[partial[a] for a in names], count, valid]
-            srt = ob.sort_columns(mpc, mpc.np_stack(rows), nk + 1,
-                                  less=lambda a, b: ob.lex_less(mpc, a, b, nk + 1, bits=1))
-            same = ob.adjacent_equal(mpc, srt, nk + 1, bits=1)
-            one = sf.array(np.ones(1))
-            start = mpc.np_concatenate((one, 1 - same))
-            end = mpc.np_concatenate((1 - same, one))
+            srt = ob.sort_valid_first(mpc, rows, nk + 1)
+            start, end = ob.segment_bounds(mpc, sf, srt, nk + 1)
             scanned = ob.segmented_scan(mpc, sf, srt[1 + nk: 2 + nk + len(names)], start, "sum")
             sums = {a: scanned[i] for i, a in enumerate(names)}
             total = scanned[len(names)]
@@ -564,7 +556,7 @@ class Engine:
             order = frame.sort_values([k.column for k in op.keys],
                                       ascending=[k.ascending for k in op.keys], kind="stable").index.to_numpy()
             return await self._take(rel, order)
-        mpc, sf, n = self.mpc, self.sf, rel.n
+        mpc, n = self.mpc, rel.n
         if n == 0:
             return rel
         mask = rel.mask if rel.mask is not None else self.ones(n)
@@ -574,7 +566,7 @@ class Engine:
         rows = [1 - mask, *[shared[k.column] if k.ascending else -shared[k.column] for k in op.keys],
                 *[shared[c] for c in rest], mask]
         nkeys = 1 + len(keys) + len(rest)
-        srt = ob.sort_columns(mpc, mpc.np_stack(rows), nkeys, less=lambda a, b: ob.lex_less(mpc, a, b, nkeys, bits=1))
+        srt = ob.sort_valid_first(mpc, rows, nkeys)
         cols = {}
         for i, k in enumerate(op.keys):
             cols[k.column] = Column(SECRET, srt[1 + i] if k.ascending else -srt[1 + i])
@@ -599,8 +591,8 @@ class Engine:
         mask = rel.mask if rel.mask is not None else self.ones(n)
         rows = [1 - mask, *[await self.share(rel.cols[c], n) for c in names], mask]
         nkeys = 1 + len(names)
-        srt = ob.sort_columns(mpc, mpc.np_stack(rows), nkeys, less=lambda a, b: ob.lex_less(mpc, a, b, nkeys, bits=1))
-        first = mpc.np_concatenate((sf.array(np.ones(1)), 1 - ob.adjacent_equal(mpc, srt, nkeys, bits=1)))
+        srt = ob.sort_valid_first(mpc, rows, nkeys)
+        first, _ = ob.segment_bounds(mpc, sf, srt, nkeys)
         return SecRel(n, {c: Column(SECRET, srt[1 + i]) for i, c in enumerate(names)}, first * srt[-1])
 
     async def _compact(self, rel: SecRel) -> SecRel:
@@ -610,7 +602,7 @@ class Engine:
         names = list(rel.cols)
         rows = [1 - rel.mask, *[await self.share(rel.cols[c], n) for c in names], rel.mask]
         nkeys = 1 + len(names)
-        srt = ob.sort_columns(mpc, mpc.np_stack(rows), nkeys, less=lambda a, b: ob.lex_less(mpc, a, b, nkeys, bits=1))
+        srt = ob.sort_valid_first(mpc, rows, nkeys)
         return SecRel(n, {c: Column(SECRET, srt[1 + i]) for i, c in enumerate(names)}, srt[-1], packed=True)
 
     # output -------------------------------------------------------------------

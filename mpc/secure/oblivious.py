@@ -12,7 +12,8 @@ row 0.. hold the sort keys. Masks are secret 0/1 arrays of length n.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -120,3 +121,19 @@ def adjacent_equal(mpc: Any, rows: Sec, nkeys: int, bits: int = 0) -> Sec:
         e = _lt_eq(a[k], b[k], k < bits)[1]
         eq = e if eq is None else eq * e
     return eq
+
+
+def sort_valid_first(mpc: Any, rows: Sequence[Sec], nkeys: int) -> Sec:
+    """`rows` stacked and sorted by their first `nkeys` rows, the first of
+    which is the 0/1 "invalid" flag (1 - mask): valid rows come first, in
+    key order. Grouping, DISTINCT and result compaction all sort this way."""
+    return sort_columns(mpc, mpc.np_stack(list(rows)), nkeys,
+                        less=lambda a, b: lex_less(mpc, a, b, nkeys, bits=1))
+
+
+def segment_bounds(mpc: Any, sf: Any, srt: Sec, nkeys: int) -> tuple[Sec, Sec]:
+    """(start, end): secret 0/1 flags of the first and the last column of
+    each run of equal keys in `srt` (sorted by `sort_valid_first`)."""
+    one = sf.array(np.ones(1))
+    differs = 1 - adjacent_equal(mpc, srt, nkeys, bits=1)
+    return mpc.np_concatenate((one, differs)), mpc.np_concatenate((differs, one))
