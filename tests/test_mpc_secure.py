@@ -30,7 +30,7 @@ CASES: dict[str, tuple[str, bool]] = {
     "sort_agg": ("SELECT g, SUM(v) AS s, COUNT(*) AS c, MIN(v) AS mn, MAX(v) AS mx, AVG(v) AS a "
                  "FROM (SELECT g, v FROM t0 UNION ALL SELECT g, v FROM t2) u GROUP BY g", False),
     "sort_agg_two_keys": ("SELECT g, k, SUM(v) AS s, COUNT(*) AS c FROM t0 WHERE v < 15 GROUP BY g, k", False),
-    "onehot_agg": ("SELECT c, SUM(v) AS s, COUNT(*) AS n, MAX(v) AS mx FROM "
+    "onehot_agg": ("SELECT c, SUM(v) AS s, COUNT(*) AS n, MAX(v) AS mx, MIN(v) AS mn, AVG(v) AS a FROM "
                    "(SELECT 1 AS c, v FROM t0 UNION ALL SELECT 2 AS c, v FROM t2 UNION ALL SELECT 3 AS c, w AS v "
                    "FROM t1) u GROUP BY c", False),
     "join": ("SELECT t0.k, t0.v, t1.w FROM t0 JOIN t1 ON t0.k = t1.k", False),
@@ -125,8 +125,10 @@ def secure_run(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("secure_ops")
     config = _write_config(str(d), free_ports(3))
+    # one-hot GROUP BYs in blocks of 8 rows: the 29-row case folds 4 blocks
+    env = {**os.environ, "MUSKETEER_MPC_BLOCK": "8"}
     procs = [subprocess.Popen([sys.executable, __file__, str(i), config, str(d / f"out{i}.json")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
              for i in range(3)]
     try:
         errs = [p.communicate(timeout=600)[1] for p in procs]
