@@ -21,7 +21,7 @@ class Leak:
     also the label the runtime records when the value actually arrives."""
 
     party: str
-    kind: str  # "size" | "public" | "stp" | "output"
+    kind: str  # "size" | "public" | "stp" | "output" | "pad" (one-time pads, random positions)
     text: str
     columns: tuple[str, ...] = ()
     op: str = ""  # %N of the relation the columns belong to

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from backends.base import RunOptions
@@ -211,6 +212,8 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
 
 
 def _plain(v: Any) -> Any:
+    if isinstance(v, np.ndarray) and v.ndim > 1:
+        v = v.ravel()
     try:
         return [x.item() if hasattr(x, "item") else x for x in list(v)]
     except TypeError:

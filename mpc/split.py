@@ -56,6 +56,27 @@ def held(place: str) -> bool:
     return place not in (PUBLIC_PLACE, SECRET_PLACE)
 
 
+def gather_roles(parties: tuple[str, ...], stp: str) -> tuple[str, str] | None:
+    """(pad party, third party) for the STP's padded gather
+    (`mpc/secure/gather.py`), or None where it does not apply: it needs
+    two parties besides the STP, and it is safe only while no two parties
+    collude, i.e. MPyC's threshold (m - 1) // 2 is 1 (3 or 4 parties).
+    Elsewhere the STP sends a secret one-hot selection instead."""
+    others = [p for p in parties if p != stp]
+    return (others[0], others[1]) if len(others) >= 2 and (len(parties) - 1) // 2 == 1 else None
+
+
+def gather_labels(ref: str) -> dict[str, str]:
+    """What the padded gather's receivers see, as the leakage report and
+    the runtime's channel both name it."""
+    return {
+        "padded": f"one-time-padded rows (uniformly random) for the hybrid join {ref}",
+        "permutation": f"random permutations (independent of the data) for the hybrid join {ref}",
+        "pads": f"permuted one-time pads (uniformly random) for the hybrid join {ref}",
+        "positions": f"random distinct positions (independent of the data) for the hybrid join {ref}",
+    }
+
+
 def shareable(dtype) -> bool:
     """Secure stages compute on fixed-point numbers: integers, decimals,
     floats and booleans can be secret-shared; strings and dates cannot."""
@@ -354,6 +375,14 @@ class _Chooser:
             self._see(stp, op.left, list(op.left_keys), "join keys")
             self._see(stp, op.right, list(op.right_keys), "join keys")
             self._size(op, stp, "row count")
+            roles = gather_roles(self.config.names, stp)
+            if roles is not None and any(pl.masked or any(p not in (stp, PUBLIC_PLACE) for p in pl.cols.values())
+                                         for pl in (lp, rp)):
+                labels = gather_labels(self.ref[id(op)])
+                for key in ("padded", "permutation"):
+                    self.leaks.append(Leak(stp, "pad", labels[key], (), self.ref[id(op)]))
+                for key in ("pads", "positions"):
+                    self.leaks.append(Leak(roles[1], "pad", labels[key], (), self.ref[id(op)]))
             out = {n: (stp if p in (stp, PUBLIC_PLACE) else SECRET_PLACE) for n, p in cols.items()}
             return Placement(out, masked), "hybrid", stp
         for side, keys, pl in ((op.left, op.left_keys, lp), (op.right, op.right_keys, rp)):

@@ -22,7 +22,8 @@ from ir import operators as O
 from mpc.plan import SplitPlan
 from mpc.secure import oblivious as ob
 from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
-from mpc.split import shareable
+from mpc.secure.gather import Roles, gather
+from mpc.split import gather_labels, gather_roles, shareable
 
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
 #: rows per block of a one-hot GROUP BY (bounds MPyC's live intermediates)
@@ -333,10 +334,25 @@ class Engine:
                 out.append(await self.chan.send(c.values, c.place, [stp], label))
         return out if self.me == stp else None
 
-    async def _select(self, stp: str, rel: SecRel, idx: np.ndarray | None, k: int) -> SecRel:
+    async def _select(self, stp: str, rel: SecRel, idx: np.ndarray | None, k: int, op: O.Op) -> SecRel:
         """Rows `idx` (known to the STP only) of rel: STP-visible columns are
-        gathered by the STP in the clear; others through a secret one-hot."""
+        gathered by the STP in the clear; others by the padded gather
+        (`mpc/secure/gather.py`), or a secret one-hot where it does not apply."""
         cols: dict[str, Column] = {}
+        secret = [name for name, c in rel.cols.items() if c.place not in (PUBLIC, stp)]
+        roles = gather_roles(self.chan.parties, stp)
+        if roles is not None and (secret or rel.mask is not None):
+            for name, c in rel.cols.items():
+                if name not in secret:
+                    cols[name] = Column(stp, np.asarray(c.values)[idx] if self.me == stp else None)
+            rows = [await self.share(rel.cols[c], rel.n) for c in secret]
+            if rel.mask is not None:
+                rows.append(rel.mask)
+            got = await gather(self.mpc, self.sf, self.chan, self.mpc.np_stack(rows), idx, k,
+                               Roles(stp, *roles, gather_labels(self.plan.ref[id(op)])))
+            for i, name in enumerate(secret):
+                cols[name] = Column(SECRET, got[i])
+            return SecRel(k, cols, got[len(secret)] if rel.mask is not None else None)
         sel = None
         for name, c in rel.cols.items():
             if c.place in (PUBLIC, stp):
@@ -365,7 +381,7 @@ class Engine:
         if self.me == stp:
             li, ri = _match(lk, rk)
         k = await self.chan.publish(len(li) if li is not None else None, stp, self._leak_label(self.me, "row count", op))
-        a, b = await self._select(stp, left, li, k), await self._select(stp, right, ri, k)
+        a, b = await self._select(stp, left, li, k, op), await self._select(stp, right, ri, k, op)
         return SecRel(k, {**a.cols, **b.cols}, _mul(a.mask, b.mask))
 
     async def _oblivious_join(self, op: O.Join, left: SecRel, right: SecRel) -> SecRel:

@@ -59,6 +59,16 @@ class Channel:
         out = await self.send(obj, sender, list(self.parties), label)
         return obj if self.me == sender else out
 
+    async def reveal_raw(self, x: Any, receivers: list[str], label: str) -> Any:
+        """Like `reveal`, as exact field values (Python ints): for one-time
+        padded values, which are uniform over the whole field."""
+        out = await self.mpc.output(x, receivers=[self.idx(r) for r in receivers], raw=True)
+        if self.me in receivers:
+            out = np.asarray(out.value, dtype=object)
+            self._record(label, out)
+            return out
+        return None
+
     async def reveal(self, x: Any, receivers: list[str], label: str) -> Any:
         out = await self.mpc.output(x, receivers=[self.idx(r) for r in receivers])
         if self.me in receivers:
