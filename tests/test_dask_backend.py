@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from backends.base import RunOptions
+from backends.common.loader import load_program
 from backends.dask import BACKEND, DaskBackend
 from ir import expr as E
 from ir import operators as O
@@ -197,6 +198,35 @@ def test_semi_join_on_groups_a_having_keeps(few_rows: int, anti: bool, people: O
     assert expected is not None and expected[0] > 1  # more groups than few_rows=1: that run shuffles
     assert_same(out, con, f"SELECT id, k FROM people p WHERE {'NOT ' if anti else ''}EXISTS (SELECT 1 FROM "
                           "(SELECT k FROM people GROUP BY k HAVING count(*) > 1) g WHERE g.k = p.k)")
+
+
+@pytest.mark.parametrize("parts", [1, 3], ids=["1part", "3parts"])
+@pytest.mark.parametrize("keys", [(), ("dept",), ("dept", "active")], ids=["global", "one-key", "two-keys"])
+def test_aggregates_combine_partition_totals(keys: tuple[str, ...], parts: int, people: O.Scan,
+                                             con: duckdb.DuckDBPyConnection) -> None:
+    """Aggregates without DISTINCT into one result partition (as at TPC-H
+    scale: no MUSKETEER_DASK_PARTITIONS) are each partition's totals,
+    combined: sums and counts summed, MIN of MINs, AVG as sum / count. The
+    scan is split into `parts` partitions, the last one left empty by the
+    filter; NULL keys, NULL values, and every aggregate type. DuckDB's rows,
+    and the run went through `_by_totals`."""
+    aggs = tuple((name, call) for name, call in test_local_backend.AGGS if not call.distinct)
+    sql = ", ".join(part for part in test_local_backend.AGGS_SQL.split(", ") if "DISTINCT" not in part)
+    few = O.Filter(people, E.Compare("<=", C("id"), L(6)))
+    module = load_program(BACKEND.generate(workflow(O.Aggregate(few, keys, aggs))))
+    read, combine, calls = module.scan_table, module._by_totals, []
+    module.scan_table = lambda *args, **kwargs: read(*args, **kwargs).repartition(npartitions=parts)
+    module._by_totals = lambda *args: calls.append(args[1]) or combine(*args)
+    out = module.run()["result"]
+    assert calls == [list(keys)]
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    assert_same(out, con, f"SELECT {', '.join(keys + (sql,))} FROM people WHERE id <= 6{group}")
+    assert str(out["n"].dtype) == "int64[pyarrow]" and str(out["avg_salary"].dtype) == "double[pyarrow]"
+    empty = load_program(BACKEND.generate(workflow(O.Aggregate(O.Filter(people, L(False)), keys, aggs))))
+    empty.scan_table = module.scan_table
+    nothing = empty.run()["result"]
+    assert len(nothing) == (0 if keys else 1)
+    assert_same(nothing, con, f"SELECT {', '.join(keys + (sql,))} FROM people WHERE false{group}")
 
 
 def test_loop_invariant_input_is_computed_once(tmp_path: Path) -> None:

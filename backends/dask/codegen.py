@@ -9,8 +9,8 @@ are pandas DataFrames of pyarrow-backed columns, so:
   partition, compiled from the expression exactly as the local engine
   compiles it (backends/common/arrow_exprs.py), applied with map_partitions;
 * operators that move rows between partitions call dask: `merge` (hash or
-  broadcast join), `groupby().agg` (tree reduction, `split_out` for many
-  groups), `shuffle` (co-partitioned joins and set operations),
+  broadcast join), `groupby().agg` (`split_out` for many groups; into one
+  partition, each partition's totals combined instead), `shuffle` (co-partitioned joins and set operations),
   `drop_duplicates`, `head`;
 * small results (a global aggregate, an ordered or limited result) are
   computed to pandas, and the local engine's helpers finish them;
