@@ -86,6 +86,25 @@ def test_received_values_match_leakage_report(tmp_path):
     _check_report_against_trust(plan, config)
 
 
+def test_public_group_avg(tmp_path):
+    """AVG grouped by public keys over unfiltered rows: the group sizes are
+    public, so the secure stage multiplies by 1/size instead of dividing."""
+    config_path, _, parties = _setup(tmp_path, "patients", 30)
+    query = os.path.join(os.path.dirname(config_path), "avg.sql")
+    with open(query, "w") as f:
+        f.write("SELECT a.pid, AVG(c.diag) AS avg_diag, COUNT(*) AS n FROM visits_a a "
+                "CROSS JOIN (SELECT diag FROM visits_c WHERE pid < 20) c GROUP BY a.pid")
+    config = load_config(config_path)
+    agg = next(s for s in plan_query(open(query).read(), config).secure if s.op.opname == "Aggregate")
+    assert agg.mode == "public"
+    runs = run_all(query, config_path, parties, timeout=300)
+    assert all(r.returncode == 0 for r in runs.values()), [r.stderr for r in runs.values()]
+    want = cleartext_answer(query, config)
+    got = _result(runs[config.recipients[0]].stdout, want)
+    assert len(want) > 1 and want["n"].min() > 1 and same_answer(got.sort_values("pid").reset_index(drop=True),
+                                         want.sort_values("pid").reset_index(drop=True)), (got, want)
+
+
 @pytest.mark.slow
 def test_credit_hybrid_join_and_aggregation_records(tmp_path):
     config, query, parties = _check_answer(tmp_path, "credit", 60, record=True)

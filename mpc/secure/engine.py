@@ -399,6 +399,7 @@ class Engine:
             return await self._fused_aggregate(op, step)
         rel = ins[0]
         mpc, sf = self.mpc, self.sf
+        inv_sizes = None  # secret or public 1/group size, where it is known outside MPC
         if step.mode == "global":
             groups = sf.array(np.ones((1, rel.n))) if rel.n else None
             g, keys = 1, {}
@@ -409,6 +410,8 @@ class Engine:
             onehot[codes, np.arange(rel.n)] = 1.0
             groups = sf.array(onehot)
             keys = {k: Column(PUBLIC, u) for k, u in zip(op.keys, uniq)}
+            if rel.mask is None and g:  # group sizes are public: AVG divides by a public constant
+                inv_sizes = sf.array(1.0 / np.bincount(codes, minlength=g), integral=False)
         elif step.mode == "hybrid":
             stp = step.stp
             kv = await self._keys_at(stp, rel, op.keys, op.input, "group keys")
@@ -422,6 +425,11 @@ class Engine:
                 oh[codes, np.arange(rel.n)] = 1.0
             groups = mpc.input(sf.array(oh), senders=self.chan.idx(stp))
             keys = {k: Column(stp, uniq[i] if self.me == stp else None) for i, k in enumerate(op.keys)}
+            if rel.mask is None and g and any(c.func == "avg" for _, c in op.aggs):
+                # every row counts, so the STP knows each group's size: it
+                # secret-shares 1/size and AVG is one product, not a secure division
+                inv = 1.0 / np.bincount(codes, minlength=g) if self.me == stp else np.zeros(g)
+                inv_sizes = mpc.input(sf.array(inv, integral=False), senders=self.chan.idx(stp))
         elif step.domain is not None and rel.n:  # oblivious, public key domain: one-hot by secure equality
             return await self._onehot_aggregate(op, rel, step.domain)
         elif step.domain is not None:
@@ -447,7 +455,12 @@ class Engine:
             x = await self.share(rel.cols[call.arg], rel.n) if rel.n else None
             if call.func in ("sum", "avg"):
                 s = groups @ (x * mask) if rel.n else sf.array(np.zeros(g))
-                cols[name] = Column(SECRET, s if call.func == "sum" else mpc.np_divide(s, await cnt() + (1 - (await cnt() > 0.5))))
+                if call.func == "sum":
+                    cols[name] = Column(SECRET, s)
+                elif inv_sizes is not None:
+                    cols[name] = Column(SECRET, s * inv_sizes)
+                else:
+                    cols[name] = Column(SECRET, mpc.np_divide(s, await cnt() + (1 - (await cnt() > 0.5))))
             else:  # min / max: rows outside the group (or masked out) become +-BIG
                 sign = 1.0 if call.func == "min" else -1.0
                 member = groups * mask.reshape(1, rel.n) if rel.n else None
