@@ -105,6 +105,18 @@ def test_each_role_receives_only_pads_and_random_positions(gathered):
         assert len(set(values)) == len(values)
 
 
+@pytest.mark.parametrize("parties,want", [
+    (("a", "b"), None),  # no third party
+    (("a", "b", "c"), ("b", "c")),
+    (("a", "b", "c", "d"), ("b", "c")),  # MPyC threshold still 1
+    (("a", "b", "c", "d", "e"), None),  # threshold 2: two parties may collude, so the one-hot
+])
+def test_gather_roles_follow_the_collusion_threshold(parties, want):
+    from mpc.split import gather_roles
+
+    assert gather_roles(parties, "a") == want
+
+
 if __name__ == "__main__":
     asyncio.set_event_loop(asyncio.new_event_loop())
     _party_main(int(sys.argv[1]), sys.argv[2], sys.argv[3])

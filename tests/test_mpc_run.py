@@ -128,6 +128,28 @@ def test_credit_hybrid_join_and_aggregation_records(tmp_path):
 
 
 @pytest.mark.slow
+def test_credit_with_five_parties_uses_the_one_hot_selection(tmp_path):
+    """Five parties (two auditors holding nothing): MPyC's threshold is 2,
+    so two parties may collude and the padded gather does not apply; the
+    hybrid join falls back to the STP's secret one-hot and still answers."""
+    config_path, query, parties = _setup(tmp_path, "credit", 30)
+    text = open(config_path).read()
+    extra = ["auditor_1", "auditor_2"]
+    blocks = [f'[[party]]\nname = "{p}"\nhost = "127.0.0.1"\nport = {port}\n'
+              for p, port in zip(extra, free_ports(2))]
+    text = text.replace("[tables.", "\n".join(blocks) + "\n[tables.", 1)
+    with open(config_path, "w") as f:
+        f.write(text)
+    config = load_config(config_path)
+    plan = plan_query(open(query).read(), config)
+    assert not [leak for leak in plan.leaks if leak.kind == "pad"]
+    runs = run_all(query, config_path, parties + extra, timeout=600)
+    assert all(r.returncode == 0 for r in runs.values()), [r.stderr[-500:] for r in runs.values()]
+    want = cleartext_answer(query, config)
+    assert same_answer(_result(runs["regulator"].stdout, want), want)
+
+
+@pytest.mark.slow
 def test_hhi(tmp_path):
     _check_answer(tmp_path, "hhi", 200)
 
