@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -61,21 +60,10 @@ def _party_main(index: int, ports: str, out_path: str) -> None:
 @pytest.fixture(scope="module")
 def gathered(tmp_path_factory):
     from mpc.launch import free_ports
+    from tests.mpc_helpers import run_parties
 
-    d = tmp_path_factory.mktemp("gather")
     ports = ",".join(map(str, free_ports(3)))
-    procs = [subprocess.Popen([sys.executable, __file__, str(i), ports, str(d / f"out{i}.json")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-             for i in range(3)]
-    try:
-        errs = [p.communicate(timeout=300)[1] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, err in zip(procs, errs):
-        assert p.returncode == 0, err[-3000:]
-    return [json.loads((d / f"out{i}.json").read_text()) for i in range(3)]
+    return run_parties(__file__, 3, [ports], tmp_path_factory.mktemp("gather"), timeout=300)
 
 
 @pytest.mark.parametrize("case", list(CASES))

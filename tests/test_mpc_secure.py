@@ -14,7 +14,6 @@ import asyncio
 import io
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -125,24 +124,10 @@ def secure_run(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("secure_ops")
     config = _write_config(str(d), free_ports(3))
+    from tests.mpc_helpers import run_parties
+
     # one-hot GROUP BYs in blocks of 8 rows: the 29-row case folds 4 blocks
-    env = {**os.environ, "MUSKETEER_MPC_BLOCK": "8"}
-    procs = [subprocess.Popen([sys.executable, __file__, str(i), config, str(d / f"out{i}.json")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-             for i in range(3)]
-    try:
-        errs = [p.communicate(timeout=600)[1] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, err in zip(procs, errs):
-        assert p.returncode == 0, err[-3000:]
-    outs = []
-    for i in range(3):
-        with open(d / f"out{i}.json") as f:
-            outs.append(json.load(f))
-    return outs
+    return run_parties(__file__, 3, [config], d, env={"MUSKETEER_MPC_BLOCK": "8"})
 
 
 def _oracle(sql: str) -> pd.DataFrame:
