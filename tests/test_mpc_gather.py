@@ -82,7 +82,7 @@ def test_each_role_receives_only_pads_and_random_positions(gathered):
     assert {label for label, _ in stp} == {labels["padded"], labels["permutation"]}
     assert pad == []  # the pad party learns nothing
     assert {label for label, _ in third} == {labels["pads"], labels["positions"]}
-    scaled = {int(round(v * 2 ** 32)) for v in X.ravel()}  # the field values of X
+    scaled = {round(v * 2 ** 32) for v in X.ravel()}  # the field values of X
     for label, values in stp + third:
         if "one-time" in label:
             assert not set(values) & scaled  # padded, never the data itself

@@ -95,7 +95,9 @@ def test_public_group_avg(tmp_path):
         f.write("SELECT a.pid, AVG(c.diag) AS avg_diag, COUNT(*) AS n FROM visits_a a "
                 "CROSS JOIN (SELECT diag FROM visits_c WHERE pid < 20) c GROUP BY a.pid")
     config = load_config(config_path)
-    agg = next(s for s in plan_query(open(query).read(), config).secure if s.op.opname == "Aggregate")
+    with open(query) as f:
+        sql = f.read()
+    agg = next(s for s in plan_query(sql, config).secure if s.op.opname == "Aggregate")
     assert agg.mode == "public"
     runs = run_all(query, config_path, parties, timeout=300)
     assert all(r.returncode == 0 for r in runs.values()), [r.stderr for r in runs.values()]
@@ -133,7 +135,8 @@ def test_credit_with_five_parties_uses_the_one_hot_selection(tmp_path):
     so two parties may collude and the padded gather does not apply; the
     hybrid join falls back to the STP's secret one-hot and still answers."""
     config_path, query, parties = _setup(tmp_path, "credit", 30)
-    text = open(config_path).read()
+    with open(config_path) as f:
+        text = f.read()
     extra = ["auditor_1", "auditor_2"]
     blocks = [f'[[party]]\nname = "{p}"\nhost = "127.0.0.1"\nport = {port}\n'
               for p, port in zip(extra, free_ports(2))]
@@ -141,7 +144,8 @@ def test_credit_with_five_parties_uses_the_one_hot_selection(tmp_path):
     with open(config_path, "w") as f:
         f.write(text)
     config = load_config(config_path)
-    plan = plan_query(open(query).read(), config)
+    with open(query) as f:
+        plan = plan_query(f.read(), config)
     assert not [leak for leak in plan.leaks if leak.kind == "pad"]
     runs = run_all(query, config_path, parties + extra, timeout=600)
     assert all(r.returncode == 0 for r in runs.values()), [r.stderr[-500:] for r in runs.values()]

@@ -21,8 +21,8 @@ from ir import expr as E
 from ir import operators as O
 from mpc.plan import SplitPlan
 from mpc.secure import oblivious as ob
-from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
 from mpc.secure.gather import Roles, gather
+from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
 from mpc.split import gather_labels, gather_roles, shareable
 
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
