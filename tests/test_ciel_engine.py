@@ -156,6 +156,46 @@ def test_master_restart_resumes_from_journal():
         assert sum(info["runs"].values()) < len(info["fn"])
 
 
+def test_forget_compacts_the_journal_and_a_restart_keeps_it_forgotten():
+    from backends.ciel.engine.api import Client
+    with Cluster(workers=2, slots=2, grace=0.5) as c:
+        journal = Path(c.journal)
+        sizes = []
+        for job_no in range(3):
+            job = Client(c.address, c.token)
+            try:
+                assert job.deref(job.spawn(ex.pipeline, 3, 5, 10_000, 60 + job_no), timeout=60) > 0
+                grown = journal.stat().st_size
+                job.forget()
+            finally:
+                job.close()
+            sizes.append(journal.stat().st_size)
+            assert sizes[-1] < grown / 4  # the job's spawn and done records are gone
+        assert max(sizes) - min(sizes) < 1024  # flat over jobs, not growing with each one
+        keep = c.client()
+        kept = keep.spawn(ex.add, 2, 40)
+        assert keep.deref(kept) == 42
+        c.restart_master()
+        info = keep.info()
+        assert set(info["fn"]) == {kept.id}  # forgotten jobs stay forgotten, the live one is back
+        assert keep.deref(kept, timeout=30) == 42
+
+
+def test_replay_honours_a_forget_the_master_did_not_compact(tmp_path):
+    # the master died between logging a forget and rewriting the journal
+    from backends.ciel.engine.journal import Journal
+    from backends.ciel.engine.master import Master
+    j = Journal(tmp_path / "master.journal")
+    for tid, ns in (("a1", "job-a"), ("a2", "job-a"), ("b1", "job-b")):
+        j.append(("spawn", tid, ns, "fn", b"", []))
+    j.append(("done", "a1", 3, b"abc", None))
+    j.append(("forget", "job-a"))
+    j.close()
+    m = Master(b"token", tmp_path / "master.journal")
+    assert set(m.tasks) == {"b1"} and not m.objects
+    m.journal.close()
+
+
 def test_all_workers_dead_fails_the_job_promptly():
     # Every worker SIGKILLed mid-job (as the OOM killer does): deref must fail
     # with one clear line within the grace period, not wait forever.

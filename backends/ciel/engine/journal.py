@@ -7,10 +7,15 @@ length-prefixed pickles written by the master itself (never from peers'
 bytes), flushed to the OS after every batch of messages, so a `kill -9` of
 the master loses nothing already acknowledged. A torn last record (the
 master died mid-write) is ignored on replay.
+
+When a job is forgotten the master rewrites the journal as the records of
+what it still knows (`rewrite`), so the file tracks the live task graph
+instead of growing with every job a long-lived cluster has run.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
 from collections.abc import Iterator
@@ -36,6 +41,21 @@ class Journal:
         if self._dirty:
             self._file.flush()
             self._dirty = False
+
+    def rewrite(self, records: list[tuple[Any, ...]]) -> None:
+        """Replace the file with exactly `records`, atomically: a crash
+        mid-rewrite leaves the old journal (a superset) in place."""
+        self._file.close()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            for record in records:
+                data = pickle.dumps(record, protocol=5)
+                f.write(_HEADER.pack(len(data)) + data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._file = open(self.path, "ab")  # noqa: SIM115 - lives as long as the master
+        self._dirty = False
 
     def close(self) -> None:
         self.flush()

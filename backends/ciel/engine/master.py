@@ -128,6 +128,22 @@ class Master:
                 t.state, t.error = "failed", rec[2]
             elif kind == "module":
                 self.modules[rec[1]] = rec[2]
+            elif kind == "forget":  # a journal that was not compacted after the forget
+                for tid in [tid for tid, t in self.tasks.items() if t.ns == rec[1]]:
+                    del self.tasks[tid]
+                    self.objects.pop(tid, None)
+
+    def _state_records(self) -> list[tuple[Any, ...]]:
+        """The journal records that rebuild what the master knows now."""
+        out: list[tuple[Any, ...]] = [("module", name, src) for name, src in self.modules.items()]
+        out += [("spawn", t.id, t.ns, t.fn, t.blob, t.deps) for t in self.tasks.values()]
+        for t in self.tasks.values():
+            if t.state == "done":
+                obj = self.objects.get(t.id)
+                out.append(("done", t.id, obj.size if obj else 0, obj.inline if obj else None, t.alias))
+            elif t.state == "failed":
+                out.append(("failed", t.id, t.error))
+        return out
 
     def _log(self, record: tuple[Any, ...]) -> None:
         if self.journal is not None:
@@ -291,6 +307,9 @@ class Master:
                     drops[address].append(tid)
         for address, refs in drops.items():
             self.workers[address].conn.send(("drop", refs))
+        if self.journal is not None and gone:
+            self._log(("forget", ns))
+            self.journal.rewrite(self._state_records())
         conn.send(("reply", req, len(gone)))
 
     def on_block(self, conn: Connection, tid: str) -> None:
