@@ -21,6 +21,7 @@ Steps (each a small function below):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ir import UnsupportedError, Workflow
@@ -66,14 +67,21 @@ def gather_roles(parties: tuple[str, ...], stp: str) -> tuple[str, str] | None:
     return (others[0], others[1]) if len(others) >= 2 and (len(parties) - 1) // 2 == 1 else None
 
 
-def gather_labels(ref: str) -> dict[str, str]:
+#: largest secret one-hot (groups x rows) the STP of a hybrid GROUP BY sends;
+#: above it the rows are sorted by group through the padded gather instead
+#: (fewer elements, more rounds). Group count and rows are public, so the
+#: choice reveals nothing more.
+ONEHOT_MAX = int(os.environ.get("MUSKETEER_MPC_ONEHOT_MAX", "65536"))
+
+
+def gather_labels(ref: str, what: str = "hybrid join", when: str = "") -> dict[str, str]:
     """What the padded gather's receivers see, as the leakage report and
     the runtime's channel both name it."""
     return {
-        "padded": f"one-time-padded rows (uniformly random) for the hybrid join {ref}",
-        "permutation": f"random permutations (independent of the data) for the hybrid join {ref}",
-        "pads": f"permuted one-time pads (uniformly random) for the hybrid join {ref}",
-        "positions": f"random distinct positions (independent of the data) for the hybrid join {ref}",
+        "padded": f"one-time-padded rows (uniformly random) for the {what} {ref}{when}",
+        "permutation": f"random permutations (independent of the data) for the {what} {ref}{when}",
+        "pads": f"permuted one-time pads (uniformly random) for the {what} {ref}{when}",
+        "positions": f"random distinct positions (independent of the data) for the {what} {ref}{when}",
     }
 
 
@@ -292,6 +300,16 @@ class _Chooser:
             self.leaks.append(Leak(party, "stp", f"{what} [{', '.join(hidden)}] of {self.ref[id(rel)]}",
                                    tuple(hidden), self.ref[id(rel)]))
 
+    def _pads(self, op: O.Op, stp: str, what: str, when: str = "") -> None:
+        """The padded gather's random values (`mpc/secure/gather.py`), where it applies."""
+        roles = gather_roles(self.config.names, stp)
+        if roles is None:
+            return
+        labels = gather_labels(self.ref[id(op)], what, when)
+        for party, keys in ((stp, ("padded", "permutation")), (roles[1], ("pads", "positions"))):
+            for key in keys:
+                self.leaks.append(Leak(party, "pad", labels[key], (), self.ref[id(op)]))
+
     def _size(self, op: O.Op, stp: str, what: str) -> None:
         for q in self.config.names:
             if q != stp:
@@ -375,14 +393,8 @@ class _Chooser:
             self._see(stp, op.left, list(op.left_keys), "join keys")
             self._see(stp, op.right, list(op.right_keys), "join keys")
             self._size(op, stp, "row count")
-            roles = gather_roles(self.config.names, stp)
-            if roles is not None and any(pl.masked or any(p not in (stp, PUBLIC_PLACE) for p in pl.cols.values())
-                                         for pl in (lp, rp)):
-                labels = gather_labels(self.ref[id(op)])
-                for key in ("padded", "permutation"):
-                    self.leaks.append(Leak(stp, "pad", labels[key], (), self.ref[id(op)]))
-                for key in ("pads", "positions"):
-                    self.leaks.append(Leak(roles[1], "pad", labels[key], (), self.ref[id(op)]))
+            if any(pl.masked or any(p not in (stp, PUBLIC_PLACE) for p in pl.cols.values()) for pl in (lp, rp)):
+                self._pads(op, stp, "hybrid join")
             out = {n: (stp if p in (stp, PUBLIC_PLACE) else SECRET_PLACE) for n, p in cols.items()}
             return Placement(out, masked), "hybrid", stp
         for side, keys, pl in ((op.left, op.left_keys, lp), (op.right, op.right_keys, rp)):
@@ -414,6 +426,7 @@ class _Chooser:
         if stp is not None:
             self._see(stp, op.input, list(op.keys), "group keys")
             self._size(op, stp, "group count")
+            self._pads(op, stp, "hybrid aggregation", f", when groups x rows > {ONEHOT_MAX}")
             return Placement({**{k: stp for k in op.keys}, **aggs}, pl.masked), "hybrid", stp
         self._check_numeric_keys(op, op.input, op.keys, pl)
         return Placement({**{k: SECRET_PLACE for k in op.keys}, **aggs}, True), "oblivious", None

@@ -21,9 +21,9 @@ from ir import expr as E
 from ir import operators as O
 from mpc.plan import SplitPlan
 from mpc.secure import oblivious as ob
-from mpc.secure.gather import Roles, gather
+from mpc.secure.gather import Roles, fetch, gather
 from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
-from mpc.split import gather_labels, gather_roles, shareable
+from mpc.split import ONEHOT_MAX, gather_labels, gather_roles, shareable
 
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
 #: rows per block of a one-hot GROUP BY (bounds MPyC's live intermediates)
@@ -420,6 +420,13 @@ class Engine:
                 codes, uniq = _groups(kv)
                 g_local = len(uniq[0])
             g = await self.chan.publish(g_local, stp, self._leak_label(self.me, "group count", op))
+            roles = gather_roles(self.chan.parties, stp)
+            if roles is not None and rel.n and g * rel.n > ONEHOT_MAX:
+                keys = {k: Column(stp, uniq[i] if self.me == stp else None) for i, k in enumerate(op.keys)}
+                return await self._sorted_hybrid_aggregate(op, rel, keys, codes if self.me == stp else None, g,
+                                                           Roles(stp, *roles, gather_labels(
+                                                               self.plan.ref[id(op)],
+                                                               "hybrid aggregation", f", when groups x rows > {ONEHOT_MAX}")))
             oh = np.zeros((g, rel.n))
             if self.me == stp:
                 oh[codes, np.arange(rel.n)] = 1.0
@@ -470,6 +477,55 @@ class Engine:
         if step.mode != "global" and rel.mask is not None:
             out_mask = (await cnt()) > 0.5
         return SecRel(g, cols, out_mask)
+
+    async def _sorted_hybrid_aggregate(self, op: O.Aggregate, rel: SecRel, keys: dict[str, Column],
+                                       codes: np.ndarray | None, g: int, roles: Roles) -> SecRel:
+        """Hybrid GROUP BY without a secret (g x n) one-hot: the STP, which
+        knows each row's group, has the rows fetched in group order (a
+        permutation, through the padded gather), secret-shares where each
+        group starts, segmented scans total every group on its last row,
+        and a second fetch picks those g rows. O(n log n) instead of g*n."""
+        mpc, sf, n, stp = self.mpc, self.sf, rel.n, roles.stp
+        args = list(dict.fromkeys(c.arg for _, c in op.aggs if c.arg is not None))
+        mask = rel.mask if rel.mask is not None else self.ones(n)
+        order = start = last = None
+        if self.me == stp:
+            order = np.argsort(codes, kind="stable")
+            srt = codes[order]
+            start = np.ones(n, dtype=np.int64)
+            start[1:] = srt[1:] != srt[:-1]
+            last = np.flatnonzero(np.r_[srt[1:] != srt[:-1], True])  # group j's last row, j = 0..g-1
+        rows = await fetch(mpc, sf, self.chan, mpc.np_stack([*[await self.share(rel.cols[a], n) for a in args], mask]),
+                           order, n, roles)
+        flags = mpc.input(sf.array(start if self.me == stp else np.zeros(n, dtype=np.int64)),
+                          senders=self.chan.idx(stp))
+        m = rows[-1]
+        totals = [ob.segmented_scan(mpc, sf, mpc.np_stack([*[rows[i] * m for i in range(len(args))], m]), flags, "sum")]
+        extreme = list(dict.fromkeys((c.func, c.arg) for _, c in op.aggs if c.func in ("min", "max")))
+        for func, a in extreme:  # masked-out rows become +-BIG
+            sign = 1.0 if func == "min" else -1.0
+            v = m * (sign * rows[args.index(a)]) + (1 - m) * BIG
+            totals.append(ob.segmented_scan(mpc, sf, v.reshape(1, n), flags, "min"))
+        picked = await fetch(mpc, sf, self.chan, mpc.np_concatenate(totals, axis=0), last, g, roles)
+        count = picked[len(args)]
+        inv_sizes = None
+        if rel.mask is None and any(c.func == "avg" for _, c in op.aggs):  # the STP knows the sizes
+            inv = 1.0 / np.bincount(codes, minlength=g) if self.me == stp else np.zeros(g)
+            inv_sizes = mpc.input(sf.array(inv, integral=False), senders=self.chan.idx(stp))
+        cols: dict[str, Column] = dict(keys)
+        for name, call in op.aggs:
+            if call.func in ("count", "count_star"):
+                cols[name] = Column(SECRET, count)
+            elif call.func == "sum":
+                cols[name] = Column(SECRET, picked[args.index(call.arg)])
+            elif call.func == "avg":
+                s = picked[args.index(call.arg)]
+                cols[name] = Column(SECRET, s * inv_sizes if inv_sizes is not None
+                                    else mpc.np_divide(s, count + (1 - (count > 0.5))))
+            else:
+                sign = 1.0 if call.func == "min" else -1.0
+                cols[name] = Column(SECRET, sign * picked[len(args) + 1 + extreme.index((call.func, call.arg))])
+        return SecRel(g, cols, count > 0.5 if rel.mask is not None else None)
 
     async def _onehot_aggregate(self, op: O.Aggregate, rel: SecRel, domain: tuple) -> SecRel:
         """GROUP BY secret keys over a public domain: a secret (g, n) one-hot
