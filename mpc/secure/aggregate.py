@@ -17,7 +17,7 @@ import pandas as pd
 
 from ir import operators as O
 from mpc.secure import oblivious as ob
-from mpc.secure.gather import Roles, fetch
+from mpc.secure.gather import Roles, fetch, sorted_runs
 from mpc.secure.relation import PUBLIC, SECRET, Column, SecRel
 from mpc.split import ONEHOT_MAX, gather_labels, gather_roles
 
@@ -54,68 +54,89 @@ class AggregateOps:
         elif step.mode == "hybrid":
             stp = step.stp
             kv = await self._keys_at(stp, rel, op.keys, op.input, "group keys")
-            g_local, onehot, uniq = None, None, None
+            g_local, codes, uniq = None, None, None
             if self.me == stp:
                 codes, uniq = _groups(kv)
                 g_local = len(uniq[0])
             g = await self.chan.publish(g_local, stp, self._leak_label(self.me, "group count", op))
+            keys = {k: Column(stp, uniq[i] if self.me == stp else None) for i, k in enumerate(op.keys)}
             roles = gather_roles(self.chan.parties, stp)
             if roles is not None and rel.n and g * rel.n > ONEHOT_MAX:
-                keys = {k: Column(stp, uniq[i] if self.me == stp else None) for i, k in enumerate(op.keys)}
-                return await self._sorted_hybrid_aggregate(op, rel, keys, codes if self.me == stp else None, g,
-                                                           Roles(stp, *roles, gather_labels(
-                                                               self.plan.ref[id(op)],
-                                                               "hybrid aggregation", f", when groups x rows > {ONEHOT_MAX}")))
+                return await self._sorted_hybrid_aggregate(op, rel, keys, codes, g, Roles(stp, *roles, gather_labels(
+                    self.plan.ref[id(op)], "hybrid aggregation", f", when groups x rows > {ONEHOT_MAX}")))
             oh = np.zeros((g, rel.n))
             if self.me == stp:
                 oh[codes, np.arange(rel.n)] = 1.0
             groups = mpc.input(sf.array(oh), senders=self.chan.idx(stp))
-            keys = {k: Column(stp, uniq[i] if self.me == stp else None) for i, k in enumerate(op.keys)}
             if rel.mask is None and g and any(c.func == "avg" for _, c in op.aggs):
-                # every row counts, so the STP knows each group's size: it
-                # secret-shares 1/size and AVG is one product, not a secure division
-                inv = 1.0 / np.bincount(codes, minlength=g) if self.me == stp else np.zeros(g)
-                inv_sizes = mpc.input(sf.array(inv, integral=False), senders=self.chan.idx(stp))
+                inv_sizes = self._stp_inverse_sizes(stp, codes, g)
         elif step.domain is not None and rel.n:  # oblivious, public key domain: one-hot by secure equality
             return await self._onehot_aggregate(op, rel, step.domain)
         elif step.domain is not None:
             g = len(step.domain)
             groups = None
-            keys = {k: Column(PUBLIC, np.array([d[i] for d in step.domain])) for i, k in enumerate(op.keys)}
+            keys = _domain_keys(op.keys, step.domain)
         else:
             return await self._sort_aggregate(op, rel)
-        mask = rel.mask if rel.mask is not None else (self.ones(rel.n) if rel.n else None)
-        cols: dict[str, Column] = dict(keys)
+        n = rel.n
+        mask = rel.mask if rel.mask is not None else (self.ones(n) if n else None)
+        masked = step.mode != "global" and rel.mask is not None  # groups may end up empty
         count = None
+        if masked or any(c.func in ("count", "count_star") or (c.func == "avg" and inv_sizes is None)
+                         for _, c in op.aggs):
+            count = groups @ mask if n else sf.array(np.zeros(g))
+        xs = {a: await self.share(rel.cols[a], n) if n else None
+              for a in dict.fromkeys(c.arg for _, c in op.aggs if c.arg is not None)}
+        sums = {a: groups @ (xs[a] * mask) if n else sf.array(np.zeros(g))
+                for a in dict.fromkeys(c.arg for _, c in op.aggs if c.func in ("sum", "avg"))}
+        extremes: dict[tuple[str, str], Any] = {}
+        member = None
+        for func, a in dict.fromkeys((c.func, c.arg) for _, c in op.aggs if c.func in ("min", "max")):
+            # rows outside the group (or masked out) become +-BIG
+            sign = 1.0 if func == "min" else -1.0
+            if member is None:
+                member = groups * mask.reshape(1, n) if n else None
+            v = member * (sign * xs[a]).reshape(1, n) + (1 - member) * BIG
+            extremes[(func, a)] = sign * mpc.np_amin(v, axis=1)
+        cols, nonempty = self._columns(op, keys, count, sums, extremes, inv_sizes=inv_sizes, masked=masked)
+        return SecRel(g, cols, nonempty if masked else None)
 
-        async def cnt() -> Any:
-            nonlocal count
-            if count is None:
-                count = groups @ mask if rel.n else sf.array(np.zeros(g))
-            return count
-
+    def _columns(self, op: O.Aggregate, keys: dict[str, Column], count: Any, sums: dict[str, Any],
+                 extremes: dict[tuple[str, str], Any], nonempty: Any = None, inv_sizes: Any = None,
+                 masked: bool = False) -> tuple[dict[str, Column], Any]:
+        """Each aggregate's output column from per-group totals: COUNT is
+        `count`, SUM reads `sums` by argument, MIN/MAX read `extremes` by
+        (function, argument). AVG is the sum times `inv_sizes` where the
+        group sizes are known outside MPC, else divided by the count, kept
+        non-zero for empty groups by `nonempty` (secret 0/1 per group;
+        `count > 0.5` is computed here, once, when not given). Returns the
+        columns and `nonempty`, which `masked` (groups may be empty: the
+        caller masks its output with it) always computes, else None if
+        nothing needed it."""
+        cols = dict(keys)
         for name, call in op.aggs:
             if call.func in ("count", "count_star"):
-                cols[name] = Column(SECRET, await cnt())
-                continue
-            x = await self.share(rel.cols[call.arg], rel.n) if rel.n else None
-            if call.func in ("sum", "avg"):
-                s = groups @ (x * mask) if rel.n else sf.array(np.zeros(g))
-                if call.func == "sum":
-                    cols[name] = Column(SECRET, s)
-                elif inv_sizes is not None:
-                    cols[name] = Column(SECRET, s * inv_sizes)
-                else:
-                    cols[name] = Column(SECRET, mpc.np_divide(s, await cnt() + (1 - (await cnt() > 0.5))))
-            else:  # min / max: rows outside the group (or masked out) become +-BIG
-                sign = 1.0 if call.func == "min" else -1.0
-                member = groups * mask.reshape(1, rel.n) if rel.n else None
-                v = member * (sign * x).reshape(1, rel.n) + (1 - member) * BIG
-                cols[name] = Column(SECRET, sign * mpc.np_amin(v, axis=1))
-        out_mask = None
-        if step.mode != "global" and rel.mask is not None:
-            out_mask = (await cnt()) > 0.5
-        return SecRel(g, cols, out_mask)
+                cols[name] = Column(SECRET, count)
+            elif call.func == "sum":
+                cols[name] = Column(SECRET, sums[call.arg])
+            elif call.func == "avg" and inv_sizes is not None:
+                cols[name] = Column(SECRET, sums[call.arg] * inv_sizes)
+            elif call.func == "avg":
+                if nonempty is None:
+                    nonempty = count > 0.5
+                cols[name] = Column(SECRET, self.mpc.np_divide(sums[call.arg], count + (1 - nonempty)))
+            else:
+                cols[name] = Column(SECRET, extremes[(call.func, call.arg)])
+        if masked and nonempty is None:
+            nonempty = count > 0.5
+        return cols, nonempty
+
+    def _stp_inverse_sizes(self, stp: str, codes: np.ndarray | None, g: int) -> Any:
+        """1/size per group, secret-shared by the STP: when every row counts,
+        the STP knows each group's size, so AVG is one product, not a secure
+        division."""
+        inv = 1.0 / np.bincount(codes, minlength=g) if self.me == stp else np.zeros(g)
+        return self.mpc.input(self.sf.array(inv, integral=False), senders=self.chan.idx(stp))
 
     async def _sorted_hybrid_aggregate(self, op: O.Aggregate, rel: SecRel, keys: dict[str, Column],
                                        codes: np.ndarray | None, g: int, roles: Roles) -> SecRel:
@@ -129,11 +150,8 @@ class AggregateOps:
         mask = rel.mask if rel.mask is not None else self.ones(n)
         order = start = last = None
         if self.me == stp:
-            order = np.argsort(codes, kind="stable")
-            srt = codes[order]
-            start = np.ones(n, dtype=np.int64)
-            start[1:] = srt[1:] != srt[:-1]
-            last = np.flatnonzero(np.r_[srt[1:] != srt[:-1], True])  # group j's last row, j = 0..g-1
+            order, _, start = sorted_runs(codes)
+            last = np.r_[np.flatnonzero(start[1:]), n - 1]  # group j's last row, j = 0..g-1
         rows = await fetch(mpc, sf, self.chan, mpc.np_stack([*[await self.share(rel.cols[a], n) for a in args], mask]),
                            order, n, roles)
         flags = mpc.input(sf.array(start if self.me == stp else np.zeros(n, dtype=np.int64)),
@@ -148,23 +166,14 @@ class AggregateOps:
         picked = await fetch(mpc, sf, self.chan, mpc.np_concatenate(totals, axis=0), last, g, roles)
         count = picked[len(args)]
         inv_sizes = None
-        if rel.mask is None and any(c.func == "avg" for _, c in op.aggs):  # the STP knows the sizes
-            inv = 1.0 / np.bincount(codes, minlength=g) if self.me == stp else np.zeros(g)
-            inv_sizes = mpc.input(sf.array(inv, integral=False), senders=self.chan.idx(stp))
-        cols: dict[str, Column] = dict(keys)
-        for name, call in op.aggs:
-            if call.func in ("count", "count_star"):
-                cols[name] = Column(SECRET, count)
-            elif call.func == "sum":
-                cols[name] = Column(SECRET, picked[args.index(call.arg)])
-            elif call.func == "avg":
-                s = picked[args.index(call.arg)]
-                cols[name] = Column(SECRET, s * inv_sizes if inv_sizes is not None
-                                    else mpc.np_divide(s, count + (1 - (count > 0.5))))
-            else:
-                sign = 1.0 if call.func == "min" else -1.0
-                cols[name] = Column(SECRET, sign * picked[len(args) + 1 + extreme.index((call.func, call.arg))])
-        return SecRel(g, cols, count > 0.5 if rel.mask is not None else None)
+        if rel.mask is None and any(c.func == "avg" for _, c in op.aggs):
+            inv_sizes = self._stp_inverse_sizes(stp, codes, g)
+        sums = {a: picked[i] for i, a in enumerate(args)}
+        extremes = {(func, a): (1.0 if func == "min" else -1.0) * picked[len(args) + 1 + i]
+                    for i, (func, a) in enumerate(extreme)}
+        masked = rel.mask is not None
+        cols, nonempty = self._columns(op, keys, count, sums, extremes, inv_sizes=inv_sizes, masked=masked)
+        return SecRel(g, cols, nonempty if masked else None)
 
     async def _onehot_aggregate(self, op: O.Aggregate, rel: SecRel, domain: tuple) -> SecRel:
         """GROUP BY secret keys over a public domain: a secret (g, n) one-hot
@@ -200,20 +209,13 @@ class AggregateOps:
                 v = member * (sign * xs[a][lo:hi]).reshape(1, hi - lo) + (1 - member) * BIG
                 extremes.setdefault((func, a), []).append(mpc.np_amin(v, axis=1))
             await mpc.barrier("one-hot block")
-        cols: dict[str, Column] = {k: Column(PUBLIC, np.array([d[i] for d in domain])) for i, k in enumerate(op.keys)}
-        for name, call in op.aggs:
-            if call.func in ("count", "count_star"):
-                cols[name] = Column(SECRET, count)
-            elif call.func == "sum":
-                cols[name] = Column(SECRET, sums[call.arg])
-            elif call.func == "avg":
-                cols[name] = Column(SECRET, mpc.np_divide(sums[call.arg], count + (1 - (count > 0.5))))
-            else:
-                sign = 1.0 if call.func == "min" else -1.0
-                parts = extremes[(call.func, call.arg)]
-                best = parts[0] if len(parts) == 1 else mpc.np_amin(mpc.np_stack(parts, axis=1), axis=1)
-                cols[name] = Column(SECRET, sign * best)
-        return SecRel(g, cols, count > 0.5)
+        best = {}
+        for func, a in extreme:
+            parts = extremes[(func, a)]
+            low = parts[0] if len(parts) == 1 else mpc.np_amin(mpc.np_stack(parts, axis=1), axis=1)
+            best[(func, a)] = (1.0 if func == "min" else -1.0) * low
+        cols, nonempty = self._columns(op, _domain_keys(op.keys, domain), count, sums, best, masked=True)
+        return SecRel(g, cols, nonempty)
 
     async def _sort_aggregate(self, op: O.Aggregate, rel: SecRel) -> SecRel:
         """Group by secret keys nobody may see: sort the rows obliviously by
@@ -239,16 +241,12 @@ class AggregateOps:
         sums = ob.segmented_scan(mpc, sf, mpc.np_stack([*[vals[i] for i in range(len(argpos))], m]), start, "sum")
         count = sums[-1]
         scans: dict[str, Any] = {}
-        for name, call in op.aggs:
-            if call.func in ("count", "count_star"):
-                cols[name] = Column(SECRET, count)
-            elif call.func in ("sum", "avg"):
-                s = sums[argpos[call.arg]]
-                cols[name] = Column(SECRET, s if call.func == "sum" else mpc.np_divide(s, count + (1 - m)))
-            else:
-                if call.func not in scans:
-                    scans[call.func] = ob.segmented_scan(mpc, sf, vals, start, call.func)
-                cols[name] = Column(SECRET, scans[call.func][argpos[call.arg]])
+        for _, call in op.aggs:
+            if call.func in ("min", "max") and call.func not in scans:
+                scans[call.func] = ob.segmented_scan(mpc, sf, vals, start, call.func)
+        extremes = {(f, a): scans[f][i] for f in scans for a, i in argpos.items()}
+        # a valid row's group is never empty: `m` keeps AVG's division defined
+        cols, _ = self._columns(op, cols, count, {a: sums[i] for a, i in argpos.items()}, extremes, nonempty=m)
         return SecRel(n, cols, end * m)
 
     async def _fused_aggregate(self, op: O.Aggregate, step: Any) -> SecRel:
@@ -295,8 +293,7 @@ class AggregateOps:
             sums = {a: groups @ partial[a] for a in names}
             total = groups @ count
             out_mask = total > 0.5
-            cols: dict[str, Column] = {k: Column(PUBLIC, np.array([d[i] for d in step.domain]))
-                                       for i, k in enumerate(op.keys)}
+            cols: dict[str, Column] = _domain_keys(op.keys, step.domain)
             g = len(step.domain)
         else:
             valid = count > 0.5  # rows that matched nothing are no group's
@@ -310,14 +307,14 @@ class AggregateOps:
             out_mask = end * srt[-1]
             cols = {k: Column(SECRET, srt[1 + i]) for i, k in enumerate(op.keys)}
             g = n
-        for name, call in op.aggs:
-            if call.func in ("count", "count_star"):
-                cols[name] = Column(SECRET, total)
-            elif call.func == "sum":
-                cols[name] = Column(SECRET, sums[call.arg])
-            else:  # avg; empty groups are masked out, keep the division defined
-                cols[name] = Column(SECRET, mpc.np_divide(sums[call.arg], total + (1 - out_mask)))
+        # empty groups are masked out: `out_mask` keeps AVG's division defined
+        cols, _ = self._columns(op, cols, total, sums, {}, nonempty=out_mask)
         return SecRel(g, cols, out_mask)
+
+
+def _domain_keys(keys: tuple[str, ...], domain: tuple) -> dict[str, Column]:
+    """The public key columns of a GROUP BY over a public domain (one group per entry)."""
+    return {k: Column(PUBLIC, np.array([d[i] for d in domain])) for i, k in enumerate(keys)}
 
 
 def _groups(keys: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:

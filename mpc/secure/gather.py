@@ -68,7 +68,7 @@ async def fetch(mpc: Any, sf: Any, chan: Channel, x: Sec, pos: np.ndarray | None
         secrets.SystemRandom().shuffle(order)
         sigma = np.array(order, dtype=np.int64)
     pads = mpc.input(_field_array(sf, r) if me == roles.pad else _zeros(sf, (m, n)), senders=chan.idx(roles.pad))
-    padded = await chan.reveal_raw(x + pads, [roles.stp], roles.labels["padded"])
+    padded = await chan.reveal(x + pads, [roles.stp], roles.labels["padded"], raw=True)
     permuted = None
     if me == roles.pad:
         permuted = np.empty_like(r)
@@ -86,6 +86,16 @@ async def fetch(mpc: Any, sf: Any, chan: Channel, x: Sec, pos: np.ndarray | None
     return out
 
 
+def sorted_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, values[order], start): a stable sort of `values` and a 0/1
+    int64 flag on the first of each run of equal values (in sorted order)."""
+    order = np.argsort(values, kind="stable")
+    srt = np.asarray(values)[order]
+    start = np.ones(len(srt), dtype=np.int64)
+    start[1:] = srt[1:] != srt[:-1]
+    return order, srt, start
+
+
 async def gather(mpc: Any, sf: Any, chan: Channel, x: Sec, idx: np.ndarray | None, k: int, roles: Roles) -> Sec:
     """`x[:, idx]` of a secret (m, n) array for k indices known to the STP
     only; indices may repeat."""
@@ -97,10 +107,7 @@ async def gather(mpc: Any, sf: Any, chan: Channel, x: Sec, idx: np.ndarray | Non
         x = mpc.np_concatenate((x, sf.array(np.zeros((m, size - n), dtype=np.int64))), axis=1)
     pos = start = back = None
     if chan.me == roles.stp:
-        order = np.argsort(idx, kind="stable")
-        srt = np.asarray(idx)[order]
-        start = np.ones(k, dtype=np.int64)
-        start[1:] = srt[1:] != srt[:-1]
+        order, srt, start = sorted_runs(idx)
         unused = np.setdiff1d(np.arange(size), srt)
         pos = srt.copy()
         pos[start == 0] = unused[: int((start == 0).sum())]

@@ -60,20 +60,12 @@ class Channel:
         out = await self.send(obj, sender, list(self.parties), label)
         return obj if self.me == sender else out
 
-    async def reveal_raw(self, x: Any, receivers: list[str], label: str) -> Any:
-        """Like `reveal`, as exact field values (Python ints): for one-time
-        padded values, which are uniform over the whole field."""
-        out = await self.mpc.output(x, receivers=[self.idx(r) for r in receivers], raw=True)
+    async def reveal(self, x: Any, receivers: list[str], label: str, raw: bool = False) -> Any:
+        """`raw`: as exact field values (Python ints), for one-time padded
+        values, which are uniform over the whole field."""
+        out = await self.mpc.output(x, receivers=[self.idx(r) for r in receivers], raw=raw)
         if self.me in receivers:
-            out = np.asarray(out.value, dtype=object)
-            self._record(label, out)
-            return out
-        return None
-
-    async def reveal(self, x: Any, receivers: list[str], label: str) -> Any:
-        out = await self.mpc.output(x, receivers=[self.idx(r) for r in receivers])
-        if self.me in receivers:
-            out = np.asarray(out, dtype=float)
+            out = np.asarray(out.value, dtype=object) if raw else np.asarray(out, dtype=float)
             self._record(label, out)
             return out
         return None
