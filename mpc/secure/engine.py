@@ -335,41 +335,26 @@ class Engine(AggregateOps):
         """Rows `idx` (known to the STP only) of rel: STP-visible columns are
         gathered by the STP in the clear; others by the padded gather
         (`mpc/secure/gather.py`), or a secret one-hot where it does not apply."""
-        cols: dict[str, Column] = {}
         secret = [name for name, c in rel.cols.items() if c.place not in (PUBLIC, stp)]
+        rows = [await self.share(rel.cols[c], rel.n) for c in secret]
+        if rel.mask is not None:
+            rows.append(rel.mask)
+        picked: list[Any] = []
         roles = gather_roles(self.chan.parties, stp)
-        if roles is not None and (secret or rel.mask is not None):
-            for name, c in rel.cols.items():
-                if name not in secret:
-                    cols[name] = Column(stp, np.asarray(c.values)[idx] if self.me == stp else None)
-            rows = [await self.share(rel.cols[c], rel.n) for c in secret]
-            if rel.mask is not None:
-                rows.append(rel.mask)
+        if rows and roles is not None:
             got = await gather(self.mpc, self.sf, self.chan, self.mpc.np_stack(rows), idx, k,
                                Roles(stp, *roles, gather_labels(self.plan.ref[id(op)])))
-            for i, name in enumerate(secret):
-                cols[name] = Column(SECRET, got[i])
-            return SecRel(k, cols, got[len(secret)] if rel.mask is not None else None)
-        sel = None
-        for name, c in rel.cols.items():
-            if c.place in (PUBLIC, stp):
-                cols[name] = Column(stp, np.asarray(c.values)[idx] if self.me == stp else None)
-                continue
-            if sel is None:
-                onehot = np.zeros((k, rel.n))
-                if self.me == stp and k:
-                    onehot[np.arange(k), idx] = 1.0
-                sel = self.mpc.input(self.sf.array(onehot), senders=self.chan.idx(stp))
-            cols[name] = Column(SECRET, sel @ await self.share(c, rel.n))
-        mask = None
-        if rel.mask is not None:
-            if sel is None:
-                onehot = np.zeros((k, rel.n))
-                if self.me == stp and k:
-                    onehot[np.arange(k), idx] = 1.0
-                sel = self.mpc.input(self.sf.array(onehot), senders=self.chan.idx(stp))
-            mask = sel @ rel.mask
-        return SecRel(k, cols, mask)
+            picked = [got[i] for i in range(len(rows))]
+        elif rows:
+            onehot = np.zeros((k, rel.n))
+            if self.me == stp and k:
+                onehot[np.arange(k), idx] = 1.0
+            sel = self.mpc.input(self.sf.array(onehot), senders=self.chan.idx(stp))
+            picked = [sel @ r for r in rows]
+        cols = {name: Column(SECRET, picked[secret.index(name)]) if name in secret
+                else Column(stp, np.asarray(c.values)[idx] if self.me == stp else None)
+                for name, c in rel.cols.items()}
+        return SecRel(k, cols, picked[-1] if rel.mask is not None else None)
 
     async def _hybrid_join(self, op: O.Join, left: SecRel, right: SecRel, stp: str) -> SecRel:
         lk = await self._keys_at(stp, left, op.left_keys, op.left, "join keys")
