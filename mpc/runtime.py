@@ -117,6 +117,9 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
     say(f"local stages done in {timings['local_seconds']:.2f} s; connecting to "
         f"{len(config.parties) - 1} parties{' over TLS' if tls is not None else ''}")
 
+    from mpc.secure.engine import check_settings
+
+    check_settings()
     mpc, asyncoro = _setup_mpyc(config, me, tls is not None)
     if tls is not None:
         _fail_fast_on_tls(mpc, config)

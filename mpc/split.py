@@ -67,11 +67,25 @@ def gather_roles(parties: tuple[str, ...], stp: str) -> tuple[str, str] | None:
     return (others[0], others[1]) if len(others) >= 2 and (len(parties) - 1) // 2 == 1 else None
 
 
-#: largest secret one-hot (groups x rows) the STP of a hybrid GROUP BY sends;
-#: above it the rows are sorted by group through the padded gather instead
-#: (fewer elements, more rounds). Group count and rows are public, so the
-#: choice reveals nothing more.
-ONEHOT_MAX = int(os.environ.get("MUSKETEER_MPC_ONEHOT_MAX", "65536"))
+def env_int(name: str, default: int, minimum: int) -> int:
+    """A whole-number setting from the environment (every party must use
+    the same value); a bad one is a one-line error, not a traceback."""
+    text = os.environ.get(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigError(f"{name}={text!r}: expected a whole number >= {minimum}")
+    return value
+
+
+def onehot_max() -> int:
+    """Largest secret one-hot (groups x rows) the STP of a hybrid GROUP BY
+    sends; above it the rows are sorted by group through the padded gather
+    instead (fewer elements, more rounds). Group count and rows are public,
+    so the choice reveals nothing more."""
+    return env_int("MUSKETEER_MPC_ONEHOT_MAX", 65536, 0)
 
 
 def gather_labels(ref: str, what: str = "hybrid join", when: str = "") -> dict[str, str]:
@@ -426,7 +440,7 @@ class _Chooser:
         if stp is not None:
             self._see(stp, op.input, list(op.keys), "group keys")
             self._size(op, stp, "group count")
-            self._pads(op, stp, "hybrid aggregation", f", when groups x rows > {ONEHOT_MAX}")
+            self._pads(op, stp, "hybrid aggregation", f", when groups x rows > {onehot_max()}")
             return Placement({**{k: stp for k in op.keys}, **aggs}, pl.masked), "hybrid", stp
         self._check_numeric_keys(op, op.input, op.keys, pl)
         return Placement({**{k: SECRET_PLACE for k in op.keys}, **aggs}, True), "oblivious", None

@@ -260,6 +260,25 @@ def test_demo_reports_a_failing_scenario() -> None:
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
+@pytest.mark.parametrize("setting", ["MUSKETEER_MPC_FIXED=64", "MUSKETEER_MPC_BLOCK=0",
+                                     "MUSKETEER_MPC_ONEHOT_MAX=many"])
+def test_bad_secure_setting_one_line_exit_2_before_connecting(tmp_path: Path, setting: str) -> None:
+    """A bad secure-stage setting stops the party before it connects (its
+    peers never start here: it would otherwise wait out --timeout)."""
+    config = write_scenario("credit", str(tmp_path / "c"), 5, free_ports(3))
+    query = os.path.join(os.path.dirname(config), "query.sql")
+    out = tmp_path / "result.csv"
+    name, value = setting.split("=")
+    proc = subprocess.run([sys.executable, "-m", "musketeer", "mpc", "run", query, "--parties", config,
+                           "--party", "regulator", "--timeout", "60", "--output", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=50, check=False,
+                          env={**os.environ, name: value})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert not out.exists()
+
+
 def test_port_in_use_one_line_exit_2(tmp_path: Path) -> None:
     """The config's port is taken by another process on this machine."""
     import socket

@@ -146,9 +146,7 @@ def test_hybrid_aggregation_sorted_through_the_gather(tmp_path, monkeypatch, cas
     """A hybrid GROUP BY whose one-hot would be too large (here: any, the
     limit set to 0) sorts the rows by group through the padded gather: the
     answer is the cleartext one, and the pads were received as reported."""
-    import mpc.split
-
-    monkeypatch.setattr(mpc.split, "ONEHOT_MAX", 0)
+    monkeypatch.setenv("MUSKETEER_MPC_ONEHOT_MAX", "0")  # this process's plan and every party's
     config, query, parties, want = _check_answer(tmp_path, "credit", 40, record=True, sql=SORTED_AGGREGATES[case],
                                                  env={"MUSKETEER_MPC_ONEHOT_MAX": "0"})
     assert len(want) > 1

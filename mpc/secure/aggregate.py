@@ -9,7 +9,6 @@ channel and plan, and keeps the engine module to the operators' plumbing.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -19,11 +18,14 @@ from ir import operators as O
 from mpc.secure import oblivious as ob
 from mpc.secure.gather import Roles, fetch, sorted_runs
 from mpc.secure.relation import PUBLIC, SECRET, Column, SecRel
-from mpc.split import ONEHOT_MAX, gather_labels, gather_roles
+from mpc.split import env_int, gather_labels, gather_roles, onehot_max
 
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
-#: rows per block of a one-hot GROUP BY (bounds MPyC's live intermediates)
-ONEHOT_BLOCK = int(os.environ.get("MUSKETEER_MPC_BLOCK", "4096"))
+
+
+def onehot_block() -> int:
+    """Rows per block of a one-hot GROUP BY (bounds MPyC's live intermediates)."""
+    return env_int("MUSKETEER_MPC_BLOCK", 4096, 1)
 
 
 class AggregateOps:
@@ -61,9 +63,10 @@ class AggregateOps:
             g = await self.chan.publish(g_local, stp, self._leak_label(self.me, "group count", op))
             keys = {k: Column(stp, uniq[i] if self.me == stp else None) for i, k in enumerate(op.keys)}
             roles = gather_roles(self.chan.parties, stp)
-            if roles is not None and rel.n and g * rel.n > ONEHOT_MAX:
+            limit = onehot_max()
+            if roles is not None and rel.n and g * rel.n > limit:
                 return await self._sorted_hybrid_aggregate(op, rel, keys, codes, g, Roles(stp, *roles, gather_labels(
-                    self.plan.ref[id(op)], "hybrid aggregation", f", when groups x rows > {ONEHOT_MAX}")))
+                    self.plan.ref[id(op)], "hybrid aggregation", f", when groups x rows > {limit}")))
             oh = np.zeros((g, rel.n))
             if self.me == stp:
                 oh[codes, np.arange(rel.n)] = 1.0
@@ -178,7 +181,7 @@ class AggregateOps:
     async def _onehot_aggregate(self, op: O.Aggregate, rel: SecRel, domain: tuple) -> SecRel:
         """GROUP BY secret keys over a public domain: a secret (g, n) one-hot
         by secure equality, then matrix products. It runs in blocks of
-        `ONEHOT_BLOCK` rows with a barrier after each: MPyC keeps every
+        `MUSKETEER_MPC_BLOCK` (default 4096) rows with a barrier after each: MPyC keeps every
         pending equality's random bits alive until the barrier, which took
         ~0.2 MB per row per party (8 GB at 4e4 rows per party in the HHI
         `--mpc-only` baseline) when the whole matrix was built at once.
@@ -193,8 +196,9 @@ class AggregateOps:
         extremes: dict[tuple[str, str], list[Any]] = {}
         summed = list(dict.fromkeys(c.arg for _, c in op.aggs if c.func in ("sum", "avg")))
         extreme = list(dict.fromkeys((c.func, c.arg) for _, c in op.aggs if c.func in ("min", "max")))
-        for lo in range(0, n, ONEHOT_BLOCK):
-            hi = min(n, lo + ONEHOT_BLOCK)
+        block = onehot_block()
+        for lo in range(0, n, block):
+            hi = min(n, lo + block)
             groups = ob.onehot(mpc, sf, [k[lo:hi] for k in keyvals], domain)
             # rows outside the domain must not become groups
             mask = rel.mask[lo:hi] if rel.mask is not None else mpc.np_sum(groups, axis=0)

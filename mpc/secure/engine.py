@@ -19,12 +19,13 @@ import pandas as pd
 from ir import UnsupportedError
 from ir import expr as E
 from ir import operators as O
+from mpc.config import ConfigError
 from mpc.plan import SplitPlan
 from mpc.secure import oblivious as ob
-from mpc.secure.aggregate import AggregateOps
+from mpc.secure.aggregate import AggregateOps, onehot_block
 from mpc.secure.gather import Roles, gather
 from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
-from mpc.split import gather_labels, gather_roles, shareable
+from mpc.split import gather_labels, gather_roles, onehot_max, shareable
 
 
 def fixed_point() -> tuple[int, int]:
@@ -38,8 +39,17 @@ def fixed_point() -> tuple[int, int]:
     try:
         bits, frac = (int(x) for x in spec.split(":"))
     except ValueError:
-        raise UnsupportedError(f"MUSKETEER_MPC_FIXED={spec!r}: expected BITS:FRACTION, e.g. 96:48") from None
+        raise ConfigError(f"MUSKETEER_MPC_FIXED={spec!r}: expected BITS:FRACTION, e.g. 96:48") from None
     return bits, frac
+
+
+def check_settings() -> None:
+    """Read every secure-stage setting from the environment once, so a bad
+    one is a one-line error before this party connects, not a crash in the
+    middle of the protocol that its peers see as a disconnect."""
+    fixed_point()
+    onehot_max()
+    onehot_block()
 
 
 def _numeric(values: Any) -> np.ndarray:
