@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ir import Workflow
+from musketeer.ir import Workflow
 
 
 @dataclass(frozen=True)

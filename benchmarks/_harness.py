@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from backends.common.loader import load_program
+from musketeer.backends.common.loader import load_program
 from musketeer.api import compile_workflow
 from tests import tpch
 

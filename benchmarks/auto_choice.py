@@ -55,8 +55,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backends.base import RunOptions
-from cost_model import load_profile
+from musketeer.backends.base import RunOptions
+from musketeer.cost_model import load_profile
 from musketeer import api
 from musketeer.autoplan import (
     CANDIDATES,
@@ -209,7 +209,7 @@ def measure(setup: Setup, backends: list[str], repeat: int, profile: str | None,
 def judge(setups: list[dict[str, Any]], profile_path: str | None, backends: list[str],
           replay: bool = False) -> list[dict[str, Any]]:
     """Auto's choice per setup (re-planned now) and whether it is within 10%."""
-    from cost_model.stats import clear_caches
+    from musketeer.cost_model.stats import clear_caches
 
     profile = load_profile(profile_path)
     options = RunOptions()

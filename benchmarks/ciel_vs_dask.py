@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backends.ciel.engine import examples as ex  # noqa: E402
-from backends.ciel.engine.cluster import Cluster  # noqa: E402
+from musketeer.backends.ciel.engine import examples as ex  # noqa: E402
+from musketeer.backends.ciel.engine.cluster import Cluster  # noqa: E402
 
 
 def dask_fib(n: int) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import _harness as H
 
-import ir.passes as P
+import musketeer.ir.passes as P
 
 
 def main(argv: list[str] | None = None) -> int:

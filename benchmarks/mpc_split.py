@@ -33,10 +33,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import pandas as pd  # noqa: E402
 
-from mpc.config import load_config  # noqa: E402
-from mpc.examples.data import SCENARIOS, write_scenario  # noqa: E402
-from mpc.launch import free_ports, launch, metrics, wait_all  # noqa: E402
-from mpc.oracle import cleartext_answer, same_answer  # noqa: E402
+from musketeer.mpc.config import load_config  # noqa: E402
+from musketeer.mpc.examples.data import SCENARIOS, write_scenario  # noqa: E402
+from musketeer.mpc.launch import free_ports, launch, metrics, wait_all  # noqa: E402
+from musketeer.mpc.oracle import cleartext_answer, same_answer  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "mpc_split.json")
 

@@ -126,7 +126,7 @@ def musketeer_program(backend: str, path: Path, alpha: float, tol: float, max_it
 
 
 def musketeer_run(engine: Any, program: Any) -> tuple[float, Any]:
-    from backends.base import RunOptions
+    from musketeer.backends.base import RunOptions
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the max_iter=1 run does not converge, by design

@@ -88,8 +88,8 @@ class Engines:
     def load(self, backend: str, program: Any) -> Callable[[], Any]:
         """A no-argument callable running the program once and returning its result frame."""
         if backend == "ciel":
-            from backends.ciel.runner import load_program as load_ciel
-            from backends.ciel.runner import shared_cluster
+            from musketeer.backends.ciel.runner import load_program as load_ciel
+            from musketeer.backends.ciel.runner import shared_cluster
 
             module = load_ciel(program)
             if self.cluster is None:
@@ -99,7 +99,7 @@ class Engines:
             cluster = self.cluster
             return lambda: result_of(module.run(None, master=cluster.address, token=cluster.token))
 
-        from backends.common.loader import load_program
+        from musketeer.backends.common.loader import load_program
 
         module = load_program(program)
         if backend == "spark" and self.spark is None:

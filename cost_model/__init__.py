@@ -9,15 +9,15 @@ Imports `ir` only (plus pyarrow to read file metadata): the glue layer
 - `planner`: choose a backend per operator, cut the DAG into stages.
 """
 
-from cost_model.cardinality import Cardinality, Estimate
-from cost_model.costs import (
+from musketeer.cost_model.cardinality import Cardinality, Estimate
+from musketeer.cost_model.costs import (
     BackendProfile,
     Profile,
     load_profile,
     profile_path,
     save_profile,
 )
-from cost_model.planner import Plan, Stage, plan, single_backend_seconds
+from musketeer.cost_model.planner import Plan, Stage, plan, single_backend_seconds
 
 __all__ = [
     "BackendProfile", "Cardinality", "Estimate", "Plan", "Profile", "Stage", "load_profile", "plan",

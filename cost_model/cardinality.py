@@ -25,11 +25,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from cost_model.stats import ColumnStats, column_stats, file_stats
-from ir import expr as E
-from ir import operators as O
-from ir.types import DataType
-from ir.workflow import Workflow
+from musketeer.cost_model.stats import ColumnStats, column_stats, file_stats
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.types import DataType
+from musketeer.ir.workflow import Workflow
 
 DEFAULT_SELECTIVITY = 1 / 3  # a comparison we cannot reason about
 EQ_SELECTIVITY = 0.05  # equality without known NDV

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cost_model.cardinality import Cardinality
-from ir import operators as O
-from ir.types import MusketeerError
+from musketeer.cost_model.cardinality import Cardinality
+from musketeer.ir import operators as O
+from musketeer.ir.types import MusketeerError
 
 PROFILE_VERSION = 1
 PROFILE_ENV = "MUSKETEER_PROFILE"

@@ -23,10 +23,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cost_model.cardinality import Cardinality
-from cost_model.costs import Profile, op_seconds, transfer_seconds
-from ir import operators as O
-from ir.workflow import Workflow
+from musketeer.cost_model.cardinality import Cardinality
+from musketeer.cost_model.costs import Profile, op_seconds, transfer_seconds
+from musketeer.ir import operators as O
+from musketeer.ir.workflow import Workflow
 
 BEAM = 2_000  # states kept per step; planning time is part of what auto costs
 EXHAUSTIVE_LIMIT = 50_000  # assignments; beyond this only the DP runs

@@ -3,10 +3,10 @@
 This package imports nothing else from Musketeer; everything else imports it.
 """
 
-from ir.catalog import Catalog, Table
-from ir.schema import Field, Schema
-from ir.types import DataError, IRError, IRTypeError, MusketeerError, SourceLoc, UnsupportedError
-from ir.workflow import Workflow
+from musketeer.ir.catalog import Catalog, Table
+from musketeer.ir.schema import Field, Schema
+from musketeer.ir.types import DataError, IRError, IRTypeError, MusketeerError, SourceLoc, UnsupportedError
+from musketeer.ir.workflow import Workflow
 
 __all__ = [
     "Catalog", "DataError", "Field", "IRError", "IRTypeError", "MusketeerError", "Schema",

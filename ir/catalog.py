@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ir.schema import Schema, suggest
-from ir.types import IRError
+from musketeer.ir.schema import Schema, suggest
+from musketeer.ir.types import IRError
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ir.schema import Schema
-from ir.types import (
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import (
     BOOL, DATE, FLOAT64, INT64, INTERVAL, NULL, STRING, TIMESTAMP,
     DataType, IRTypeError, common_type, decimal,
 )
@@ -65,7 +65,7 @@ class Expr:
         return {e.name for e in self.walk() if isinstance(e, Col)}
 
     def __str__(self) -> str:
-        from ir.text import expr_text
+        from musketeer.ir.text import expr_text
 
         return expr_text(self)
 

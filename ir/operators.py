@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Iterator
 
-from ir.expr import AggCall, Expr
-from ir.schema import Field, Schema, suggest
-from ir.types import BOOL, IRError, IRTypeError, SourceLoc, common_type
+from musketeer.ir.expr import AggCall, Expr
+from musketeer.ir.schema import Field, Schema, suggest
+from musketeer.ir.types import BOOL, IRError, IRTypeError, SourceLoc, common_type
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from ir.types import DataType, IRError
+from musketeer.ir.types import DataType, IRError
 
 
 @dataclass(frozen=True)

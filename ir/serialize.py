@@ -12,10 +12,10 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from ir import expr as E
-from ir import operators as O
-from ir.schema import Field, Schema
-from ir.types import DataType, IRError, SourceLoc, parse_type
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.schema import Field, Schema
+from musketeer.ir.types import DataType, IRError, SourceLoc, parse_type
 
 FORMAT_VERSION = 1
 

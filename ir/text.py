@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ir import expr as E
-from ir import operators as O
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
 
 _PREC = {"OR": 1, "AND": 2, "NOT": 3, "CMP": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
 

@@ -6,12 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import networkx as nx
-
-from ir import operators as O
-from ir.serialize import FORMAT_VERSION, decode_nodes, encode_nodes, serial_order
-from ir.text import ops_text
-from ir.types import IRError
+from musketeer.ir import operators as O
+from musketeer.ir.serialize import FORMAT_VERSION, decode_nodes, encode_nodes, serial_order
+from musketeer.ir.text import ops_text
+from musketeer.ir.types import IRError
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,16 +47,6 @@ class Workflow:
 
     def __iter__(self) -> Iterator[O.Op]:
         return iter(self.ops())
-
-    def graph(self) -> nx.DiGraph:
-        """Edges point from producer to consumer; node keys are op ids, with
-        the operator under the 'op' attribute."""
-        g = nx.DiGraph()
-        for op in self.ops():
-            g.add_node(id(op), op=op)
-            for i in op.inputs:
-                g.add_edge(id(i), id(op))
-        return g
 
     def consumers(self) -> dict[int, list[O.Op]]:
         out: dict[int, list[O.Op]] = {}

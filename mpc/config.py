@@ -25,10 +25,10 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ir import Catalog, MusketeerError
-from ir.catalog import Table
-from ir.schema import Schema, suggest
-from ir.types import DataType, parse_type
+from musketeer.ir import Catalog, MusketeerError
+from musketeer.ir.catalog import Table
+from musketeer.ir.schema import Schema, suggest
+from musketeer.ir.types import DataType, parse_type
 
 #: The trust set of a public column.
 PUBLIC = "*"

@@ -13,10 +13,10 @@ import tempfile
 
 import pandas as pd
 
-from mpc.config import load_config
-from mpc.examples.data import SCENARIOS, write_scenario
-from mpc.launch import free_ports, metrics, run_all
-from mpc.oracle import cleartext_answer, same_answer
+from musketeer.mpc.config import load_config
+from musketeer.mpc.examples.data import SCENARIOS, write_scenario
+from musketeer.mpc.launch import free_ports, metrics, run_all
+from musketeer.mpc.oracle import cleartext_answer, same_answer
 
 
 def run_scenario(name: str, rows: int, directory: str, *, mpc_only: bool = False, tls: bool = False) -> dict:
@@ -25,7 +25,7 @@ def run_scenario(name: str, rows: int, directory: str, *, mpc_only: bool = False
     parties = list(SCENARIOS[name].parties)
     extra: list[str] = []
     if tls:
-        from mpc.tls import make_keys
+        from musketeer.mpc.tls import make_keys
 
         keys = os.path.join(os.path.dirname(config_path), "mpc_keys")
         if not os.path.isdir(keys):

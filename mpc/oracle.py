@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mpc.config import PartiesConfig
+from musketeer.mpc.config import PartiesConfig
 
 
 def cleartext_answer(query_path: str, config: PartiesConfig) -> pd.DataFrame:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ir import operators as O
-from ir.text import op_args
-from ir.workflow import Workflow
+from musketeer.ir import operators as O
+from musketeer.ir.text import op_args
+from musketeer.ir.workflow import Workflow
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ Pure `Workflow -> Workflow`; shared nodes stay shared.
 
 from __future__ import annotations
 
-from ir import operators as O
-from ir.expr import AggCall, Arith, Cast, Col
-from ir.types import FLOAT64
-from ir.workflow import Workflow
+from musketeer.ir import operators as O
+from musketeer.ir.expr import AggCall, Arith, Cast, Col
+from musketeer.ir.types import FLOAT64
+from musketeer.ir.workflow import Workflow
 
 SPLITTABLE = {"sum", "count", "count_star", "min", "max", "avg"}
 

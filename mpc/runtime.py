@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backends.base import RunOptions
-from mpc.config import PartiesConfig
-from mpc.plan import LocalStage, SplitPlan
+from musketeer.backends.base import RunOptions
+from musketeer.mpc.config import PartiesConfig
+from musketeer.mpc.plan import LocalStage, SplitPlan
 
 EXIT_PEER = 3
 EXIT_CONFIG = 2
@@ -117,7 +117,7 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
     say(f"local stages done in {timings['local_seconds']:.2f} s; connecting to "
         f"{len(config.parties) - 1} parties{' over TLS' if tls is not None else ''}")
 
-    from mpc.secure.engine import check_settings
+    from musketeer.mpc.secure.engine import check_settings
 
     check_settings()
     mpc, asyncoro = _setup_mpyc(config, me, tls is not None)
@@ -150,8 +150,8 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
     deadline.daemon = True
     deadline.start()
 
-    from mpc.secure.engine import Engine
-    from mpc.secure.relation import Channel
+    from musketeer.mpc.secure.engine import Engine
+    from musketeer.mpc.secure.relation import Channel
 
     chan = Channel(mpc, config.names, me)
     result: dict[str, Any] = {}
@@ -160,7 +160,7 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
         if tls is None:
             await mpc.start()
             return
-        from mpc.tls import MPyCConfigDir
+        from musketeer.mpc.tls import MPyCConfigDir
 
         with MPyCConfigDir(tls, config.index(me)):
             await mpc.start()
@@ -171,7 +171,7 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
         except OSError as e:
             if e.errno != errno.EADDRINUSE:
                 raise
-            from mpc.config import ConfigError
+            from musketeer.mpc.config import ConfigError
 
             port = config.party(me).port
             raise ConfigError(f"party {me!r}: port {port} is already in use on this machine "

@@ -24,14 +24,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ir import UnsupportedError, Workflow
-from ir import operators as O
-from ir.expr import Col, Lit
-from ir.passes import merge_projects, optimize, remove_redundant
-from mpc.config import ConfigError, PartiesConfig
-from mpc.plan import Leak, LocalStage, SecureStep, SplitPlan
-from mpc.pushdown import push_down
-from mpc.trust import EVERYONE, RelInfo, allows, annotate, meet
+from musketeer.ir import UnsupportedError, Workflow
+from musketeer.ir import operators as O
+from musketeer.ir.expr import Col, Lit
+from musketeer.ir.passes import merge_projects, optimize, remove_redundant
+from musketeer.mpc.config import ConfigError, PartiesConfig
+from musketeer.mpc.plan import Leak, LocalStage, SecureStep, SplitPlan
+from musketeer.mpc.pushdown import push_down
+from musketeer.mpc.trust import EVERYONE, RelInfo, allows, annotate, meet
 
 PUBLIC_PLACE = "public"
 SECRET_PLACE = "secret"
@@ -107,7 +107,7 @@ def shareable(dtype) -> bool:
 
 def plan_query(sql: str, config: PartiesConfig, *, mpc_only: bool = False, filename: str = "<sql>") -> SplitPlan:
     """Parse, optimize and split a joint query."""
-    from frontends.sql import parse_workflow
+    from musketeer.frontends.sql import parse_workflow
 
     workflow = optimize(parse_workflow(sql, config.catalog(), filename))
     if not mpc_only:

@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 from typing import Self
 
-from mpc.config import ConfigError, PartiesConfig
+from musketeer.mpc.config import ConfigError, PartiesConfig
 
 CA_CERT = "mpyc_ca.crt"
 CA_KEY = "mpyc_ca.key"

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ir import operators as O
-from ir.expr import Expr
-from ir.workflow import Workflow
-from mpc.config import PUBLIC, PartiesConfig, Trust
+from musketeer.ir import operators as O
+from musketeer.ir.expr import Expr
+from musketeer.ir.workflow import Workflow
+from musketeer.mpc.config import PUBLIC, PartiesConfig, Trust
 
 EVERYONE: Trust = frozenset({PUBLIC})
 
@@ -108,7 +108,7 @@ def annotate(workflow: Workflow, config: PartiesConfig) -> dict[int, RelInfo]:
         elif isinstance(op, (O.Limit, O.Sink)):
             info[id(op)] = RelInfo(owners, dict(ins[0].cols))
         else:
-            from ir import UnsupportedError
+            from musketeer.ir import UnsupportedError
 
             raise UnsupportedError(f"{op.opname} in a multi-party query")
     return info

@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Dataset", "read", "table", "catalog_scope"], "musketeer.dataset"),
     **dict.fromkeys(["col", "lit", "count", "when", "coalesce", "Column", "GroupBy", "LinqError"],
-                    "frontends.linq"),
-    **dict.fromkeys(["vertex_program", "pagerank", "sssp", "connected_components"], "frontends.graph"),
+                    "musketeer.frontends.linq"),
+    **dict.fromkeys(["vertex_program", "pagerank", "sssp", "connected_components"], "musketeer.frontends.graph"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.base import Backend, Program, RunOptions, RunResult
-from ir import Catalog, DataError, IRError, MusketeerError, SourceLoc, Workflow
-from ir import operators as O
-from ir.schema import suggest
+from musketeer.backends.base import Backend, Program, RunOptions, RunResult
+from musketeer.ir import Catalog, DataError, IRError, MusketeerError, SourceLoc, Workflow
+from musketeer.ir import operators as O
+from musketeer.ir.schema import suggest
 from musketeer.catalog import FileCatalog
 from musketeer.errors import UsageError
 from musketeer.outputs import OutputTarget, output_target, write_frame_atomic
@@ -57,7 +57,7 @@ def get_backend(name: str = "auto", options: RunOptions | None = None) -> Backen
             f"unknown backend {name!r}{suggest(name, BACKENDS + PLANNED_BACKENDS)} "
             f"(known backends: {known}{'; planned: ' + planned if planned else ''})"
         )
-    module_name = f"backends.{name}"
+    module_name = f"musketeer.backends.{name}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
@@ -87,7 +87,7 @@ def open_catalog(workflow_path: str | os.PathLike[str], data_dir: str | None = N
 
 
 def _load_sql(path: str, text: str, catalog: Catalog) -> Workflow:
-    from frontends.sql import parse_workflow
+    from musketeer.frontends.sql import parse_workflow
 
     return parse_workflow(text, catalog, filename=path)
 
@@ -183,7 +183,7 @@ def plan_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, 
     with _timed(timings, "parse"):
         workflow = load_workflow(path, catalog)
     if passes:
-        from ir.passes import optimize
+        from musketeer.ir.passes import optimize
 
         with _timed(timings, "optimize"):
             workflow = optimize(workflow)
@@ -287,7 +287,7 @@ def execute_workflow(workflow: Workflow, *, backend: str = "auto", output: str |
 
 
 def optimize_workflow(workflow: Workflow) -> Workflow:
-    from ir.passes import optimize
+    from musketeer.ir.passes import optimize
 
     return optimize(workflow)
 
@@ -300,7 +300,7 @@ def _run_planned(engine: Backend | None, run_options: RunOptions, workflow: Work
     copies = copy_targets(workflow)
     result_file = result_target(workflow, output) if output is not None else None
     if engine is None:
-        from cost_model import load_profile
+        from musketeer.cost_model import load_profile
         from musketeer.autoplan import execute_auto
 
         with _timed(timings, "run"), warnings.catch_warnings(record=True) as caught:

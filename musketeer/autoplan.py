@@ -27,11 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import Backend, RunOptions, RunResult
-from cost_model import Cardinality, Plan, Profile, plan, single_backend_seconds
-from cost_model.planner import Stage
-from ir import Workflow
-from ir import operators as O
+from musketeer.backends.base import Backend, RunOptions, RunResult
+from musketeer.cost_model import Cardinality, Plan, Profile, plan, single_backend_seconds
+from musketeer.cost_model.planner import Stage
+from musketeer.ir import Workflow
+from musketeer.ir import operators as O
 from musketeer.errors import UsageError
 
 #: Every backend name auto may consider, in preference order for ties.

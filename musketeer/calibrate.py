@@ -31,19 +31,19 @@ from dataclasses import replace
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backends.base import Backend, RunOptions
-from cost_model.costs import (
+from musketeer.backends.base import Backend, RunOptions
+from musketeer.cost_model.costs import (
     BackendProfile,
     Profile,
     load_profile,
     profile_path,
     save_profile,
 )
-from ir import expr as E
-from ir import operators as O
-from ir.expr import AggCall
-from ir.types import DATE, FLOAT64, INT64, STRING, decimal
-from ir.workflow import Workflow
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.expr import AggCall
+from musketeer.ir.types import DATE, FLOAT64, INT64, STRING, decimal
+from musketeer.ir.workflow import Workflow
 
 DEFAULT_SIZES: tuple[int, ...] = (50_000, 200_000, 1_000_000)
 KINDS = ("base", "filter", "project", "join", "aggregate", "aggregate4", "sink", "sort")
@@ -221,8 +221,8 @@ def fit_loops(name: str, engine: Backend, sizes: Sequence[int], directory: str, 
     (`loop_row`). The local engine, which only makes Python calls per
     iteration, gets ~0 for both; a driver-side loop over a task graph does not.
     """
-    from cost_model.cardinality import Cardinality
-    from cost_model.costs import body_operators, body_stages, op_seconds
+    from musketeer.cost_model.cardinality import Cardinality
+    from musketeer.cost_model.costs import body_operators, body_stages, op_seconds
 
     points: list[tuple[float, float]] = []  # (loop-variable rows, unexplained seconds per iteration)
     stages = 1

@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ir import Catalog, DataError, Field, IRError, Schema, Table
-from ir.schema import suggest
-from ir.types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, TIMESTAMP, DataType, decimal
+from musketeer.ir import Catalog, DataError, Field, IRError, Schema, Table
+from musketeer.ir.schema import suggest
+from musketeer.ir.types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, TIMESTAMP, DataType, decimal
 
 #: File suffix (lower case) -> Table.format. Order matters: earlier wins when
 #: a data directory holds the same table in two formats.

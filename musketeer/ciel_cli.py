@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_master(args: argparse.Namespace) -> int:
-    from backends.ciel.engine import master
+    from musketeer.backends.ciel.engine import master
 
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token:
@@ -49,7 +49,7 @@ def cmd_master(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from backends.ciel.engine import worker
+    from musketeer.backends.ciel.engine import worker
 
     argv = ["--master", args.master, "--host", args.host, "--port", str(args.port), "--slots", str(args.slots)]
     if args.token:

@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from ir import MusketeerError
+from musketeer.ir import MusketeerError
 from musketeer import __version__, commands
 from musketeer.catalog import parse_table_binding
 from musketeer.render import DEFAULT_MAX_ROWS

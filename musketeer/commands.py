@@ -41,7 +41,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _compile_plan(args: argparse.Namespace) -> int:
     """`compile --backend auto -o DIR`: one program per stage of the chosen
     plan, plus DIR/run_plan.py running them in order."""
-    from cost_model import load_profile
+    from musketeer.cost_model import load_profile
     from musketeer.autoplan import compile_auto
 
     workflow = api.plan_workflow(args.workflow, data_dir=args.data_dir, tables=args.tables)
@@ -83,7 +83,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             check_destination(path, flag)
     workflow = api.plan_workflow(args.workflow, data_dir=args.data_dir, tables=args.tables,
                                  passes=not args.no_passes)
-    from cost_model import load_profile
+    from musketeer.cost_model import load_profile
     from musketeer.autoplan import available_engines, supports
     from musketeer.costreport import cost_section, dot_to_svg, plan_dot
 

@@ -22,9 +22,9 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from backends.base import RunOptions
-from cost_model import Cardinality, Profile, single_backend_seconds
-from ir import MusketeerError, Workflow
+from musketeer.backends.base import RunOptions
+from musketeer.cost_model import Cardinality, Profile, single_backend_seconds
+from musketeer.ir import MusketeerError, Workflow
 from musketeer import api
 from musketeer.autoplan import CANDIDATES, choose_plan, supports
 from musketeer.costreport import dot_to_svg, plan_dot

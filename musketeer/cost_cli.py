@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backends.base import RunOptions
-from cost_model import load_profile
+from musketeer.backends.base import RunOptions
+from musketeer.cost_model import load_profile
 from musketeer import api
 from musketeer.outputs import check_destination, commit_text_files
 from musketeer.report import PROG

@@ -12,10 +12,10 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from cost_model import Cardinality, Plan, Profile, plan, single_backend_seconds
-from cost_model.planner import Supports
-from ir import Workflow
-from ir import operators as O
+from musketeer.cost_model import Cardinality, Plan, Profile, plan, single_backend_seconds
+from musketeer.cost_model.planner import Supports
+from musketeer.ir import Workflow
+from musketeer.ir import operators as O
 from musketeer.errors import UsageError
 
 #: Fill colour per backend in plan pictures (unknown backends: grey).

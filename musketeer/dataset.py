@@ -26,11 +26,11 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from backends.base import Program, RunResult
-from frontends.linq import Dataset as _LinqDataset
-from frontends.linq import from_table
-from frontends.linq.errors import code_loc, mark_internal, user_location
-from ir import Catalog, IRError, MusketeerError, SourceLoc, Workflow
+from musketeer.backends.base import Program, RunResult
+from musketeer.frontends.linq import Dataset as _LinqDataset
+from musketeer.frontends.linq import from_table
+from musketeer.frontends.linq.errors import code_loc, mark_internal, user_location
+from musketeer.ir import Catalog, IRError, MusketeerError, SourceLoc, Workflow
 from musketeer.catalog import FileCatalog
 
 mark_internal(os.path.dirname(os.path.abspath(__file__)))

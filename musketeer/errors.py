@@ -6,7 +6,7 @@ error: one line, exit code 2, no traceback.
 
 from __future__ import annotations
 
-from ir import MusketeerError
+from musketeer.ir import MusketeerError
 
 
 class UsageError(MusketeerError):

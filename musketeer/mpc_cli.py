@@ -49,15 +49,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from mpc.config import load_config
-    from mpc.split import plan_query
+    from musketeer.mpc.config import load_config
+    from musketeer.mpc.split import plan_query
 
     config = load_config(args.parties)
     try:
         with open(args.query, encoding="utf-8") as f:
             sql = f.read()
     except FileNotFoundError:
-        from mpc.config import ConfigError
+        from musketeer.mpc.config import ConfigError
 
         raise ConfigError(f"query file {args.query} does not exist") from None
     return config, plan_query(sql, config, mpc_only=args.mpc_only, filename=args.query)
@@ -70,7 +70,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mpc.runtime import run_party
+    from musketeer.mpc.runtime import run_party
 
     config, plan = _load(args)
     config.party(args.party)
@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         output_target("result", args.output)
     tls = None
     if args.tls:
-        from mpc.tls import check_party_keys, key_dir
+        from musketeer.mpc.tls import check_party_keys, key_dir
 
         tls = check_party_keys(key_dir(args.keys, config, args.party), config.index(args.party), args.party)
     res = run_party(plan, config, args.party, timeout=args.timeout, tls=tls, progress=args.progress)
@@ -104,8 +104,8 @@ def _run(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     import os
 
-    from mpc.config import load_config
-    from mpc.tls import make_keys
+    from musketeer.mpc.config import load_config
+    from musketeer.mpc.tls import make_keys
 
     config = load_config(args.parties)
     out = args.out or os.path.join(config.base_dir, "mpc_keys")
@@ -117,8 +117,8 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mpc.config import ConfigError
-    from mpc.demo import run_demo
+    from musketeer.mpc.config import ConfigError
+    from musketeer.mpc.demo import run_demo
 
     if args.rows < 1:
         raise ConfigError(f"--rows must be at least 1 (got {args.rows})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 
-from ir import MusketeerError, SourceLoc
+from musketeer.ir import MusketeerError, SourceLoc
 
 PROG = "musketeer"
 

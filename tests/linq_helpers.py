@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pandas as pd
 import pytest
 
-from ir import DataError
+from musketeer.ir import DataError
 from musketeer import api
 
 BACKENDS: list[str] = list(api.BACKENDS)

@@ -21,12 +21,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from backends.base import RunOptions, RunResult
-from backends.local import BACKEND
-from ir import expr as E
-from ir import operators as O
-from ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataType, decimal as dec
-from ir.workflow import Workflow
+from musketeer.backends.base import RunOptions, RunResult
+from musketeer.backends.local import BACKEND
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataType, decimal as dec
+from musketeer.ir.workflow import Workflow
 
 D = dt.date
 TS = dt.datetime

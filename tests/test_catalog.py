@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ir import DataError, IRError
-from ir.types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, TIMESTAMP, decimal as dec
+from musketeer.ir import DataError, IRError
+from musketeer.ir.types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, TIMESTAMP, decimal as dec
 from musketeer import catalog as C
 from musketeer.catalog import FileCatalog, parse_table_binding, read_table
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.ciel.runner import shared_cluster
+from musketeer.backends.ciel.runner import shared_cluster
 from musketeer import api
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -36,8 +36,8 @@ def test_run_on_a_given_master(tmp_path: Path) -> None:
 
 
 def test_unreachable_master_is_not_available() -> None:
-    from backends.base import RunOptions
-    from backends.ciel import BACKEND
+    from musketeer.backends.base import RunOptions
+    from musketeer.backends.ciel import BACKEND
     ok, reason = BACKEND.available(RunOptions(extra={"ciel_master": "127.0.0.1:1", "ciel_token": "x"}))
     assert not ok and "127.0.0.1:1" in reason
 
@@ -119,7 +119,7 @@ def test_one_of_two_workers_killed_mid_job_still_right(tmp_path: Path) -> None:
     import threading
     import time
 
-    from backends.ciel.engine.cluster import Cluster
+    from musketeer.backends.ciel.engine.cluster import Cluster
     wf = _slow_workflow(tmp_path)
     with Cluster(workers=2) as c:
         client = c.client()
@@ -161,12 +161,12 @@ def test_all_workers_killed_cli_fails_promptly_and_cleanly(tmp_path: Path) -> No
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while len(_children(proc.pid, "backends.ciel.engine.worker")) < 2:
+        while len(_children(proc.pid, "musketeer.backends.ciel.engine.worker")) < 2:
             assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
             time.sleep(0.05)
-        engine = _children(proc.pid, "backends.ciel.engine")  # the master too
+        engine = _children(proc.pid, "musketeer.backends.ciel.engine")  # the master too
         time.sleep(1.0)  # into the 2 s UDF
-        for pid in _children(proc.pid, "backends.ciel.engine.worker"):
+        for pid in _children(proc.pid, "musketeer.backends.ciel.engine.worker"):
             os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         stdout, stderr = proc.communicate(timeout=30)
@@ -189,7 +189,7 @@ def test_parquet_scan_reads_only_its_row_groups(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ir import DataError
+    from musketeer.ir import DataError
     n = 1000
     table = pa.table({"k": [i % 7 for i in range(n)], "v": list(range(n)),
                       "s": [f"x{i % 3}" for i in range(n)]})
@@ -208,8 +208,8 @@ def test_parquet_scan_reads_only_its_row_groups(tmp_path: Path) -> None:
     out = api.execute(rows, backend="ciel", tables={"t": str(tmp_path / "t.parquet")}).result.outputs["result"]
     assert out["v"].tolist() == list(range(n))
     pq.write_table(table.rename_columns(["k", "w", "s"]), tmp_path / "bad.parquet", row_group_size=90)
-    from backends.base import RunOptions
-    from backends.ciel.runner import run_program
+    from musketeer.backends.base import RunOptions
+    from musketeer.backends.ciel.runner import run_program
     program = api.compile_workflow(sql, backend="ciel", tables={"t": str(tmp_path / "t.parquet")})
     with pytest.raises(DataError, match="no column 'v'"):  # the file changed since compile time
         run_program(program, RunOptions(tables={"t": str(tmp_path / "bad.parquet")}))

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.ciel.engine import examples as ex
-from backends.ciel.engine.api import Ref, TaskError, deref, spawn
-from backends.ciel.engine.cluster import Cluster
-from backends.ciel.engine.protocol import parse_address, recv_frame, send_frame
+from musketeer.backends.ciel.engine import examples as ex
+from musketeer.backends.ciel.engine.api import Ref, TaskError, deref, spawn
+from musketeer.backends.ciel.engine.cluster import Cluster
+from musketeer.backends.ciel.engine.protocol import parse_address, recv_frame, send_frame
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,8 @@ def test_auth_refused_by_master_and_worker(cluster, attempt):
 
 
 def test_wrong_token_client_is_refused(cluster):
-    from backends.ciel.engine.api import Client
-    from backends.ciel.engine.protocol import AuthError
+    from musketeer.backends.ciel.engine.api import Client
+    from musketeer.backends.ciel.engine.protocol import AuthError
     with pytest.raises(AuthError):
         Client(cluster.address, "not-the-token", reconnect_timeout=1)
 
@@ -157,7 +157,7 @@ def test_master_restart_resumes_from_journal():
 
 
 def test_forget_compacts_the_journal_and_a_restart_keeps_it_forgotten():
-    from backends.ciel.engine.api import Client
+    from musketeer.backends.ciel.engine.api import Client
     with Cluster(workers=2, slots=2, grace=0.5) as c:
         journal = Path(c.journal)
         sizes = []
@@ -183,8 +183,8 @@ def test_forget_compacts_the_journal_and_a_restart_keeps_it_forgotten():
 
 def test_replay_honours_a_forget_the_master_did_not_compact(tmp_path):
     # the master died between logging a forget and rewriting the journal
-    from backends.ciel.engine.journal import Journal
-    from backends.ciel.engine.master import Master
+    from musketeer.backends.ciel.engine.journal import Journal
+    from musketeer.backends.ciel.engine.master import Master
     j = Journal(tmp_path / "master.journal")
     for tid, ns in (("a1", "job-a"), ("a2", "job-a"), ("b1", "job-b")):
         j.append(("spawn", tid, ns, "fn", b"", []))
@@ -199,7 +199,7 @@ def test_replay_honours_a_forget_the_master_did_not_compact(tmp_path):
 def test_all_workers_dead_fails_the_job_promptly():
     # Every worker SIGKILLed mid-job (as the OOM killer does): deref must fail
     # with one clear line within the grace period, not wait forever.
-    from backends.ciel.engine.api import ClusterLost
+    from musketeer.backends.ciel.engine.api import ClusterLost
     with Cluster(workers=2, slots=2, worker_grace=1.0) as c:
         client = c.client()
         root = client.spawn(ex.pipeline, 4, 4, 10_000, 500)
@@ -225,7 +225,7 @@ def test_all_workers_dead_fails_the_job_promptly():
 
 
 def test_forget_drops_a_finished_jobs_tasks_and_objects(cluster):
-    from backends.ciel.engine.api import Client
+    from musketeer.backends.ciel.engine.api import Client
     job = Client(cluster.address, cluster.token)
     try:
         parts = [job.spawn(ex.payload, 200_000, 100 + i) for i in range(4)]  # spilled (over 64 KiB)

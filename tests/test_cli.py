@@ -23,11 +23,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from backends.base import Program, RunResult
-from ir import DataError, Workflow
-from ir import expr as E
-from ir import operators as O
-from ir.types import INT64
+from musketeer.backends.base import Program, RunResult
+from musketeer.ir import DataError, Workflow
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.types import INT64
 from musketeer import __version__, api
 from musketeer.cli import main
 from tests import tpch

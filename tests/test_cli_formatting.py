@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ir import DataError, IRError, SourceLoc
+from musketeer.ir import DataError, IRError, SourceLoc
 from musketeer.errors import UsageError
 from musketeer.outputs import OutputTarget, commit_files, output_target, write_frame_atomic
 from musketeer.render import format_metrics, format_table, format_value

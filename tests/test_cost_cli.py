@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from backends.local import BACKEND
-from cost_model import Profile, load_profile
-from cost_model.costs import default_profiles, save_profile
-from cost_model.stats import clear_caches
+from musketeer.backends.local import BACKEND
+from musketeer.cost_model import Profile, load_profile
+from musketeer.cost_model.costs import default_profiles, save_profile
+from musketeer.cost_model.stats import clear_caches
 from musketeer import api, cli
 from musketeer.calibrate import calibrate
 from musketeer.costreport import cost_section
@@ -101,7 +101,7 @@ def test_compare_report_sections(small: Path, capsys, monkeypatch) -> None:
 
 
 def test_compare_fails_loudly_when_results_differ(small: Path, capsys, monkeypatch) -> None:
-    from backends.base import RunResult
+    from musketeer.backends.base import RunResult
 
     class Wrong:
         name = "dask"
@@ -179,7 +179,7 @@ def test_run_auto_metrics_per_stage(small: Path, capsys, monkeypatch) -> None:
     actual rows (stage 1 was planned after stage 0 ran, over its real file)."""
     import re
 
-    from cost_model.costs import save_profile
+    from musketeer.cost_model.costs import save_profile
     from tests.test_cost_model import _local_dask_profile
 
     monkeypatch.chdir(small)

@@ -11,17 +11,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from backends.base import RunOptions
-from backends.local import BACKEND
-from cost_model import Cardinality, Profile, plan
-from cost_model.costs import default_profiles, load_profile, save_profile
-from cost_model.planner import CostModel, dp_assign, exhaustive_assign
-from cost_model.stats import clear_caches, gee_ndv
-from ir import expr as E
-from ir import operators as O
-from ir.expr import AggCall
-from ir.types import INT64, STRING
-from ir.workflow import Workflow
+from musketeer.backends.base import RunOptions
+from musketeer.backends.local import BACKEND
+from musketeer.cost_model import Cardinality, Profile, plan
+from musketeer.cost_model.costs import default_profiles, load_profile, save_profile
+from musketeer.cost_model.planner import CostModel, dp_assign, exhaustive_assign
+from musketeer.cost_model.stats import clear_caches, gee_ndv
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.expr import AggCall
+from musketeer.ir.types import INT64, STRING
+from musketeer.ir.workflow import Workflow
 from musketeer import api
 from musketeer.autoplan import run_auto, static_stages
 from tests import tpch
@@ -97,7 +97,7 @@ def test_loop_cost_charges_stages_and_loop_rows_per_iteration(facts) -> None:
     """A loop pays, every iteration, its body operators plus a fixed cost per
     stage (one per exchange: here a join and an aggregate) plus a cost per
     loop-variable row; the LoopVar itself is no work."""
-    from cost_model.costs import body_stages, loop_seconds, op_seconds
+    from musketeer.cost_model.costs import body_stages, loop_seconds, op_seconds
 
     f, d = facts
     fs = _scan(f, {"k": INT64, "v": INT64, "s": STRING})
@@ -194,7 +194,7 @@ def test_profile_round_trip_and_errors(tmp_path, monkeypatch) -> None:
     (tmp_path / "p.toml").write_text('version = 1\n[backends.local]\nstartup = 0.5\n')
     assert load_profile(tmp_path / "p.toml").get("local").startup == 0.5
     monkeypatch.setenv("MUSKETEER_PROFILE", str(tmp_path / "missing.json"))
-    from ir.types import MusketeerError
+    from musketeer.ir.types import MusketeerError
     with pytest.raises(MusketeerError, match="does not exist"):
         load_profile()
     (tmp_path / "bad.json").write_text('{"backends": {"local": {"startup": -1}}}')

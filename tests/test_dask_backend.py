@@ -32,12 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from backends.base import RunOptions
-from backends.common.loader import load_program
-from backends.dask import BACKEND, DaskBackend
-from ir import expr as E
-from ir import operators as O
-from ir.types import INT64, STRING, MusketeerError
+from musketeer.backends.base import RunOptions
+from musketeer.backends.common.loader import load_program
+from musketeer.backends.dask import BACKEND, DaskBackend
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.types import INT64, STRING, MusketeerError
 from musketeer.api import run_workflow
 from musketeer.errors import UsageError
 from tests import local_helpers, test_local_backend, tpch

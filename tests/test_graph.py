@@ -19,7 +19,7 @@ import pytest
 import scipy.sparse as sp
 
 import musketeer as m
-from ir import DataError, IRError, MusketeerError
+from musketeer.ir import DataError, IRError, MusketeerError
 from musketeer.cli import main
 from tests.linq_helpers import EVERY_BACKEND, EVERY_BACKEND_HEAVY, as_dict, loop_metrics, raises_data_error
 

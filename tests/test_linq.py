@@ -23,9 +23,9 @@ import pandas as pd
 import pytest
 
 import musketeer as m
-from frontends.linq import LinqError
-from ir import DataError, MusketeerError
-from ir import operators as O
+from musketeer.frontends.linq import LinqError
+from musketeer.ir import DataError, MusketeerError
+from musketeer.ir import operators as O
 from musketeer import api
 from musketeer.cli import main
 from tests import tpch

@@ -19,13 +19,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from backends.base import RunOptions
-from backends.local import BACKEND, LocalBackend
-from ir import expr as E
-from ir import operators as O
-from ir.schema import Schema
-from ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataError, decimal
-from ir.workflow import Workflow
+from musketeer.backends.base import RunOptions
+from musketeer.backends.local import BACKEND, LocalBackend
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataError, decimal
+from musketeer.ir.workflow import Workflow
 from tests.local_helpers import (  # noqa: F401 - paths, con: module-scoped fixtures, requested by name
     DEPTS_TYPES, PEOPLE, PEOPLE_TYPES, C, L, arrow_table, assert_injection_result, assert_same,
     assert_text_stays_data, con, duck, frame_rows, injection_case, keep, paths, project, result, run, scan,
@@ -687,8 +687,8 @@ def test_nested_while_loops(tmp_path: Path) -> None:
 def test_substring_bounds_agree_between_codegen_and_program(people: O.Scan) -> None:
     """Constant SUBSTRING bounds are computed at generation time, per-row ones
     inside the program: the two implementations must agree."""
-    from backends.local.exprs import slice_bounds
-    from backends.local.runner import load_program
+    from musketeer.backends.local.exprs import slice_bounds
+    from musketeer.backends.local.runner import load_program
 
     program = BACKEND.generate(workflow(project(people, s=E.Func("substring", (C("name"), C("k"), C("qty"))))))
     in_program = load_program(program)._slice_bounds

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from ir import operators as O
-from mpc.config import load_config
-from mpc.examples.data import SCENARIOS, write_scenario
-from mpc.examples.queries import PASSES
-from mpc.launch import free_ports, launch, run_all, wait_all
-from mpc.oracle import cleartext_answer, same_answer
-from mpc.split import plan_query
+from musketeer.ir import operators as O
+from musketeer.mpc.config import load_config
+from musketeer.mpc.examples.data import SCENARIOS, write_scenario
+from musketeer.mpc.examples.queries import PASSES
+from musketeer.mpc.launch import free_ports, launch, run_all, wait_all
+from musketeer.mpc.oracle import cleartext_answer, same_answer
+from musketeer.mpc.split import plan_query
 from musketeer.cli import main
 
 GOLDEN = Path(__file__).parent / "mpc_golden"

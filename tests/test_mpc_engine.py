@@ -9,11 +9,11 @@ import os
 
 import pytest
 
-from mpc.config import load_config
-from mpc.examples.data import SCENARIOS, write_scenario
-from mpc.launch import free_ports, run_all
-from mpc.oracle import cleartext_answer, same_answer
-from mpc.split import LeakRefused, plan_query
+from musketeer.mpc.config import load_config
+from musketeer.mpc.examples.data import SCENARIOS, write_scenario
+from musketeer.mpc.launch import free_ports, run_all
+from musketeer.mpc.oracle import cleartext_answer, same_answer
+from musketeer.mpc.split import LeakRefused, plan_query
 from musketeer.cli import main
 
 ALL_DIAGS = ("SELECT diag FROM visits_a UNION ALL SELECT diag FROM visits_b UNION ALL "

@@ -32,9 +32,9 @@ def _party_main(index: int, ports: str, out_path: str) -> None:
     sys.argv = argv
     from mpyc.runtime import mpc
 
-    from mpc.secure.gather import Roles, gather
-    from mpc.secure.relation import Channel
-    from mpc.split import gather_labels, gather_roles
+    from musketeer.mpc.secure.gather import Roles, gather
+    from musketeer.mpc.secure.relation import Channel
+    from musketeer.mpc.split import gather_labels, gather_roles
 
     me = PARTIES[index]
     sf = mpc.SecFxp(64, 32)
@@ -59,7 +59,7 @@ def _party_main(index: int, ports: str, out_path: str) -> None:
 
 @pytest.fixture(scope="module")
 def gathered(tmp_path_factory):
-    from mpc.launch import free_ports
+    from musketeer.mpc.launch import free_ports
     from tests.mpc_helpers import run_parties
 
     ports = ",".join(map(str, free_ports(3)))
@@ -75,7 +75,7 @@ def test_gather_returns_the_indexed_rows(gathered, case):
 
 
 def test_each_role_receives_only_pads_and_random_positions(gathered):
-    from mpc.split import gather_labels
+    from musketeer.mpc.split import gather_labels
 
     labels = gather_labels("%9")
     stp, pad, third = (out["received"] for out in gathered)
@@ -100,7 +100,7 @@ def test_each_role_receives_only_pads_and_random_positions(gathered):
     (("a", "b", "c", "d", "e"), None),  # threshold 2: two parties may collude, so the one-hot
 ])
 def test_gather_roles_follow_the_collusion_threshold(parties, want):
-    from mpc.split import gather_roles
+    from musketeer.mpc.split import gather_roles
 
     assert gather_roles(parties, "a") == want
 

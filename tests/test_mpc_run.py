@@ -11,11 +11,11 @@ import time
 import pandas as pd
 import pytest
 
-from mpc.config import load_config
-from mpc.examples.data import SCENARIOS, write_scenario
-from mpc.launch import free_ports, launch, run_all, wait_all
-from mpc.oracle import cleartext_answer, same_answer
-from mpc.split import plan_query
+from musketeer.mpc.config import load_config
+from musketeer.mpc.examples.data import SCENARIOS, write_scenario
+from musketeer.mpc.launch import free_ports, launch, run_all, wait_all
+from musketeer.mpc.oracle import cleartext_answer, same_answer
+from musketeer.mpc.split import plan_query
 
 
 def _setup(tmp_path, name: str, rows: int):
@@ -63,7 +63,7 @@ def _check_report_against_trust(plan, config):
     """Every column the leakage report lets a party see in the clear is one
     its trust set allows (public columns, STP keys), and row-level output
     values go only to recipients the trust sets allow."""
-    from mpc.trust import allows
+    from musketeer.mpc.trust import allows
 
     by_ref = {ref: op_id for op_id, ref in plan.ref.items()}
     for p in config.names:

@@ -81,11 +81,11 @@ def _write_config(directory: str, ports: list[int]) -> str:
 def _party_main(index: int, config_path: str, out_path: str) -> None:
     """One party: every case in one MPyC session (all parties in the same order)."""
     sys.path.insert(0, ROOT)
-    from mpc.config import load_config
-    from mpc.runtime import _setup_mpyc, run_local
-    from mpc.secure.engine import Engine
-    from mpc.secure.relation import Channel
-    from mpc.split import plan_query
+    from musketeer.mpc.config import load_config
+    from musketeer.mpc.runtime import _setup_mpyc, run_local
+    from musketeer.mpc.secure.engine import Engine
+    from musketeer.mpc.secure.relation import Channel
+    from musketeer.mpc.split import plan_query
 
     config = load_config(config_path)
     me = config.names[index]
@@ -120,7 +120,7 @@ def _party_main(index: int, config_path: str, out_path: str) -> None:
 
 @pytest.fixture(scope="module")
 def secure_run(tmp_path_factory):
-    from mpc.launch import free_ports
+    from musketeer.mpc.launch import free_ports
 
     d = tmp_path_factory.mktemp("secure_ops")
     config = _write_config(str(d), free_ports(3))
@@ -177,8 +177,8 @@ def test_mpc_only_leaks_only_sizes_and_result(secure_run):
 def test_plan_modes_are_oblivious(tmp_path):
     """--mpc-only plans: no public/hybrid step, no STP, no push-up; literal
     group keys get a one-hot over their public domain, others a sort."""
-    from mpc.config import load_config
-    from mpc.split import plan_query
+    from musketeer.mpc.config import load_config
+    from musketeer.mpc.split import plan_query
 
     config = load_config(_write_config(str(tmp_path), [19501, 19502, 19503]))
     for name, (sql, _) in CASES.items():
@@ -200,10 +200,10 @@ def test_plan_modes_are_oblivious(tmp_path):
 
 
 def _run_scenario(tmp_path, name: str, rows: int) -> None:
-    from mpc.config import load_config
-    from mpc.examples.data import SCENARIOS, write_scenario
-    from mpc.launch import free_ports, run_all
-    from mpc.oracle import cleartext_answer
+    from musketeer.mpc.config import load_config
+    from musketeer.mpc.examples.data import SCENARIOS, write_scenario
+    from musketeer.mpc.launch import free_ports, run_all
+    from musketeer.mpc.oracle import cleartext_answer
 
     path = write_scenario(name, str(tmp_path / name), rows, free_ports(3))
     query = os.path.join(os.path.dirname(path), "query.sql")

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from mpc.config import ConfigError, load_config
-from mpc.examples.data import write_scenario
-from mpc.split import LeakRefused, plan_query
+from musketeer.mpc.config import ConfigError, load_config
+from musketeer.mpc.examples.data import write_scenario
+from musketeer.mpc.split import LeakRefused, plan_query
 from musketeer.cli import main
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "mpc_golden")

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from ir import expr as E
-from ir import operators as O
-from ir.expr import AggCall, Col, Interval, Lit
-from ir.passes import (
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.expr import AggCall, Col, Interval, Lit
+from musketeer.ir.passes import (
     PASSES,
     constant_folding,
     magic_sets,
@@ -26,10 +26,10 @@ from ir.passes import (
     reorder_joins,
     semi_join_pushdown,
 )
-from ir.passes.fold import fold_expr
-from ir.schema import Schema
-from ir.types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, DataType, parse_type
-from ir.workflow import Workflow
+from musketeer.ir.passes.fold import fold_expr
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, DataType, parse_type
+from musketeer.ir.workflow import Workflow
 
 # --- helpers -----------------------------------------------------------------
 

@@ -25,13 +25,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import tests.test_local_backend as local_tests
-from backends.base import RunOptions, RunResult
-from backends.common.loader import load_program
-from backends.spark import BACKEND, SparkBackend, environment
-from ir import expr as E
-from ir import operators as O
-from ir.types import INT64, STRING, DataError, MusketeerError
-from ir.workflow import Workflow
+from musketeer.backends.base import RunOptions, RunResult
+from musketeer.backends.common.loader import load_program
+from musketeer.backends.spark import BACKEND, SparkBackend, environment
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.types import INT64, STRING, DataError, MusketeerError
+from musketeer.ir.workflow import Workflow
 from musketeer import api
 from tests import tpch
 from tests.local_helpers import (

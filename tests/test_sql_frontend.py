@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from frontends.sql import parse_workflow
-from ir import Catalog, IRError, MusketeerError, Schema, Table, UnsupportedError
-from ir import operators as O
-from ir.types import DATE, INT64, STRING, decimal
+from musketeer.frontends.sql import parse_workflow
+from musketeer.ir import Catalog, IRError, MusketeerError, Schema, Table, UnsupportedError
+from musketeer.ir import operators as O
+from musketeer.ir.types import DATE, INT64, STRING, decimal
 
 
 @pytest.fixture()
@@ -97,7 +97,7 @@ def test_or_factoring_keeps_join_condition(catalog: Catalog) -> None:
 
 
 def test_json_round_trip_of_lowered_workflow(catalog: Catalog) -> None:
-    from ir import Workflow
+    from musketeer.ir import Workflow
 
     wf = lower("SELECT o_status, count(DISTINCT o_custkey) AS n FROM orders "
                "WHERE o_date >= DATE '1995-01-01' + INTERVAL '1' MONTH GROUP BY o_status ORDER BY n DESC LIMIT 3",

@@ -6,8 +6,8 @@ picks up. The engine itself (master, workers, task API) is in engine/.
 
 from __future__ import annotations
 
-from backends.base import RunOptions
-from backends.common.descriptor import GeneratedProgramBackend
+from musketeer.backends.base import RunOptions
+from musketeer.backends.common.descriptor import GeneratedProgramBackend
 
 
 class CielBackend(GeneratedProgramBackend):
@@ -24,7 +24,7 @@ class CielBackend(GeneratedProgramBackend):
                 return False, f"the ciel engine needs {module}: pip install {module}"
         master = (options.extra.get("ciel_master") if options else None)
         if master:
-            from backends.ciel.engine.api import Client
+            from musketeer.backends.ciel.engine.api import Client
             try:
                 Client(master, options.extra.get("ciel_token"), reconnect_timeout=2).close()
             except Exception as exc:  # noqa: BLE001 - the reason is the message

@@ -23,20 +23,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from backends.common.arrow_exprs import arrow_type
-from backends.common.codetext import comment, docstring_text, indent, output_format
-from backends.common.rendering import (
+from musketeer.backends.common.arrow_exprs import arrow_type
+from musketeer.backends.common.codetext import comment, docstring_text, indent, output_format
+from musketeer.backends.common.rendering import (
     engine_header,
     render_program,
     runtime_text,
     template_environment,
 )
-from backends.common.walk import emit_order
-from backends.local.codegen import RUNTIME_TEMPLATES, ProgramGenerator
-from backends.local.codegen import TEMPLATES as LOCAL_TEMPLATES
-from ir import operators as O
-from ir.types import UnsupportedError
-from ir.workflow import Workflow
+from musketeer.backends.common.walk import emit_order
+from musketeer.backends.local.codegen import RUNTIME_TEMPLATES, ProgramGenerator
+from musketeer.backends.local.codegen import TEMPLATES as LOCAL_TEMPLATES
+from musketeer.ir import operators as O
+from musketeer.ir.types import UnsupportedError
+from musketeer.ir.workflow import Workflow
 
 TEMPLATES = Path(__file__).parent / "templates"
 BROADCAST_KINDS = ("inner", "left", "semi", "anti", "cross")

@@ -18,16 +18,16 @@ import threading
 import types
 from collections.abc import Callable
 
-from backends.base import Program, RunOptions, RunResult
-from backends.ciel.engine.api import ClusterLost, TaskError
-from backends.ciel.engine.cluster import Cluster
-from backends.common.loader import load_program as load_common
-from backends.common.running import (
+from musketeer.backends.base import Program, RunOptions, RunResult
+from musketeer.backends.ciel.engine.api import ClusterLost, TaskError
+from musketeer.backends.ciel.engine.cluster import Cluster
+from musketeer.backends.common.loader import load_program as load_common
+from musketeer.backends.common.running import (
     error_in_traceback,
     program_error,
     run_loaded_program,
 )
-from ir.types import MusketeerError
+from musketeer.ir.types import MusketeerError
 
 _shared: Cluster | None = None
 _shared_lock = threading.Lock()

@@ -17,16 +17,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Callable
 
-from ir import expr as E
-from ir.schema import Schema
-from ir.types import BOOL, STRING, DataType, UnsupportedError
+from musketeer.ir import expr as E
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import BOOL, STRING, DataType, UnsupportedError
 
-from backends.common.expr_compiler import BaseExprCompiler, constant_bounds, round_digits
-from backends.common.sql_semantics import add_months, like_plan, slice_bounds
-from backends.common.values import NO_FOLD as _NO_FOLD
-from backends.common.values import fold_cast as _fold_cast
-from backends.common.values import physical_kind as _kind
-from backends.common.values import engine_type, python_literal
+from musketeer.backends.common.expr_compiler import BaseExprCompiler, constant_bounds, round_digits
+from musketeer.backends.common.sql_semantics import add_months, like_plan, slice_bounds
+from musketeer.backends.common.values import NO_FOLD as _NO_FOLD
+from musketeer.backends.common.values import fold_cast as _fold_cast
+from musketeer.backends.common.values import physical_kind as _kind
+from musketeer.backends.common.values import engine_type, python_literal
 
 __all__ = ["ExprCompiler", "add_months", "arrow_type", "like_plan", "python_literal", "slice_bounds"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib
 
-from backends.base import Program, RunOptions, RunResult
-from ir.operators import OPERATORS
-from ir.workflow import Workflow
+from musketeer.backends.base import Program, RunOptions, RunResult
+from musketeer.ir.operators import OPERATORS
+from musketeer.ir.workflow import Workflow
 
 
 class GeneratedProgramBackend:
@@ -23,9 +23,9 @@ class GeneratedProgramBackend:
     capabilities: frozenset[str] = frozenset(OPERATORS)
 
     def generate(self, workflow: Workflow) -> Program:
-        codegen = importlib.import_module(f"backends.{self.name}.codegen")
+        codegen = importlib.import_module(f"musketeer.backends.{self.name}.codegen")
         return Program(backend=self.name, text=codegen.generate_program(workflow), workflow=workflow)
 
     def run(self, program: Program, options: RunOptions) -> RunResult:
-        runner = importlib.import_module(f"backends.{self.name}.runner")
+        runner = importlib.import_module(f"musketeer.backends.{self.name}.runner")
         return runner.run_program(program, options)

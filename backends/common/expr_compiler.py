@@ -15,11 +15,11 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from backends.common.sql_semantics import add_months
-from backends.common.values import NO_FOLD, fold_cast, interval_value, physical_kind
-from ir import expr as E
-from ir.schema import Schema
-from ir.types import NULL, TIMESTAMP, DataType, UnsupportedError, common_type
+from musketeer.backends.common.sql_semantics import add_months
+from musketeer.backends.common.values import NO_FOLD, fold_cast, interval_value, physical_kind
+from musketeer.ir import expr as E
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import NULL, TIMESTAMP, DataType, UnsupportedError, common_type
 
 Code = TypeVar("Code")
 

@@ -15,23 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.common.arrow_exprs import ExprCompiler, arrow_type
-from backends.common.codetext import comment, indent, output_format, slug
-from backends.common.rendering import (
+from musketeer.backends.common.arrow_exprs import ExprCompiler, arrow_type
+from musketeer.backends.common.codetext import comment, indent, output_format, slug
+from musketeer.backends.common.rendering import (
     engine_header,
     render_program,
     runtime_text,
     template_environment,
 )
-from backends.common.sortkeys import sort_key_specs
-from backends.common.tables import TableBindings
-from backends.common.walk import emit_order
-from ir import expr as E
-from ir import operators as O
-from ir.schema import Schema
-from ir.text import expr_text
-from ir.types import DataType, UnsupportedError, common_type
-from ir.workflow import Workflow
+from musketeer.backends.common.sortkeys import sort_key_specs
+from musketeer.backends.common.tables import TableBindings
+from musketeer.backends.common.walk import emit_order
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.schema import Schema
+from musketeer.ir.text import expr_text
+from musketeer.ir.types import DataType, UnsupportedError, common_type
+from musketeer.ir.workflow import Workflow
 
 
 def limit_text(op: O.Limit) -> str:

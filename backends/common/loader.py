@@ -12,7 +12,7 @@ import re
 import types
 from typing import Any
 
-from backends.base import Program
+from musketeer.backends.base import Program
 
 
 def load_program(program: Program, module_globals: dict[str, Any] | None = None) -> types.ModuleType:

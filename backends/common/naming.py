@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 
-from backends.common.codetext import slug
+from musketeer.backends.common.codetext import slug
 
 
 class RelationNames:

@@ -16,8 +16,8 @@ from typing import Any
 
 import jinja2
 
-from backends.common.codetext import comment, docstring_text
-from backends.common.tables import TableBindings
+from musketeer.backends.common.codetext import comment, docstring_text
+from musketeer.backends.common.tables import TableBindings
 
 
 @functools.cache

@@ -13,9 +13,9 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from backends.base import Program, RunOptions, RunResult
-from backends.common.loader import load_program
-from ir.types import DataError, MusketeerError
+from musketeer.backends.base import Program, RunOptions, RunResult
+from musketeer.backends.common.loader import load_program
+from musketeer.ir.types import DataError, MusketeerError
 
 #: Maps an exception a program's run() raised to Musketeer's one-line error, or None to let it through.
 ErrorTranslator = Callable[[types.ModuleType, BaseException], MusketeerError | None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ir import operators as O
+from musketeer.ir import operators as O
 
 
 def sort_key_specs(keys: tuple[O.SortKey, ...]) -> list[tuple[str, str, str]]:

@@ -8,7 +8,7 @@ files (possible in IR JSON), the second gets `name#2` so both stay reachable.
 
 from __future__ import annotations
 
-from ir import operators as O
+from musketeer.ir import operators as O
 
 
 class TableBindings:

@@ -13,8 +13,8 @@ import datetime as dt
 import decimal as pydecimal
 import math
 
-from ir import expr as E
-from ir.types import DataType, IRTypeError, UnsupportedError
+from musketeer.ir import expr as E
+from musketeer.ir.types import DataType, IRTypeError, UnsupportedError
 
 
 def physical_kind(t: DataType) -> str:

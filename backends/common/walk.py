@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ir import operators as O
+from musketeer.ir import operators as O
 
 
 def emit_order(roots: Iterable[O.Op], available: Iterable[int]) -> list[O.Op]:

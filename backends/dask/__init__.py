@@ -8,9 +8,9 @@ or on a dask.distributed cluster named by `RunOptions.extra["dask_scheduler"]`
 
 from __future__ import annotations
 
-from backends.base import RunOptions
-from backends.common.descriptor import GeneratedProgramBackend
-from backends.dask.cluster import INSTALL_HINT, missing_packages, scheduler_problem
+from musketeer.backends.base import RunOptions
+from musketeer.backends.common.descriptor import GeneratedProgramBackend
+from musketeer.backends.dask.cluster import INSTALL_HINT, missing_packages, scheduler_problem
 
 
 class DaskBackend(GeneratedProgramBackend):

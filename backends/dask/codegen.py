@@ -30,15 +30,15 @@ import decimal
 import math
 from pathlib import Path
 
-from backends.common.arrow_exprs import python_literal
-from backends.common.codetext import comment, indent
-from backends.common.generator import ArrowProgramGenerator, limit_text
-from backends.common.sortkeys import sort_key_specs
-from ir import expr as E
-from ir import operators as O
-from ir.text import expr_text
-from ir.types import DataType
-from ir.workflow import Workflow
+from musketeer.backends.common.arrow_exprs import python_literal
+from musketeer.backends.common.codetext import comment, indent
+from musketeer.backends.common.generator import ArrowProgramGenerator, limit_text
+from musketeer.backends.common.sortkeys import sort_key_specs
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.text import expr_text
+from musketeer.ir.types import DataType
+from musketeer.ir.workflow import Workflow
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCAL_TEMPLATES = Path(__file__).resolve().parent.parent / "local" / "templates"

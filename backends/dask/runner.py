@@ -9,11 +9,11 @@ error, never a traceback.
 
 from __future__ import annotations
 
-from ir.types import MusketeerError
+from musketeer.ir.types import MusketeerError
 
-from backends.base import Program, RunOptions, RunResult
-from backends.common.running import run_loaded_program
-from backends.dask.cluster import scheduler_problem
+from musketeer.backends.base import Program, RunOptions, RunResult
+from musketeer.backends.common.running import run_loaded_program
+from musketeer.backends.dask.cluster import scheduler_problem
 
 
 def run_program(program: Program, options: RunOptions) -> RunResult:

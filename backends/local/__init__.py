@@ -6,8 +6,8 @@ the glue layer picks up.
 
 from __future__ import annotations
 
-from backends.base import RunOptions
-from backends.common.descriptor import GeneratedProgramBackend
+from musketeer.backends.base import RunOptions
+from musketeer.backends.common.descriptor import GeneratedProgramBackend
 
 
 class LocalBackend(GeneratedProgramBackend):

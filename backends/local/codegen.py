@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.common.generator import ArrowProgramGenerator, limit_text
-from ir import operators as O
-from ir.workflow import Workflow
+from musketeer.backends.common.generator import ArrowProgramGenerator, limit_text
+from musketeer.ir import operators as O
+from musketeer.ir.workflow import Workflow
 
 TEMPLATES = Path(__file__).parent / "templates"
 RUNTIME_TEMPLATES = ("core.py.j2", "io.py.j2", "scalars.py.j2", "relational.py.j2", "loops.py.j2")

@@ -8,9 +8,9 @@ call its `run()`. Errors the program raises for bad input data become
 
 from __future__ import annotations
 
-from backends.base import Program, RunOptions, RunResult
-from backends.common.loader import load_program
-from backends.common.running import run_loaded_program
+from musketeer.backends.base import Program, RunOptions, RunResult
+from musketeer.backends.common.loader import load_program
+from musketeer.backends.common.running import run_loaded_program
 
 __all__ = ["load_program", "run_program"]
 

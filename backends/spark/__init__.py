@@ -8,9 +8,9 @@ Nothing here imports pyspark: generating a program needs only the IR, and
 
 from __future__ import annotations
 
-from backends.base import RunOptions
-from backends.common.descriptor import GeneratedProgramBackend
-from backends.spark.environment import java_problem, master_problem, pyspark_problem
+from musketeer.backends.base import RunOptions
+from musketeer.backends.common.descriptor import GeneratedProgramBackend
+from musketeer.backends.spark.environment import java_problem, master_problem, pyspark_problem
 
 
 class SparkBackend(GeneratedProgramBackend):

@@ -23,20 +23,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.common.codetext import comment, docstring_text, indent, output_format
-from backends.common.naming import RelationNames
-from backends.common.rendering import render_program, runtime_text, template_environment
-from backends.common.sortkeys import sort_key_specs
-from backends.common.tables import TableBindings
-from backends.common.values import physical_kind
-from backends.common.walk import emit_order
-from backends.spark.exprs import ExprCompiler, cast_type, col_ref, schema_type
-from ir import expr as E
-from ir import operators as O
-from ir.schema import Schema
-from ir.text import expr_text
-from ir.types import BOOL, UnsupportedError
-from ir.workflow import Workflow
+from musketeer.backends.common.codetext import comment, docstring_text, indent, output_format
+from musketeer.backends.common.naming import RelationNames
+from musketeer.backends.common.rendering import render_program, runtime_text, template_environment
+from musketeer.backends.common.sortkeys import sort_key_specs
+from musketeer.backends.common.tables import TableBindings
+from musketeer.backends.common.values import physical_kind
+from musketeer.backends.common.walk import emit_order
+from musketeer.backends.spark.exprs import ExprCompiler, cast_type, col_ref, schema_type
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.schema import Schema
+from musketeer.ir.text import expr_text
+from musketeer.ir.types import BOOL, UnsupportedError
+from musketeer.ir.workflow import Workflow
 
 TEMPLATES = Path(__file__).parent / "templates"
 SHARED_TEMPLATES = Path(__file__).parent.parent / "common" / "templates"

@@ -19,19 +19,19 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from backends.common.expr_compiler import (
+from musketeer.backends.common.expr_compiler import (
     BaseExprCompiler,
     constant_bounds,
     round_digits,
 )
-from backends.common.sql_semantics import slice_bounds
-from backends.common.values import (
+from musketeer.backends.common.sql_semantics import slice_bounds
+from musketeer.backends.common.values import (
     engine_type,
     physical_kind,
     python_literal,
 )
-from ir import expr as E
-from ir.types import (
+from musketeer.ir import expr as E
+from musketeer.ir.types import (
     BOOL,
     STRING,
     DataType,

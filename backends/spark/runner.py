@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import types
 
-from backends.base import Program, RunOptions, RunResult
-from backends.common.running import (
+from musketeer.backends.base import Program, RunOptions, RunResult
+from musketeer.backends.common.running import (
     error_in_traceback,
     program_error,
     run_loaded_program,
 )
-from backends.spark.environment import master_problem
-from ir.types import MusketeerError
+from musketeer.backends.spark.environment import master_problem
+from musketeer.ir.types import MusketeerError
 
 
 def run_program(program: Program, options: RunOptions) -> RunResult:

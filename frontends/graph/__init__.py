@@ -6,7 +6,7 @@
 they compose with the LINQ API (join, filter, order) before anything runs.
 """
 
-from frontends.graph.algorithms import connected_components, pagerank, sssp
-from frontends.graph.program import vertex_program
+from musketeer.frontends.graph.algorithms import connected_components, pagerank, sssp
+from musketeer.frontends.graph.program import vertex_program
 
 __all__ = ["connected_components", "pagerank", "sssp", "vertex_program"]

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ir.types import IRError, common_type
+from musketeer.ir.types import IRError, common_type
 
-from frontends.graph.program import vertex_program
-from frontends.linq import Dataset, col, when
-from frontends.linq.columns import literal
-from frontends.linq.errors import located
+from musketeer.frontends.graph.program import vertex_program
+from musketeer.frontends.linq import Dataset, col, when
+from musketeer.frontends.linq.columns import literal
+from musketeer.frontends.linq.errors import located
 
 
 @located

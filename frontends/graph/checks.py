@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ir.types import DataError
+from musketeer.ir.types import DataError
 
 
 def _first(frame: pd.DataFrame, mask: Any) -> str:

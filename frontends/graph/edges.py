@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ir import expr as E
-from ir import operators as O
-from ir.schema import suggest
-from ir.types import FLOAT64, INT64, DataError, DataType, common_type
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.schema import suggest
+from musketeer.ir.types import FLOAT64, INT64, DataError, DataType, common_type
 
-from frontends.linq import Dataset
+from musketeer.frontends.linq import Dataset
 
-CHECKS_MODULE = "frontends.graph.checks"
+CHECKS_MODULE = "musketeer.frontends.graph.checks"
 
 
 def _column(data: Dataset, name: str, role: str, param: str) -> None:

@@ -32,14 +32,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ir import expr as E
-from ir import operators as O
-from ir.schema import Schema
-from ir.types import FLOAT64, INT64, DataType, IRError, common_type
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import FLOAT64, INT64, DataType, IRError, common_type
 
-from frontends.graph.edges import Graph, degrees, prepare
-from frontends.linq import Column, Dataset
-from frontends.linq.columns import AggMarker, display, literal
+from musketeer.frontends.graph.edges import Graph, degrees, prepare
+from musketeer.frontends.linq import Column, Dataset
+from musketeer.frontends.linq.columns import AggMarker, display, literal
 
 GATHERS = ("sum", "min", "max", "avg", "count")
 NORMS = ("sum", "mean", "max")

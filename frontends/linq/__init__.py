@@ -1,6 +1,6 @@
 """LINQ-style Python frontend: build a workflow by chaining Dataset methods.
 
-    from frontends.linq import col, count
+    from musketeer.frontends.linq import col, count
     big = orders.where(lambda o: o.total > 100).group_by("region").agg(n=count())
 
 Nothing runs here: a `Dataset` wraps the IR operator that computes it
@@ -9,10 +9,10 @@ Nothing runs here: a `Dataset` wraps the IR operator that computes it
 `ir`; reading a file's schema is delegated to a loader the glue passes in.
 """
 
-from frontends.linq.columns import Column, SortOrder, coalesce, col, count, lit, to_schema, to_type, when
-from frontends.linq.dataset import Dataset, Row, from_table, read
-from frontends.linq.errors import LinqError
-from frontends.linq.grouping import GroupBy
+from musketeer.frontends.linq.columns import Column, SortOrder, coalesce, col, count, lit, to_schema, to_type, when
+from musketeer.frontends.linq.dataset import Dataset, Row, from_table, read
+from musketeer.frontends.linq.errors import LinqError
+from musketeer.frontends.linq.grouping import GroupBy
 
 __all__ = [
     "Column", "Dataset", "GroupBy", "LinqError", "Row", "SortOrder", "coalesce", "col", "count", "from_table",

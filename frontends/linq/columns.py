@@ -25,15 +25,15 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Iterable, Union
 
-from ir import expr as E
-from ir import operators as O
-from ir.schema import Schema
-from ir.text import expr_text
-from ir.types import (
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.schema import Schema
+from musketeer.ir.text import expr_text
+from musketeer.ir.types import (
     BOOL, DATE, FLOAT64, INT64, NULL, STRING, TIMESTAMP, DataType, IRTypeError, MusketeerError, parse_type,
 )
 
-from frontends.linq.errors import LinqError
+from musketeer.frontends.linq.errors import LinqError
 
 Scalar = Union[None, bool, int, float, str, dt.date, dt.datetime, decimal.Decimal]
 ColumnLike = Union["Column", Scalar]

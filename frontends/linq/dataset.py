@@ -16,20 +16,20 @@ from __future__ import annotations
 import linecache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
-from ir import expr as E
-from ir import operators as O
-from ir.catalog import Table
-from ir.schema import Schema, suggest
-from ir.types import MusketeerError
-from ir.workflow import Workflow
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.catalog import Table
+from musketeer.ir.schema import Schema, suggest
+from musketeer.ir.types import MusketeerError
+from musketeer.ir.workflow import Workflow
 
-from frontends.linq.columns import (
+from musketeer.frontends.linq.columns import (
     Column, Ref, SortOrder, coerce_literals, col, display, has_aggregate, to_column, to_schema,
 )
-from frontends.linq.errors import LinqError, UnknownColumnError, located
+from musketeer.frontends.linq.errors import LinqError, UnknownColumnError, located
 
 if TYPE_CHECKING:
-    from frontends.linq.grouping import GroupBy
+    from musketeer.frontends.linq.grouping import GroupBy
 
 D = TypeVar("D", bound="Dataset")
 
@@ -369,7 +369,7 @@ class Dataset:
         `how`: inner, left, right, full, semi, anti or cross. Other columns
         named alike on both sides need `suffixes=('', '_r')` (or a rename).
         """
-        from frontends.linq.joins import lower_join
+        from musketeer.frontends.linq.joins import lower_join
 
         op, lineage = lower_join(self, other, on, how, left_on, right_on, suffixes)
         return self._new(op, lineage)
@@ -377,14 +377,14 @@ class Dataset:
     @located
     def group_by(self, *keys: Any, **named_keys: Any) -> "GroupBy":
         """Groups by key columns or named key expressions; finish with .agg()."""
-        from frontends.linq.grouping import GroupBy
+        from musketeer.frontends.linq.grouping import GroupBy
 
         return GroupBy(self, self._named(keys, named_keys, "group_by()"))
 
     @located
     def agg(self: D, *aggregates: Any, **named: Any) -> D:
         """One row of aggregates over the whole dataset."""
-        from frontends.linq.grouping import GroupBy
+        from musketeer.frontends.linq.grouping import GroupBy
 
         return GroupBy(self, []).agg(*aggregates, **named)
 
@@ -404,7 +404,7 @@ class Dataset:
         ones) and `until` receives tuples; the result is this dataset's value.
         `name` labels the loop in plans and in the run's metrics.
         """
-        from frontends.linq.loops import lower_iterate
+        from musketeer.frontends.linq.loops import lower_iterate
 
         return self._new(lower_iterate(self, body, until, max_iter, fixpoint, tuple(carry), name))
 
@@ -470,5 +470,5 @@ def read(path: str, *, loader: Callable[[str], Table] | None = None,
     """A dataset reading a parquet or CSV file. `loader` reads the file's
     schema (file I/O is the glue's business: `musketeer.read` passes one)."""
     if loader is None:
-        raise LinqError("frontends.linq.read() needs a loader(path) -> ir.Table; use musketeer.read(path)")
+        raise LinqError("musketeer.frontends.linq.read() needs a loader(path) -> ir.Table; use musketeer.read(path)")
     return from_table(loader(path), cls)

@@ -15,7 +15,7 @@ import sys
 from types import CodeType, FrameType
 from typing import Any, Callable, TypeVar
 
-from ir.types import IRError, MusketeerError, SourceLoc
+from musketeer.ir.types import IRError, MusketeerError, SourceLoc
 
 F = TypeVar("F", bound=Callable[..., Any])
 

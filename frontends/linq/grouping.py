@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from ir import expr as E
-from ir import operators as O
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
 
-from frontends.linq.columns import AggMarker, Column, display, has_aggregate
-from frontends.linq.dataset import Dataset, call_user, fresh_name
-from frontends.linq.errors import LinqError, located
+from musketeer.frontends.linq.columns import AggMarker, Column, display, has_aggregate
+from musketeer.frontends.linq.dataset import Dataset, call_user, fresh_name
+from musketeer.frontends.linq.errors import LinqError, located
 
 D = TypeVar("D", bound=Dataset)
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ir import expr as E
-from ir import operators as O
-from ir.schema import suggest
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.schema import suggest
 
-from frontends.linq.columns import Column, Ref, coerce_literals, display, has_aggregate, to_column
-from frontends.linq.dataset import Dataset, Lineage, Row, call_user, fresh_name
-from frontends.linq.errors import LinqError
+from musketeer.frontends.linq.columns import Column, Ref, coerce_literals, display, has_aggregate, to_column
+from musketeer.frontends.linq.dataset import Dataset, Lineage, Row, call_user, fresh_name
+from musketeer.frontends.linq.errors import LinqError
 
 KINDS = {"inner": "inner", "left": "left", "left_outer": "left", "right": "right", "right_outer": "right",
          "full": "full", "outer": "full", "full_outer": "full", "semi": "semi", "left_semi": "semi",

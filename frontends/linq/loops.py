@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from ir import expr as E
-from ir import operators as O
-from ir.types import DataType, common_type
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.types import DataType, common_type
 
-from frontends.linq.columns import Ref, has_aggregate, to_column
-from frontends.linq.dataset import Dataset, call_user
-from frontends.linq.errors import LinqError
+from musketeer.frontends.linq.columns import Ref, has_aggregate, to_column
+from musketeer.frontends.linq.dataset import Dataset, call_user
+from musketeer.frontends.linq.errors import LinqError
 
 #: How many times the body may be traced while its column types settle.
 MAX_TRACES = 4

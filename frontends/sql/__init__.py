@@ -3,6 +3,6 @@
 Entry point: `parse_workflow(text, catalog, filename) -> ir.Workflow`.
 """
 
-from frontends.sql.statements import parse_workflow
+from musketeer.frontends.sql.statements import parse_workflow
 
 __all__ = ["parse_workflow"]

@@ -15,10 +15,10 @@ from typing import Callable
 
 from sqlglot import exp
 
-from frontends.sql.source import SourceText
-from ir import expr as E
-from ir.schema import Schema
-from ir.types import (
+from musketeer.frontends.sql.source import SourceText
+from musketeer.ir import expr as E
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import (
     BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, DataType, IRError, MusketeerError,
     UnsupportedError, decimal,
 )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ir.expr import Col
-from ir.operators import Op, Project
+from musketeer.ir.expr import Col
+from musketeer.ir.operators import Op, Project
 
 
 @dataclass

@@ -13,16 +13,16 @@ from typing import Callable, Iterable
 
 from sqlglot import exp
 
-from frontends.sql.exprs import ExprEnv, lower_expr
-from frontends.sql.predicates import factor_or, free_qualifiers, split_conjuncts
-from frontends.sql.scope import Rel, fresh_name, make_disjoint
-from frontends.sql.source import SourceText
-from frontends.sql.subqueries import SubqueryMixin
-from ir import expr as E
-from ir import operators as O
-from ir.catalog import Catalog
-from ir.schema import suggest
-from ir.types import IRError, MusketeerError, UnsupportedError, common_type
+from musketeer.frontends.sql.exprs import ExprEnv, lower_expr
+from musketeer.frontends.sql.predicates import factor_or, free_qualifiers, split_conjuncts
+from musketeer.frontends.sql.scope import Rel, fresh_name, make_disjoint
+from musketeer.frontends.sql.source import SourceText
+from musketeer.frontends.sql.subqueries import SubqueryMixin
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.catalog import Catalog
+from musketeer.ir.schema import suggest
+from musketeer.ir.types import IRError, MusketeerError, UnsupportedError, common_type
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from ir.types import SourceLoc
+from musketeer.ir.types import SourceLoc
 
 
 @dataclass

@@ -16,14 +16,14 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
-from frontends.sql.scope import Rel
-from frontends.sql.select import Named, QueryLowerer
-from frontends.sql.source import SourceText
-from ir import operators as O
-from ir.catalog import Catalog, Table
-from ir.schema import suggest
-from ir.types import IRError, MusketeerError, UnsupportedError
-from ir.workflow import Workflow
+from musketeer.frontends.sql.scope import Rel
+from musketeer.frontends.sql.select import Named, QueryLowerer
+from musketeer.frontends.sql.source import SourceText
+from musketeer.ir import operators as O
+from musketeer.ir.catalog import Catalog, Table
+from musketeer.ir.schema import suggest
+from musketeer.ir.types import IRError, MusketeerError, UnsupportedError
+from musketeer.ir.workflow import Workflow
 
 DIALECT = "duckdb"
 _PATH_RE = re.compile(r".*\.(parquet|csv)$|.*[/\\].*", re.IGNORECASE)
@@ -201,7 +201,7 @@ class WorkflowBuilder:
     def _sink(self, rel: Rel, name: str, path: str | None, fmt: str | None) -> O.Sink:
         op = rel.op
         if list(op.schema.names) != list(rel.names):
-            from ir.expr import Col
+            from musketeer.ir.expr import Col
 
             outs, taken = [], set()
             for sql_name, ir_name in zip(rel.names, op.schema.names):

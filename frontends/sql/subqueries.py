@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from frontends.sql.exprs import ExprEnv, lower_expr
-from frontends.sql.predicates import factor_or, free_qualifiers, select_aliases, split_conjuncts
-from frontends.sql.scope import Rel, make_disjoint
-from ir import expr as E
-from ir import operators as O
-from ir.types import IRError, UnsupportedError
+from musketeer.frontends.sql.exprs import ExprEnv, lower_expr
+from musketeer.frontends.sql.predicates import factor_or, free_qualifiers, select_aliases, split_conjuncts
+from musketeer.frontends.sql.scope import Rel, make_disjoint
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.types import IRError, UnsupportedError
 
 if TYPE_CHECKING:
-    from frontends.sql.select import QueryLowerer
+    from musketeer.frontends.sql.select import QueryLowerer
 
 
 def _as_select(node: exp.Expression) -> exp.Expression:
@@ -226,7 +226,7 @@ class SubqueryMixin:
 
 
 def _has_agg(node: exp.Expression) -> bool:
-    from frontends.sql.select import _aggregates_in
+    from musketeer.frontends.sql.select import _aggregates_in
 
     return bool(_aggregates_in(node))
 

@@ -26,15 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ir.passes.constant_folding import constant_folding
-from ir.passes.magic_sets import magic_sets
-from ir.passes.merge_projects import merge_projects
-from ir.passes.predicate_pushdown import predicate_pushdown
-from ir.passes.projection_pruning import projection_pruning
-from ir.passes.remove_redundant import remove_redundant
-from ir.passes.reorder_joins import reorder_joins
-from ir.passes.semi_join_pushdown import semi_join_pushdown
-from ir.workflow import Workflow
+from musketeer.ir.passes.constant_folding import constant_folding
+from musketeer.ir.passes.magic_sets import magic_sets
+from musketeer.ir.passes.merge_projects import merge_projects
+from musketeer.ir.passes.predicate_pushdown import predicate_pushdown
+from musketeer.ir.passes.projection_pruning import projection_pruning
+from musketeer.ir.passes.remove_redundant import remove_redundant
+from musketeer.ir.passes.reorder_joins import reorder_joins
+from musketeer.ir.passes.semi_join_pushdown import semi_join_pushdown
+from musketeer.ir.workflow import Workflow
 
 Pass = Callable[[Workflow], Workflow]
 

@@ -22,10 +22,10 @@ Example:
 
 from __future__ import annotations
 
-from ir import operators as O
-from ir.passes.fold import fold_expr, fold_predicate
-from ir.passes.rewrite import rebuild
-from ir.workflow import Workflow
+from musketeer.ir import operators as O
+from musketeer.ir.passes.fold import fold_expr, fold_predicate
+from musketeer.ir.passes.rewrite import rebuild
+from musketeer.ir.workflow import Workflow
 
 
 def constant_folding(workflow: Workflow) -> Workflow:

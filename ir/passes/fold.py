@@ -23,11 +23,11 @@ import dataclasses
 import datetime as dt
 from typing import Callable
 
-from ir import expr as E
-from ir.expr import Expr, Lit
-from ir.passes import literals as L
-from ir.schema import Schema
-from ir.types import BOOL, DataType, IRError
+from musketeer.ir import expr as E
+from musketeer.ir.expr import Expr, Lit
+from musketeer.ir.passes import literals as L
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import BOOL, DataType, IRError
 
 TRUE = Lit(True, BOOL)
 FALSE = Lit(False, BOOL)

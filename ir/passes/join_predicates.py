@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ir import expr as E
-from ir import operators as O
-from ir.expr import Expr
-from ir.passes.fold import fold_expr, fold_predicate
-from ir.passes.rewrite import unique
-from ir.schema import Schema
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.expr import Expr
+from musketeer.ir.passes.fold import fold_expr, fold_predicate
+from musketeer.ir.passes.rewrite import unique
+from musketeer.ir.schema import Schema
 
 
 @dataclass

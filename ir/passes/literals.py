@@ -25,8 +25,8 @@ import math
 import re
 from typing import Any
 
-from ir.expr import Interval
-from ir.types import DataType
+from musketeer.ir.expr import Interval
+from musketeer.ir.types import DataType
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

@@ -51,11 +51,11 @@ Example (TPC-H Q17):
 
 from __future__ import annotations
 
-from ir import expr as E
-from ir import operators as O
-from ir.operators import replace_nodes, walk
-from ir.passes.rewrite import consumer_counts
-from ir.workflow import Workflow
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.operators import replace_nodes, walk
+from musketeer.ir.passes.rewrite import consumer_counts
+from musketeer.ir.workflow import Workflow
 
 # For each join kind: (outer side, grouped side) pairs this rule may restrict.
 _ORIENTATIONS = {"inner": ((0, 1), (1, 0)), "left": ((0, 1),), "right": ((1, 0),),

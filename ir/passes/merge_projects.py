@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ir import expr as E
-from ir import operators as O
-from ir.passes.fold import fold_expr
-from ir.passes.rewrite import consumer_counts, rebuild_with
-from ir.workflow import Workflow
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.passes.fold import fold_expr
+from musketeer.ir.passes.rewrite import consumer_counts, rebuild_with
+from musketeer.ir.workflow import Workflow
 
 
 def merge_projects(workflow: Workflow) -> Workflow:

@@ -55,15 +55,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ir import expr as E
-from ir import operators as O
-from ir.expr import Expr
-from ir.passes.fold import fold_predicate
-from ir.passes.join_predicates import JoinPlan
-from ir.passes.rewrite import consumer_counts, unique, with_filter
-from ir.schema import Schema
-from ir.types import IRError
-from ir.workflow import Workflow
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.expr import Expr
+from musketeer.ir.passes.fold import fold_predicate
+from musketeer.ir.passes.join_predicates import JoinPlan
+from musketeer.ir.passes.rewrite import consumer_counts, unique, with_filter
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import IRError
+from musketeer.ir.workflow import Workflow
 
 
 def predicate_pushdown(workflow: Workflow) -> Workflow:

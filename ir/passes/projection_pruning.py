@@ -37,11 +37,11 @@ Example:
 
 from __future__ import annotations
 
-from ir import operators as O
-from ir.expr import AggCall, Col, Expr
-from ir.passes.rewrite import rebuild_with
-from ir.schema import Schema
-from ir.workflow import Workflow
+from musketeer.ir import operators as O
+from musketeer.ir.expr import AggCall, Col, Expr
+from musketeer.ir.passes.rewrite import rebuild_with
+from musketeer.ir.schema import Schema
+from musketeer.ir.workflow import Workflow
 
 
 def projection_pruning(workflow: Workflow) -> Workflow:

@@ -20,10 +20,10 @@ Example:
 
 from __future__ import annotations
 
-from ir import expr as E
-from ir import operators as O
-from ir.passes.rewrite import rebuild
-from ir.workflow import Workflow
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.passes.rewrite import rebuild
+from musketeer.ir.workflow import Workflow
 
 
 def remove_redundant(workflow: Workflow) -> Workflow:

@@ -36,11 +36,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ir import expr as E
-from ir import operators as O
-from ir.expr import Expr
-from ir.passes.rewrite import consumer_counts, unique, with_filter
-from ir.workflow import Workflow
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.ir.expr import Expr
+from musketeer.ir.passes.rewrite import consumer_counts, unique, with_filter
+from musketeer.ir.workflow import Workflow
 
 
 def reorder_joins(workflow: Workflow) -> Workflow:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from ir import operators as O
-from ir.expr import Expr, conjoin
-from ir.workflow import Workflow
+from musketeer.ir import operators as O
+from musketeer.ir.expr import Expr, conjoin
+from musketeer.ir.workflow import Workflow
 
 
 def rebuild(workflow: Workflow, fn: Callable[[O.Op], O.Op]) -> Workflow:

@@ -37,9 +37,9 @@ Example (TPC-H Q18):
 
 from __future__ import annotations
 
-from ir import operators as O
-from ir.passes.rewrite import consumer_counts
-from ir.workflow import Workflow
+from musketeer.ir import operators as O
+from musketeer.ir.passes.rewrite import consumer_counts
+from musketeer.ir.workflow import Workflow
 
 # Join kinds and which of their sides keep every row unchanged (never NULL-padded).
 _PRESERVED = {"inner": (0, 1), "cross": (0, 1), "left": (0,), "right": (1,)}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mpc.examples.queries import CREDIT, HHI, PATIENTS
+from musketeer.mpc.examples.queries import CREDIT, HHI, PATIENTS
 
 
 @dataclass(frozen=True)

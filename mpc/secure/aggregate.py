@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ir import operators as O
-from mpc.secure import oblivious as ob
-from mpc.secure.gather import Roles, fetch, sorted_runs
-from mpc.secure.relation import PUBLIC, SECRET, Column, SecRel
-from mpc.split import env_int, gather_labels, gather_roles, onehot_max
+from musketeer.ir import operators as O
+from musketeer.mpc.secure import oblivious as ob
+from musketeer.mpc.secure.gather import Roles, fetch, sorted_runs
+from musketeer.mpc.secure.relation import PUBLIC, SECRET, Column, SecRel
+from musketeer.mpc.split import env_int, gather_labels, gather_roles, onehot_max
 
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
 

@@ -16,16 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ir import UnsupportedError
-from ir import expr as E
-from ir import operators as O
-from mpc.config import ConfigError
-from mpc.plan import SplitPlan
-from mpc.secure import oblivious as ob
-from mpc.secure.aggregate import AggregateOps, onehot_block
-from mpc.secure.gather import Roles, gather
-from mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
-from mpc.split import gather_labels, gather_roles, onehot_max, shareable
+from musketeer.ir import UnsupportedError
+from musketeer.ir import expr as E
+from musketeer.ir import operators as O
+from musketeer.mpc.config import ConfigError
+from musketeer.mpc.plan import SplitPlan
+from musketeer.mpc.secure import oblivious as ob
+from musketeer.mpc.secure.aggregate import AggregateOps, onehot_block
+from musketeer.mpc.secure.gather import Roles, gather
+from musketeer.mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
+from musketeer.mpc.split import gather_labels, gather_roles, onehot_max, shareable
 
 
 def fixed_point() -> tuple[int, int]:
@@ -55,7 +55,7 @@ def check_settings() -> None:
 def _numeric(values: Any) -> np.ndarray:
     arr = np.asarray(pd.Series(values).astype("float64").to_numpy(na_value=np.nan), dtype=float)
     if np.isnan(arr).any():
-        from ir import DataError
+        from musketeer.ir import DataError
 
         raise DataError("secure stages need values without NULLs")
     return arr

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from mpc.secure import oblivious as ob
-from mpc.secure.relation import Channel
+from musketeer.mpc.secure import oblivious as ob
+from musketeer.mpc.secure.relation import Channel
 
 Sec = Any
 

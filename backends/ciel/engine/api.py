@@ -27,8 +27,8 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from backends.ciel.engine.peers import PeerPool
-from backends.ciel.engine.protocol import (
+from musketeer.backends.ciel.engine.peers import PeerPool
+from musketeer.backends.ciel.engine.protocol import (
     CLUSTER_LOST,
     AuthError,
     Connection,

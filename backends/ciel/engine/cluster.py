@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from backends.ciel.engine.api import Client
-from backends.ciel.engine.protocol import TOKEN_ENV
+from musketeer.backends.ciel.engine.api import Client
+from musketeer.backends.ciel.engine.protocol import TOKEN_ENV
 
 ROOT = Path(__file__).resolve().parents[3]  # the repository: children import backends.ciel from here
 
@@ -83,13 +83,13 @@ class Cluster:
                 "--worker-grace", str(self.worker_grace)]
         if self.journal:
             args += ["--journal", self.journal]
-        self.master, port = self._spawn("backends.ciel.engine.master", *args)
+        self.master, port = self._spawn("musketeer.backends.ciel.engine.master", *args)
         self.port = int(port)
 
     def add_worker(self) -> str:
         i = len(self.workers)
         proc, address = self._spawn(
-            "backends.ciel.engine.worker", "--master", self.address, "--host", self.host,
+            "musketeer.backends.ciel.engine.worker", "--master", self.address, "--host", self.host,
             "--slots", str(self.slots), "--spill-dir", str(self.dir / f"spill-{i}"),
             "--spill-threshold", str(self.spill_threshold))
         self.workers.append(proc)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from backends.ciel.engine.api import Ref, deref, spawn
+from musketeer.backends.ciel.engine.api import Ref, deref, spawn
 
 
 def noop(i: int = 0) -> int:

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.ciel.engine import journal as jrn
-from backends.ciel.engine.protocol import (
+from musketeer.backends.ciel.engine import journal as jrn
+from musketeer.backends.ciel.engine.protocol import (
     CLUSTER_LOST,
     Connection,
     accept_loop,

@@ -13,7 +13,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from backends.ciel.engine.protocol import close_quietly, connect, recv_frame, send_frame
+from musketeer.backends.ciel.engine.protocol import close_quietly, connect, recv_frame, send_frame
 
 
 def serve_peer(sock: socket.socket, lookup: Callable[[str], bytes | None]) -> None:

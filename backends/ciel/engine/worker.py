@@ -23,11 +23,11 @@ import traceback
 import types
 from typing import Any
 
-from backends.ciel.engine import api
-from backends.ciel.engine.master import INLINE, _watch_parent
-from backends.ciel.engine.peers import PeerPool, serve_peer
-from backends.ciel.engine.protocol import accept_loop, listen, token_bytes
-from backends.ciel.engine.store import ObjectStore
+from musketeer.backends.ciel.engine import api
+from musketeer.backends.ciel.engine.master import INLINE, _watch_parent
+from musketeer.backends.ciel.engine.peers import PeerPool, serve_peer
+from musketeer.backends.ciel.engine.protocol import accept_loop, listen, token_bytes
+from musketeer.backends.ciel.engine.store import ObjectStore
 
 
 class _TaskRuntime(api.Runtime):
