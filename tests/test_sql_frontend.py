@@ -162,3 +162,61 @@ def test_not_like_keeps_its_negation(catalog: Catalog) -> None:
     wf = lower("SELECT o_orderkey FROM orders WHERE o_status NOT LIKE 'F%' AND o_status NOT ILIKE 'x%'", catalog)
     texts = [str(f.predicate) for f in ops_of(wf, O.Filter)]
     assert texts == ["o_status NOT LIKE 'F%'", "o_status NOT ILIKE 'x%'"]
+
+
+# --- strictness: nothing the user wrote is silently dropped ------------------
+
+def test_every_sqlglot_argument_is_consumed_or_refused() -> None:
+    """Each argument key sqlglot defines for a node type the frontend accepts
+    is either read by lowering or refused with a located error."""
+    from musketeer.frontends.sql.strict import ACCEPTED, REFUSED
+
+    missing = {}
+    for node_type, accepted in ACCEPTED.items():
+        refused = set(REFUSED.get(node_type, {}))
+        keys = set(node_type.arg_types)
+        assert accepted <= keys, f"{node_type.__name__}: accepts unknown keys {accepted - keys}"
+        assert not (accepted & refused), f"{node_type.__name__}: both accepted and refused {accepted & refused}"
+        left = keys - accepted - refused
+        if left:
+            missing[node_type.__name__] = sorted(left)
+    assert not missing, f"sqlglot arguments neither consumed nor refused: {missing}"
+
+
+def test_lowering_reads_only_accepted_node_types(catalog: Catalog) -> None:
+    """Every node type in the lowered tree of a broad query is in ACCEPTED
+    (so the walk that refuses unknown types cannot refuse working SQL)."""
+    wf = lower("""WITH big AS (SELECT o_custkey, sum(o_total) AS t FROM orders GROUP BY o_custkey HAVING count(*) > 1)
+                  SELECT c_name, upper(trim(c_name)) || 'x', CAST(t AS DOUBLE), CASE WHEN t > 1 THEN 1 ELSE 0 END,
+                         coalesce(t, 0), round(t, 2), abs(-t), substring(c_name, 1, 2), extract(year FROM DATE '2020-01-01')
+                  FROM customer c JOIN big b ON c.c_custkey = b.o_custkey
+                  WHERE c_name LIKE 'a%' AND c_nation IN (1, 2) AND c_nation BETWEEN 0 AND 9 AND c_name IS NOT NULL
+                  ORDER BY 1 DESC NULLS FIRST LIMIT 5 OFFSET 1""", catalog)
+    assert ops_of(wf, O.Limit)
+
+
+@pytest.mark.parametrize("sql,message,col", [
+    ("SELECT o_custkey FROM orders QUALIFY o_custkey = 1", "not supported yet: QUALIFY", 38),
+    ("SELECT o_custkey FROM orders TABLESAMPLE (10 ROWS)", "not supported yet: TABLESAMPLE", 43),
+    ("SELECT o_custkey FROM orders USING SAMPLE 10%", "not supported yet: USING SAMPLE", 43),
+    ("SELECT string_agg(o_status, ',') FROM orders", "STRING_AGG in string_agg(o_status, ',')", 19),
+    ("SELECT date_trunc('month', o_date) FROM orders", "DATE_TRUNC in date_trunc('month', o_date)", 8),
+    ("SELECT o_custkey FROM orders ORDER BY o_custkey WITH FILL", "WITH FILL", None),
+    ("SELECT o_custkey FROM orders WHERE o_custkey IS NOT DISTINCT FROM 1", "IS NOT DISTINCT FROM", None),
+    ("COPY (SELECT o_custkey FROM orders) TO 'x.csv' (HEADER false)", "a COPY option", None),
+    ("CREATE OR REPLACE TABLE t AS SELECT o_custkey FROM orders; SELECT * FROM t", "CREATE OR REPLACE", None),
+])
+def test_refusals_quote_the_users_text(catalog: Catalog, sql: str, message: str, col: int | None) -> None:
+    err = error_of(sql, catalog)
+    assert isinstance(err, UnsupportedError), err
+    assert message in err.message, err.message
+    assert "GROUP_CONCAT" not in err.message and "TIMESTAMP_TRUNC" not in err.message
+    assert err.loc is not None and err.loc.line == 1
+    if col is not None:
+        assert err.loc.col == col, err.loc
+
+
+def test_window_refusal_quotes_the_whole_window(catalog: Catalog) -> None:
+    err = error_of("SELECT o_custkey, max(o_total) OVER (PARTITION BY o_custkey ORDER BY o_date "
+                   "RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND CURRENT ROW) FROM orders", catalog)
+    assert "AND CURRENT ROW)" in err.message, err.message

@@ -16,6 +16,7 @@ from typing import Callable
 from sqlglot import exp
 
 from musketeer.frontends.sql.source import SourceText
+from musketeer.frontends.sql.strict import refuse_node, user_text
 from musketeer.ir import expr as E
 from musketeer.ir.schema import Schema
 from musketeer.ir.types import (
@@ -72,7 +73,7 @@ def sql_type(dtype: exp.DataType, src: SourceText) -> DataType:
         return TIMESTAMP
     if t == T.BOOLEAN:
         return BOOL
-    raise UnsupportedError(f"type {dtype.sql(dialect='duckdb')}", src.loc_of(dtype))
+    raise UnsupportedError(f"type {user_text(dtype, src)}", src.loc_of(dtype))
 
 
 def parse_interval(node: exp.Interval, src: SourceText) -> E.Interval:
@@ -81,7 +82,7 @@ def parse_interval(node: exp.Interval, src: SourceText) -> E.Interval:
     unit_text = unit.name if unit is not None else ""
     m = re.fullmatch(r"\s*(-?\d+)\s*([A-Za-z]*)\s*", text)
     if not m:
-        raise UnsupportedError(f"interval {node.sql()}", src.loc_of(node))
+        raise UnsupportedError(f"interval {user_text(node, src)}", src.loc_of(node))
     n = int(m.group(1))
     unit_name = (unit_text or m.group(2) or "").lower()
     if unit_name not in _INTERVAL_UNITS:
@@ -191,7 +192,7 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
         return _check(E.Neg(inner), node, env)
     if isinstance(node, exp.Is):
         if not isinstance(node.expression, exp.Null):
-            raise UnsupportedError(f"IS {node.expression.sql()}", env.src.loc_of(node))
+            raise UnsupportedError(f"IS {user_text(node.expression, env.src)}", env.src.loc_of(node))
         return E.IsNull(low(node.this))
     if isinstance(node, exp.Between):
         arg = low(node.this)
@@ -279,7 +280,7 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
         return _check(E.Arith(op, low(node.this), E.Lit.of(parse_interval(interval, env.src))), node, env)
     if isinstance(node, exp.AggFunc):
         if env.aggregate is None:
-            raise IRError(f"aggregate {node.sql(dialect='duckdb')} is not allowed in {env.where}", env.src.loc_of(node))
+            raise IRError(f"aggregate {user_text(node, env.src)} is not allowed in {env.where}", env.src.loc_of(node))
         return env.aggregate(node)
     if isinstance(node, (exp.Subquery, exp.Exists)):
         if env.subquery is None:
@@ -287,5 +288,4 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
         return env.subquery(node)
     if isinstance(node, exp.Star):
         raise UnsupportedError("* here", env.src.loc_of(node))
-    name = node.sql_name() if hasattr(node, "sql_name") else type(node).__name__
-    raise UnsupportedError(f"{name} ({node.sql(dialect='duckdb')[:60]})", env.src.loc_of(node))
+    raise refuse_node(node, env.src)

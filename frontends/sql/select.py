@@ -17,6 +17,7 @@ from musketeer.frontends.sql.exprs import ExprEnv, lower_expr
 from musketeer.frontends.sql.predicates import factor_or, free_qualifiers, split_conjuncts
 from musketeer.frontends.sql.scope import Rel, fresh_name, make_disjoint
 from musketeer.frontends.sql.source import SourceText
+from musketeer.frontends.sql.strict import refuse_node, user_text
 from musketeer.frontends.sql.subqueries import SubqueryMixin
 from musketeer.ir import expr as E
 from musketeer.ir import operators as O
@@ -45,7 +46,16 @@ class QueryLowerer(SubqueryMixin):
 
     # --- errors ------------------------------------------------------------
     def fail(self, message: str, node: exp.Expression | None) -> IRError:
+        """A user error located at `node`."""
         return IRError(message, self.src.loc_of(node))
+
+    def unsupported(self, construct: str, node: exp.Expression | None) -> UnsupportedError:
+        """A located refusal; `construct` should quote the user's text (`self.text`)."""
+        return UnsupportedError(construct, self.src.loc_of(node))
+
+    def text(self, node: exp.Expression) -> str:
+        """The user's own SQL for `node` (not sqlglot's rewritten rendering)."""
+        return user_text(node, self.src)
 
     def build(self, node: exp.Expression | None, make):  # type: ignore[no-untyped-def]
         """Construct an IR operator, blaming `node` for type errors."""
@@ -95,7 +105,7 @@ class QueryLowerer(SubqueryMixin):
         alias = item.alias_or_name
         if isinstance(item, exp.Table):
             if item.args.get("db") or item.args.get("catalog"):
-                raise UnsupportedError(f"qualified table name {item.sql()}", self.src.loc_of(item))
+                raise self.unsupported(f"qualified table name {self.text(item)}", item)
             name = item.name
             named = self.env.get(name.lower())
             if named is not None:
@@ -271,7 +281,7 @@ class QueryLowerer(SubqueryMixin):
             if ir is None:
                 ir = left.lookup(node.table, node.name) or right.lookup(node.table, node.name)
             if ir is None:
-                raise IRError(f"unknown column {node.sql()!r}", self.src.loc_of(node))
+                raise self.fail(f"unknown column {self.text(node)!r}", node)
             return E.Col(ir)
         return column
 
@@ -292,7 +302,7 @@ class QueryLowerer(SubqueryMixin):
             return None
         lt, rt = left.op.schema.dtype(li), right.op.schema.dtype(ri)
         if common_type(lt, rt) is None:
-            raise IRError(f"cannot join {lcol.sql()} ({lt}) with {rcol.sql()} ({rt})", self.src.loc_of(c))
+            raise self.fail(f"cannot join {self.text(lcol)} ({lt}) with {self.text(rcol)} ({rt})", c)
         return li, ri
 
     def filter(self, rel: Rel, conds: Iterable[exp.Expression]) -> Rel:
@@ -384,7 +394,7 @@ class QueryLowerer(SubqueryMixin):
                     ir_name = rel.op.schema.names[pos - 1]
                 if ir_name is None:
                     if lower_pre is None:
-                        raise IRError(f"ORDER BY {target.sql()} must name an output column", self.src.loc_of(target))
+                        raise self.fail(f"ORDER BY {self.text(target)} must name an output column", target)
                     e = lower_pre(target)
                     ir_name = next((n for n, x in out_exprs.items() if x == e), None)
                     if ir_name is None:
@@ -496,8 +506,8 @@ class QueryLowerer(SubqueryMixin):
             for c in sorted(e.columns()):
                 if c not in allowed:
                     bad = next((col for col in node.find_all(exp.Column) if rel.lookup(col.table, col.name) == c), node)
-                    raise IRError(f"column {bad.sql()!r} must appear in GROUP BY or be used in an aggregate function",
-                                  self.src.loc_of(bad))
+                    raise self.fail(f"column {self.text(bad)!r} must appear in GROUP BY or be used in an aggregate function",
+                                    bad)
             try:
                 e.type_in(ref[0].op.schema)
             except MusketeerError as err:
@@ -515,7 +525,7 @@ class QueryLowerer(SubqueryMixin):
         funcs = {exp.Sum: "sum", exp.Count: "count", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
         func = funcs.get(type(node))
         if func is None:
-            raise UnsupportedError(f"aggregate {node.sql_name()}", self.src.loc_of(node))
+            raise refuse_node(node, self.src)
         arg = node.this
         distinct = False
         if isinstance(arg, exp.Distinct):

@@ -19,6 +19,7 @@ from sqlglot.optimizer.qualify import qualify
 from musketeer.frontends.sql.scope import Rel
 from musketeer.frontends.sql.select import Named, QueryLowerer
 from musketeer.frontends.sql.source import SourceText
+from musketeer.frontends.sql.strict import check_tree, user_text
 from musketeer.ir import operators as O
 from musketeer.ir.catalog import Catalog, Table
 from musketeer.ir.schema import suggest
@@ -149,10 +150,32 @@ class WorkflowBuilder:
     def lower_query(self, query: exp.Expression) -> Rel:
         self._bind_tables(query)
         qualified = self._qualify(query)
+        check_tree(qualified, self.src)
         return QueryLowerer(self.catalog, self.src, dict(self.env)).lower_query(qualified)
+
+    def _check_statement(self, stmt: exp.Expression, accepted: set[str]) -> None:
+        """Refuse statement options we would otherwise drop (IF NOT EXISTS,
+        OR REPLACE, COPY options other than FORMAT, ...)."""
+        for key, value in stmt.args.items():
+            if key in accepted or value in (None, False, "", []):
+                continue
+            if isinstance(value, exp.Expression) and not any(v for v in value.args.values()):
+                continue  # an empty node sqlglot adds by default (Credentials())
+            if key == "properties" and all(isinstance(p, exp.TemporaryProperty) for p in value.expressions):
+                continue  # CREATE TEMP TABLE: every relation here is temporary
+            if key == "params":
+                bad = [p for p in value if p.name.upper() != "FORMAT"]
+                if not bad:
+                    continue
+                value = bad[0]
+            at = value if isinstance(value, exp.Expression) else stmt
+            what = {"replace": "CREATE OR REPLACE", "exists": "IF NOT EXISTS", "params": "a COPY option",
+                    "properties": "table properties"}.get(key, f"{stmt.key.upper()} {key.upper()}")
+            raise UnsupportedError(f"{what} ({user_text(at, self.src)})", self.src.loc_of(at) or self.src.loc_of(stmt))
 
     def statement(self, stmt: exp.Expression, is_last: bool) -> None:
         if isinstance(stmt, exp.Create):
+            self._check_statement(stmt, {"this", "kind", "expression"})
             kind = (stmt.args.get("kind") or "").upper()
             query = stmt.expression
             if kind not in ("TABLE", "VIEW") or query is None or not isinstance(query, exp.Query):
@@ -163,6 +186,7 @@ class WorkflowBuilder:
             self.env[name.lower()] = Named(self.lower_query(query))
             return
         if isinstance(stmt, exp.Copy):
+            self._check_statement(stmt, {"this", "kind", "files"})
             self._copy(stmt)
             return
         if isinstance(stmt, exp.Query):

@@ -66,7 +66,7 @@ class SubqueryMixin:
             if ir is None:
                 ir = outer.lookup(node.table, node.name)
             if ir is None:
-                raise UnsupportedError(f"reference to {node.sql()} from a subquery nested two levels deep",
+                raise UnsupportedError(f"reference to {self.text(node)} from a subquery nested two levels deep",
                                        self.src.loc_of(node))
             return E.Col(ir)
 
@@ -210,7 +210,7 @@ class SubqueryMixin:
         for _, ocol in pairs:
             o_ir = rel.lookup(ocol.table, ocol.name)
             if o_ir is None:
-                raise UnsupportedError(f"reference to {ocol.sql()} from a subquery nested two levels deep",
+                raise UnsupportedError(f"reference to {self.text(ocol)} from a subquery nested two levels deep",
                                        self.src.loc_of(ocol))
             outer_keys.append(o_ir)
         inner_keys = list(inner.op.schema.names[: len(pairs)])
