@@ -85,9 +85,12 @@ def test_frontends_and_backends_do_not_import_each_other():
                        if _under(n, "musketeer.frontends") else None) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue #12: ciel/dask still reuse the local engine's generator and templates")
+def _engines() -> list[str]:
+    return sorted(p.name for p in (ROOT / "backends").iterdir() if (p / "__init__.py").exists() and p.name != "common")
+
+
 def test_sibling_backends_share_only_through_common():
-    engines = [p.name for p in (ROOT / "backends").iterdir() if (p / "__init__.py").exists() and p.name != "common"]
+    engines = _engines()
 
     def check(path: Path, name: str) -> str | None:
         own = path.relative_to(ROOT / "backends").parts[0]
@@ -100,9 +103,33 @@ def test_sibling_backends_share_only_through_common():
 
 
 def test_shared_backend_code_does_not_depend_on_an_engine():
-    engines = [p.name for p in (ROOT / "backends").iterdir() if (p / "__init__.py").exists() and p.name != "common"]
+    engines = _engines()
     assert _violations("backends/common", lambda p, n: "common code imports an engine"
                        if any(_under(n, f"musketeer.backends.{e}") for e in engines) else None) == []
+
+
+def _folder_reaches(path: Path) -> list[tuple[int, str]]:
+    """(line, folder) of every `<path> / "folder"` in the file: how code
+    reads files (templates) of another package without importing it."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [(node.lineno, node.right.value) for node in ast.walk(tree)
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+            and isinstance(node.right, ast.Constant) and isinstance(node.right.value, str)]
+
+
+def test_backends_read_no_sibling_engine_files():
+    """Templates are shared the same way as code: a backend (or
+    backends/common) that builds a path into another engine's folder
+    (`parent.parent / "local" / "templates"`) depends on it as much as an
+    import would."""
+    engines = _engines()
+    bad = []
+    for path in _modules("backends"):
+        own = path.relative_to(ROOT / "backends").parts[0]
+        for line, folder in _folder_reaches(path):
+            if folder in engines and folder != own:
+                bad.append(f"{path.relative_to(ROOT)}:{line}: reads files of backends/{folder}")
+    assert bad == []
 
 
 @pytest.mark.xfail(strict=True, reason="issue #12: mpc still parses SQL and calls musketeer.api")

@@ -687,7 +687,7 @@ def test_nested_while_loops(tmp_path: Path) -> None:
 def test_substring_bounds_agree_between_codegen_and_program(people: O.Scan) -> None:
     """Constant SUBSTRING bounds are computed at generation time, per-row ones
     inside the program: the two implementations must agree."""
-    from musketeer.backends.local.exprs import slice_bounds
+    from musketeer.backends.common.arrow_exprs import slice_bounds
     from musketeer.backends.local.runner import load_program
 
     program = BACKEND.generate(workflow(project(people, s=E.Func("substring", (C("name"), C("k"), C("qty"))))))

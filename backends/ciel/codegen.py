@@ -2,9 +2,10 @@
 
 The program has three layers:
 
-* task functions (`task_t3_filter(in0)`): one per operator, the local
-  engine's code for that operator (we subclass its generator, so semantics
-  and the pyarrow expression compiler are shared), applied to one partition;
+* task functions (`task_t3_filter(in0)`): one per operator, the code the
+  local engine runs for that operator (both subclass the pandas + pyarrow
+  generator in backends/common/generator.py and inline its runtime library,
+  backends/common/arrow_runtime.py), applied to one partition;
 * plan functions (`job(paths)`, `plan_t7_while(state, outer)`): run *inside*
   the engine, they spawn the partitioned tasks: row-wise operators per
   partition, hash-partitioned shuffles for joins, aggregates and DISTINCT,
@@ -23,6 +24,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from musketeer.backends.common import arrow_runtime
 from musketeer.backends.common.arrow_exprs import arrow_type
 from musketeer.backends.common.codetext import comment, docstring_text, indent, output_format
 from musketeer.backends.common.rendering import (
@@ -31,9 +33,8 @@ from musketeer.backends.common.rendering import (
     runtime_text,
     template_environment,
 )
+from musketeer.backends.common.generator import ArrowProgramGenerator
 from musketeer.backends.common.walk import emit_order
-from musketeer.backends.local.codegen import RUNTIME_TEMPLATES, ProgramGenerator
-from musketeer.backends.local.codegen import TEMPLATES as LOCAL_TEMPLATES
 from musketeer.ir import operators as O
 from musketeer.ir.types import UnsupportedError
 from musketeer.ir.workflow import Workflow
@@ -42,8 +43,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 BROADCAST_KINDS = ("inner", "left", "semi", "anti", "cross")
 
 
-class CielGenerator(ProgramGenerator):
-    """Reuses the local generator's per-operator code inside partition tasks."""
+class CielGenerator(ArrowProgramGenerator):
+    """Reuses the shared pandas + pyarrow per-operator code inside partition tasks."""
+
+    ENGINE = "ciel engine"
+    TEMPLATE_DIRS = (TEMPLATES, arrow_runtime.TEMPLATES)
 
     def __init__(self, workflow: Workflow) -> None:
         super().__init__(workflow)
@@ -158,11 +162,11 @@ class CielGenerator(ProgramGenerator):
 
     # --- text ----------------------------------------------------------------------
     def _render_ciel(self, plan: list[str], writes: list[tuple[str, str, str]]) -> str:
-        env = template_environment(TEMPLATES, LOCAL_TEMPLATES)  # ciel's program.py.j2 first
+        env = template_environment(*self.TEMPLATE_DIRS)
         helpers = frozenset(self.helpers)
         return render_program(
-            env, "program.py.j2", self._bindings, helpers,
-            runtime=runtime_text(env, RUNTIME_TEMPLATES, helpers),
+            env, self.PROGRAM_TEMPLATE, self._bindings, helpers,
+            runtime=runtime_text(env, self.RUNTIME_TEMPLATES, helpers),
             tasks="\n\n\n".join("\n".join(d) for d in self.task_defs),
             plan="\n".join(indent(plan, 1)), writes=writes, **engine_header(self.workflow.name, "ciel engine"))
 

@@ -1,6 +1,6 @@
-"""The generator skeleton shared by the pandas + pyarrow engines (local, dask).
+"""The generator skeleton shared by the pandas + pyarrow engines (local, dask, ciel).
 
-Both emit straight-line Python: one short block of statements per IR
+They emit straight-line Python: one short block of statements per IR
 operator (methods `op_<Operator>` on the subclass), in dependency order,
 with each relation freed (`del`) after its last use. This base class holds
 that machinery plus what both engines decide the same way at generation
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from musketeer.backends.common import arrow_runtime
 from musketeer.backends.common.arrow_exprs import ExprCompiler, arrow_type
 from musketeer.backends.common.codetext import comment, indent, output_format, slug
 from musketeer.backends.common.rendering import (
@@ -55,11 +56,12 @@ class ArrowProgramGenerator:
     #: Engine name for error messages ("not supported yet: ... in the local engine") and the program's header.
     ENGINE = "pandas/pyarrow"
     #: Template folders (searched in order), the runtime library's templates in order, the program's template.
-    TEMPLATE_DIRS: tuple[Path, ...] = ()
-    RUNTIME_TEMPLATES: tuple[str, ...] = ()
+    #: An engine puts its own folder first and keeps the shared runtime's (backends/common/arrow_runtime.py).
+    TEMPLATE_DIRS: tuple[Path, ...] = (arrow_runtime.TEMPLATES,)
+    RUNTIME_TEMPLATES: tuple[str, ...] = arrow_runtime.RUNTIME_TEMPLATES
     PROGRAM_TEMPLATE = "program.py.j2"
     #: Optional runtime helper groups that call other groups.
-    HELPER_DEPS: dict[str, set[str]] = {}
+    HELPER_DEPS: dict[str, set[str]] = arrow_runtime.HELPER_DEPS
     #: The runtime function each shared operator method calls, and the helper
     #: group (template block) that defines it; engines override entries.
     CALLS: dict[str, tuple[str, str | None]] = {
@@ -356,6 +358,13 @@ class ArrowProgramGenerator:
         var = self._var(op, names, "sort")
         return [f"# Sort: {comment(', '.join(str(k) for k in op.keys))}",
                 f"{var} = {self._call('sort')}({src}, {sort_key_specs(op.keys)!r})"]
+
+    def op_Limit(self, op: O.Limit, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "limit")
+        stop = "" if op.count is None else str(op.offset + op.count)
+        start = str(op.offset) if op.offset else ""
+        return [f"# Limit {limit_text(op)}", f"{var} = {src}.iloc[{start}:{stop}].reset_index(drop=True)"]
 
     def op_LoopVar(self, op: O.LoopVar, names: dict[int, str]) -> list[str]:
         var = self._var(op, names, "loopvar")

@@ -17,9 +17,9 @@ are pandas DataFrames of pyarrow-backed columns, so:
 * a relation several operators read is `persist()`ed: computed once, kept
   in memory; a While loop runs on the driver and persists each iteration.
 
-The runtime library is the local engine's templates (the pandas + pyarrow
-helpers, with SQL semantics) plus templates/dask_*.j2, rendered through one
-jinja2 loader over both template folders. User text only enters the program
+The runtime library is the shared pandas + pyarrow one the local engine runs
+(backends/common/arrow_runtime.py: the helpers with SQL semantics) plus
+templates/dask_*.j2, rendered through one jinja2 loader over both folders. User text only enters the program
 through `repr()` or `comment()`.
 """
 
@@ -30,6 +30,7 @@ import decimal
 import math
 from pathlib import Path
 
+from musketeer.backends.common import arrow_runtime
 from musketeer.backends.common.arrow_exprs import python_literal
 from musketeer.backends.common.codetext import comment, indent
 from musketeer.backends.common.generator import ArrowProgramGenerator, limit_text
@@ -41,9 +42,8 @@ from musketeer.ir.types import DataType
 from musketeer.ir.workflow import Workflow
 
 TEMPLATES = Path(__file__).parent / "templates"
-LOCAL_TEMPLATES = Path(__file__).resolve().parent.parent / "local" / "templates"
-#: Runtime library, in order: the local engine's pandas + pyarrow helpers, then dask's.
-RUNTIME_TEMPLATES = ("core.py.j2", "io.py.j2", "scalars.py.j2", "relational.py.j2", "loops.py.j2",
+#: Runtime library, in order: the shared pandas + pyarrow helpers, then dask's.
+RUNTIME_TEMPLATES = (*arrow_runtime.RUNTIME_TEMPLATES,
                      "dask_runtime.py.j2", "dask_relational.py.j2", "dask_loops.py.j2")
 
 
@@ -73,7 +73,7 @@ class DaskProgramGenerator(ArrowProgramGenerator):
 
     ENGINE = "dask engine"
     HELPER_DEPS = {
-        "setops": {"distinct"},
+        **arrow_runtime.HELPER_DEPS,
         "dask_joins": {"joins"},
         "dask_aggregate": {"aggregate", "dask_distinct"},
         "dask_distinct": {"distinct"},
@@ -106,7 +106,7 @@ class DaskProgramGenerator(ArrowProgramGenerator):
         self._writes: list[tuple[str, str, str]] = []  # (sink name, path, format)
         self._filters: list[tuple[str, str, str, str]] = []  # for the Scan being emitted
 
-    TEMPLATE_DIRS = (TEMPLATES, LOCAL_TEMPLATES)
+    TEMPLATE_DIRS = (TEMPLATES, arrow_runtime.TEMPLATES)
     RUNTIME_TEMPLATES = RUNTIME_TEMPLATES
     PROGRAM_TEMPLATE = "dask_program.py.j2"
 
