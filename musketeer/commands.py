@@ -85,7 +85,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                                  passes=not args.no_passes)
     from musketeer.cost_model import load_profile
     from musketeer.autoplan import available_engines, supports
-    from musketeer.costreport import cost_section, dot_to_svg, plan_dot
+    from musketeer.costreport import cost_section, plan_dot, plan_svg
 
     engines = available_engines(None)
     section, chosen = cost_section(workflow, load_profile(getattr(args, "profile", None)), list(engines),
@@ -94,7 +94,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.dot:
         files[args.dot] = plan_dot(workflow, chosen)
     if svg:
-        files[svg] = dot_to_svg(plan_dot(workflow, chosen))
+        files[svg] = plan_svg(workflow, chosen)
     if args.json:
         files[args.json] = workflow.to_json()
     commit_text_files(files)

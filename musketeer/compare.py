@@ -27,7 +27,7 @@ from musketeer.cost_model import Cardinality, Profile, single_backend_seconds
 from musketeer.ir import MusketeerError, Workflow
 from musketeer import api
 from musketeer.autoplan import CANDIDATES, choose_plan, supports
-from musketeer.costreport import dot_to_svg, plan_dot
+from musketeer.costreport import plan_dot, plan_svg
 from musketeer.errors import UsageError
 
 TEMPLATE = Path(__file__).parent / "templates" / "compare.html.j2"
@@ -172,7 +172,7 @@ def html_report(workflow: Workflow, profile: Profile, runs: Sequence[BackendRun]
                 skipped: Sequence[tuple[str, str]], options: RunOptions | None = None) -> str:
     p, _, _ = choose_plan(workflow, profile, options, [r.backend for r in runs])
     dot = plan_dot(workflow, p)
-    svg = dot_to_svg(dot) if shutil.which("dot") else None
+    svg = plan_svg(workflow, p)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
     plan_text = " -> ".join(f"{s.backend} ({len(s.ops)} ops, est {s.estimate:.3f} s)" for s in p.stages)

@@ -8,19 +8,16 @@ any engine installed.
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 from collections.abc import Sequence
 
 from musketeer.cost_model import Cardinality, Plan, Profile, plan, single_backend_seconds
 from musketeer.cost_model.planner import Supports
 from musketeer.ir import Workflow
 from musketeer.ir import operators as O
-from musketeer.errors import UsageError
+from musketeer import plan_picture
 
 #: Fill colour per backend in plan pictures (unknown backends: grey).
-COLOURS: dict[str, str] = {"local": "#a6cee3", "dask": "#fdbf6f", "spark": "#fb9a99", "ciel": "#b2df8a",
-                           "local2": "#cab2d6"}
+COLOURS = plan_picture.COLOURS
 
 
 def _seconds(x: float) -> str:
@@ -49,48 +46,11 @@ def cost_section(workflow: Workflow, profile: Profile, backends: Sequence[str],
 
 
 def plan_dot(workflow: Workflow, p: Plan | None) -> str:
-    """DOT of the DAG, one cluster per stage, nodes filled by backend colour."""
-    esc = lambda t: t.replace("\\", "\\\\").replace('"', '\\"')  # noqa: E731
-    ids = {id(op): f"n{n}" for n, op in enumerate(workflow.ops())}
-    lines = [f'digraph "{esc(workflow.name)}" {{', "  rankdir=BT;",
-             '  node [shape=box, style=filled, fontname=monospace, fillcolor="#eeeeee"];']
-    placed: set[int] = set()
-
-    def node(op: O.Op, backend: str | None) -> str:
-        label = op.opname
-        if isinstance(op, O.Scan):
-            label += f" {op.table}"
-        elif isinstance(op, O.Sink):
-            label += f" {op.name}"
-        colour = COLOURS.get(backend or "", "#dddddd")
-        return f'{ids[id(op)]} [label="{esc(label)}", fillcolor="{colour}"];'
-
-    if p is not None:
-        for n, st in enumerate(p.stages):
-            lines.append(f'  subgraph cluster_{n} {{ label="stage {n}: {esc(st.backend)} '
-                         f'({st.estimate:.3f} s)"; style=rounded;')
-            for op in st.ops:
-                if id(op) in ids and id(op) not in placed:
-                    placed.add(id(op))
-                    lines.append("    " + node(op, st.backend))
-            lines.append("  }")
-    for op in workflow.ops():
-        if id(op) not in placed:
-            lines.append("  " + node(op, p.assignment.get(id(op)) if p else None))
-    for op in workflow.ops():
-        for i in op.inputs:
-            lines.append(f"  {ids[id(i)]} -> {ids[id(op)]};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    """DOT of the plan: see plan_picture (one cluster per stage, boxes
+    coloured by engine, loop bodies as clusters)."""
+    return plan_picture.plan_dot(workflow, p)
 
 
-def dot_to_svg(dot: str) -> str:
-    """Render with Graphviz's `dot`; a one-line error when it is missing."""
-    exe = shutil.which("dot")
-    if exe is None:
-        raise UsageError("--svg needs Graphviz's `dot` program, which is not installed "
-                         "(apt install graphviz, or use --dot FILE)")
-    done = subprocess.run([exe, "-Tsvg"], input=dot, capture_output=True, text=True, timeout=60, check=False)
-    if done.returncode != 0:
-        raise UsageError(f"dot failed: {' '.join(done.stderr.split())[:200]}")
-    return done.stdout
+def plan_svg(workflow: Workflow, p: Plan | None) -> str:
+    """SVG of the plan: Graphviz where installed, else the built-in layout."""
+    return plan_picture.plan_svg(workflow, p)

@@ -1,11 +1,10 @@
-"""explain's cost section (golden, fixed profile), --svg without dot,
+"""explain's cost section (golden, fixed profile), --svg,
 compare's report, calibrate's profile, compile/run with --backend auto."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -76,16 +75,15 @@ def test_explain_mixed_plan_golden_and_dot_colours(small: Path) -> None:
     assert f'fillcolor="{COLOURS["local"]}"' in dot and f'fillcolor="{COLOURS["dask"]}"' in dot
 
 
-def test_explain_cli_shows_costs_and_svg_error(small: Path, capsys, monkeypatch) -> None:
+def test_explain_cli_shows_costs_and_svg(small: Path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(small)
     code = cli.main(["explain", "q.sql", "--data-dir", "data", "--dot", "p.dot"])
     out = capsys.readouterr().out
     assert code == 0 and "-- cost estimates" in out and "plan: " in out
     assert "fillcolor" in Path("p.dot").read_text()
-    if shutil.which("dot") is None:
-        code = cli.main(["explain", "q.sql", "--data-dir", "data", "--svg", "p.svg"])
-        err = capsys.readouterr().err
-        assert code == 2 and "Graphviz" in err and len(err.strip().splitlines()) == 1
+    # with or without Graphviz's dot (tests/test_plan_picture.py covers both layouts)
+    code = cli.main(["explain", "q.sql", "--data-dir", "data", "--svg", "p.svg"])
+    assert code == 0 and "<svg" in Path("p.svg").read_text()
 
 
 def test_compare_report_sections(small: Path, capsys, monkeypatch) -> None:
