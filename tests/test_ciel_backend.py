@@ -55,14 +55,22 @@ def test_loops_run_inside_the_engine_and_match_local(example: str, monkeypatch: 
         assert all(x == y or abs(x - y) < 1e-9 for x, y in zip(a, b)), c
 
 
-def test_cli_master_worker_and_ciel_master_option(tmp_path: Path) -> None:
-    """`musketeer ciel master/worker` by hand, then `run --ciel-master` on them."""
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_cli_master_worker_and_ciel_master_option(tmp_path: Path, tls: bool) -> None:
+    """`musketeer ciel master/worker` by hand, then `run --ciel-master` on them;
+    with `musketeer ciel keys` and $MUSKETEER_CIEL_TLS every connection is TLS."""
     import os
     import subprocess
     import sys
     env = dict(os.environ, MUSKETEER_CIEL_TOKEN="t0k3n")
+    env.pop("MUSKETEER_CIEL_TLS", None)
     root = Path(__file__).resolve().parents[1]
     cmd = [sys.executable, "-m", "musketeer.cli"]
+    if tls:
+        keys = subprocess.run([*cmd, "ciel", "keys", "--out", str(tmp_path / "keys")], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=60)
+        assert keys.returncode == 0, keys.stderr
+        env["MUSKETEER_CIEL_TLS"] = str(tmp_path / "keys")
     master = subprocess.Popen([*cmd, "ciel", "master", "--port", "0"], env=env, cwd=root,
                               stdout=subprocess.PIPE, text=True)
     procs = [master]
@@ -76,6 +84,11 @@ def test_cli_master_worker_and_ciel_master_option(tmp_path: Path) -> None:
                              text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert "15" in out.stdout and "20" in out.stdout
+        if tls:  # a client without the keys does not get through
+            from musketeer.backends.ciel.engine.api import Client, MasterLost
+            os.environ.pop("MUSKETEER_CIEL_TLS", None)
+            with pytest.raises(MasterLost):
+                Client(f"127.0.0.1:{port}", "t0k3n", reconnect_timeout=0.5)
     finally:
         for p in procs:
             p.kill()
@@ -213,3 +226,48 @@ def test_parquet_scan_reads_only_its_row_groups(tmp_path: Path) -> None:
     program = api.compile_workflow(sql, backend="ciel", tables={"t": str(tmp_path / "t.parquet")})
     with pytest.raises(DataError, match="no column 'v'"):  # the file changed since compile time
         run_program(program, RunOptions(tables={"t": str(tmp_path / "bad.parquet")}))
+
+
+def test_every_worker_dying_while_the_local_cluster_starts_is_workers_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under load the kill can land before the workers announce themselves: that
+    # was "internal error: RuntimeError: ... worker did not start".
+    from musketeer.backends.ciel import runner
+    from musketeer.backends.ciel.engine.cluster import Cluster
+    real = Cluster._started
+
+    def started(proc):  # type: ignore[no-untyped-def]
+        if "musketeer.backends.ciel.engine.worker" in proc.args:
+            proc.kill()
+            proc.wait()
+        return real(proc)
+    monkeypatch.setattr(Cluster, "_started", staticmethod(started))
+    monkeypatch.setattr(runner, "_shared", None)
+    with pytest.raises(runner.WorkersLost) as info:
+        api.execute(_query(tmp_path), backend="ciel", tables={"t": str(tmp_path / "t.csv")})
+    assert str(info.value) == ("ciel: all 2 workers died (worker 0 exit -9: killed, possibly out of memory; "
+                               "worker 1 exit -9: killed, possibly out of memory); job aborted")
+    assert info.value.exit_code == 1
+
+
+def test_a_workers_own_failure_is_one_line() -> None:
+    # A worker that cannot store an output (the spill race, a full disk) is
+    # neither the data's fault nor a bug of the program: one line, exit 1.
+    import types
+
+    from musketeer.backends.ciel.engine.api import TaskError
+    from musketeer.backends.ciel.runner import EngineFailure, task_error
+    module = types.ModuleType("m")
+    stored = TaskError("task 0123 failed:\nciel: worker 127.0.0.1:5 could not store the output of m:f: "
+                       "OSError: [Errno 28] No space left on device")
+    error = task_error(module, stored)
+    assert isinstance(error, EngineFailure) and error.exit_code == 1
+    assert str(error) == ("ciel: worker 127.0.0.1:5 could not store the output of m:f: "
+                          "OSError: [Errno 28] No space left on device")
+    spilled = TaskError("task 0123 failed:\nTraceback (most recent call last):\n  File \"store.py\", line 3\n"
+                        "FileNotFoundError: [Errno 2] No such file or directory: 'spill-0/ab.tmp' -> "
+                        "'spill-0/ab'")
+    assert str(task_error(module, spilled)) == (
+        "ciel: a task failed on a worker: FileNotFoundError: [Errno 2] No such file or directory: "
+        "'spill-0/ab.tmp' -> 'spill-0/ab'")
+    assert task_error(module, TaskError("Traceback...\nKeyError: 'x'")) is None  # a bug stays internal

@@ -245,3 +245,208 @@ def test_forget_drops_a_finished_jobs_tasks_and_objects(cluster):
         job.close()
     c = cluster.client()  # other clients are untouched, and the cluster still works
     assert c.deref(c.spawn(ex.add, 2, 40)) == 42
+
+
+def _until(check, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_master_restart_keeps_the_spawns_of_a_running_task(tmp_path):
+    # The task spawns its children while the master is down: they went into the
+    # closed connection, the restarted master took the task's result (a dict of
+    # child refs) from the worker and the driver failed with "unknown ref".
+    gate, marker = tmp_path / "gate", tmp_path / "spawned"
+    with Cluster(workers=1, slots=2, grace=0.5) as c:
+        client = c.client()
+        root = client.spawn(ex.spawn_when, str(gate), str(marker), 5)
+        _until(lambda: client.info()["tasks"].get("running", 0) >= 1, "the task to run")
+        c.kill_master()
+        gate.touch()
+        _until(marker.exists, "the spawns into the dead connection")
+        c.start_master()
+        refs = client.deref(root, timeout=60)
+        assert sorted(refs) == [f"c{i}" for i in range(5)]
+        assert client.deref_many(refs[f"c{i}"] for i in range(5)) == [100, 101, 102, 103, 104]
+
+
+def test_connection_flood_does_not_stop_the_master(tmp_path):
+    # Unauthenticated connections use up the master's file descriptors (EMFILE):
+    # accept() failed, the accept loop returned and the master exited 0 silently.
+    import resource
+    import subprocess
+    import sys
+
+    from musketeer.backends.ciel.engine.api import Client
+    from musketeer.backends.ciel.engine.protocol import TOKEN_ENV
+    env = {**os.environ, TOKEN_ENV: "flood-test-token"}
+    env.pop("MUSKETEER_CIEL_TLS", None)
+    limit = 40
+    master = subprocess.Popen(
+        [sys.executable, "-m", "musketeer.backends.ciel.engine.master", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+    worker = None
+    flood: list[socket.socket] = []
+    try:
+        port = int(master.stdout.readline().split()[1])
+        for _ in range(3 * limit):
+            flood.append(socket.create_connection(("127.0.0.1", port)))
+        for s in flood[:limit // 2]:  # greeted: the master is handling these
+            s.settimeout(60)
+            assert recv_frame(s).startswith(b"CIEL1")
+        # out of descriptors, it says so (once) and keeps going
+        assert master.stderr.readline() == ("ciel master: cannot accept connections (Too many open files); "
+                                            "waiting for unauthenticated ones to time out\n")
+        for s in flood:
+            s.close()
+        assert master.poll() is None
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "musketeer.backends.ciel.engine.worker", "--master", f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE, env=env, text=True)
+        with Client(f"127.0.0.1:{port}", "flood-test-token", tls=False) as client:
+            client.wait_for_workers(1, timeout=60)
+            assert client.deref(client.spawn(ex.add, 2, 3), timeout=60) == 5
+        assert master.poll() is None
+    finally:
+        for s in flood:
+            s.close()
+        for proc in (worker, master):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+    master.stderr.close()
+    master.stdout.close()
+    if worker is not None:
+        worker.stdout.close()
+
+
+def _kill_workers_before_they_announce(monkeypatch, which: set[int]) -> None:
+    real = Cluster._started
+    seen = []
+
+    def started(proc):
+        if "musketeer.backends.ciel.engine.worker" in proc.args:
+            seen.append(proc)
+            if len(seen) - 1 in which:
+                proc.kill()
+                proc.wait()
+        return real(proc)
+    monkeypatch.setattr(Cluster, "_started", staticmethod(started))
+
+
+def test_every_worker_dying_while_the_cluster_starts_is_one_line(monkeypatch):
+    from musketeer.backends.ciel.engine.api import ClusterLost
+    _kill_workers_before_they_announce(monkeypatch, {0, 1})
+    with pytest.raises(ClusterLost) as info:
+        Cluster(workers=2).start()
+    assert str(info.value) == ("ciel: all 2 workers died (worker 0 exit -9: killed, possibly out of memory; "
+                               "worker 1 exit -9: killed, possibly out of memory); job aborted")
+
+
+def test_a_worker_dying_while_the_cluster_starts_leaves_the_others_working(monkeypatch):
+    _kill_workers_before_they_announce(monkeypatch, {0})
+    with Cluster(workers=2) as c:
+        assert c.deaths() == "worker 0 exit -9: killed, possibly out of memory"
+        assert c.client().deref(c.client().spawn(ex.fib, 10), timeout=60) == 55
+
+
+def test_two_puts_of_one_spilled_ref_do_not_race(tmp_path, monkeypatch):
+    # Both writers reach os.replace together (what TPC-H Q9 at SF 1 hit):
+    # they shared "<ref>.tmp", and the second replace found it gone.
+    from musketeer.backends.ciel.engine import store as store_module
+    store = store_module.ObjectStore(tmp_path, spill_threshold=10)
+    both = threading.Barrier(2, timeout=30)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        both.wait()
+        real_replace(src, dst)
+    monkeypatch.setattr(store_module.os, "replace", replace)
+    errors = []
+
+    def put():
+        try:
+            store.put("ab" * 12, b"x" * 1000)
+        except Exception as exc:  # noqa: BLE001 - recorded for the assertion
+            errors.append(exc)
+    threads = [threading.Thread(target=put) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.get("ab" * 12) == b"x" * 1000 and store.is_spilled("ab" * 12)
+    assert [p.name for p in tmp_path.iterdir()] == ["ab" * 12]  # no temporary file left
+    monkeypatch.setattr(store_module.os, "replace", real_replace)
+    store.put("ab" * 12, b"y" * 1000)  # idempotent: a ref names one value, the first copy stays
+    assert store.get("ab" * 12) == b"x" * 1000
+
+
+def test_a_worker_dropped_and_readmitted_keeps_its_running_task(tmp_path):
+    # Stalled past the heartbeat timeout (as under memory pressure), a worker is
+    # dropped and its task requeued; it rejoins and was handed the same task
+    # again while still running it: two runs of one task at once on one worker.
+    import signal
+    gate, log = tmp_path / "gate", tmp_path / "log"
+    with Cluster(workers=1, slots=2, heartbeat_timeout=1.0, worker_grace=60.0,
+                 spill_threshold=64 * 1024) as c:
+        client = c.client()
+        ref = client.spawn(ex.held_payload, str(gate), str(log), 200_000)
+        _until(lambda: log.exists() and log.read_text() == "start\n", "the task to start")
+        pid = c.workers[0].pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            _until(lambda: not client.info()["workers"], "the master to drop the stalled worker")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        _until(lambda: len(client.info()["workers"]) == 1, "the worker to rejoin")
+        assert client.info()["runs"][ref.id] == 1  # it said it is still running it
+        gate.touch()
+        assert client.deref(ref, timeout=60) == bytes([7]) * 200_000
+        assert log.read_text() == "start\n"
+
+
+def test_a_worker_ignores_a_second_run_of_a_task_it_is_running(cluster, tmp_path):
+    from musketeer.backends.ciel.engine.api import encode_args
+    from musketeer.backends.ciel.engine.worker import Worker
+    gate, log = tmp_path / "gate", tmp_path / "log"
+    w = Worker(cluster.address, cluster.token.encode(), slots=2)
+    try:
+        blob, _ = encode_args((str(gate), str(log), 10))
+        run = ("run", "f" * 24, "test-ns", "musketeer.backends.ciel.engine.examples:held_payload", blob, {})
+        w._on_message(run)
+        _until(lambda: log.exists(), "the first run")
+        w._on_message(run)
+        gate.touch()
+        _until(lambda: not w._active, "the run to end")
+        w._on_message(run)  # after it ended, a new run is a new run
+        _until(lambda: log.read_text() == "start\nstart\n", "the third run")
+    finally:
+        w.link.close()
+        w.server.close()
+
+
+def test_tls_cluster_runs_tasks_and_moves_objects(tmp_path):
+    import ssl
+
+    from musketeer.backends.ciel.engine.api import Client, MasterLost
+    from musketeer.backends.ciel.engine.protocol import connect
+    from musketeer.backends.ciel.engine.tls import TLSConfig, make_keys
+    with Cluster(workers=2, slots=2, spill_threshold=64 * 1024, tls=True) as c:
+        client = c.client()
+        assert client.deref(client.spawn(ex.fib, 12), timeout=60) == 144
+        parts = [client.spawn(ex.payload, 200_000, i) for i in range(4)]  # spilled, fetched by peers
+        assert client.deref(client.spawn(ex.total_length, *parts), timeout=60) == 800_000
+        assert client.deref(parts[3]) == bytes([3]) * 200_000
+        sock = connect(c.address, c.token.encode(), tls=c.tls)
+        assert sock.version() == "TLSv1.3"
+        sock.close()
+        with pytest.raises(ssl.SSLError):  # another cluster's key is refused before the token
+            connect(c.address, c.token.encode(), tls=TLSConfig(make_keys(tmp_path / "other")))
+        with pytest.raises(MasterLost):  # and so is plain TCP
+            Client(c.address, c.token, tls=False, reconnect_timeout=0.5)
+        # the original cluster still works
+        assert client.deref(client.spawn(ex.add, 40, 2), timeout=60) == 42

@@ -137,14 +137,20 @@ class MasterLink:
 
     def __init__(self, address: str, token: bytes, hello: Callable[[], list[tuple[Any, ...]]],
                  on_message: Callable[[tuple[Any, ...]], None], reconnect_timeout: float = 30.0,
-                 on_lost: Callable[[], None] | None = None) -> None:
+                 on_lost: Callable[[], None] | None = None, tls: Any = None,
+                 hello_tail: Callable[[], list[tuple[Any, ...]]] | None = None) -> None:
         self.address = address
         self.token = token
+        self.tls = tls
         self._hello = hello
+        self._hello_tail = hello_tail
         self._on_message = on_message
         self._on_lost = on_lost
         self.reconnect_timeout = reconnect_timeout
         self._pending: dict[int, tuple[_Reply, tuple[Any, ...]]] = {}
+        # messages the master has not confirmed journaling (a task's spawns and its
+        # done), by task: re-sent after a reconnect, dropped on the master's "ack"
+        self._tracked: dict[str, list[tuple[Any, ...]]] = {}
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._shutdown = False
@@ -155,7 +161,7 @@ class MasterLink:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                sock = connect(self.address, self.token)
+                sock = connect(self.address, self.token, tls=self.tls)
                 break
             except AuthError:
                 raise
@@ -164,9 +170,18 @@ class MasterLink:
                     raise MasterLost(f"cannot reach the ciel master at {self.address}") from None
                 time.sleep(0.05)
         conn = Connection(sock, self._on_batch, self._on_close, name="master")
-        for msg in self._hello():
-            conn.send(msg)
+        # Under the lock: a tracked send either happened before (and is re-sent
+        # here) or goes to the new connection after these; none falls in between
+        # into the closed one (that is how a restart lost a running task's spawns).
         with self._lock:
+            self.conn = conn
+            for msg in self._hello():
+                conn.send(msg)
+            for msgs in self._tracked.values():
+                for msg in msgs:
+                    conn.send(msg)
+            for msg in self._hello_tail() if self._hello_tail is not None else ():
+                conn.send(msg)
             for _, msg in self._pending.values():
                 conn.send(msg)
         return conn
@@ -179,8 +194,17 @@ class MasterLink:
                 if entry is not None:
                     entry[0].value = msg[2:]
                     entry[0].event.set()
+            elif msg[0] == "ack":
+                with self._lock:
+                    self._tracked.pop(msg[1], None)
             else:
                 self._on_message(msg)
+
+    def send_tracked(self, key: str, msg: tuple[Any, ...]) -> None:
+        """Send, and keep re-sending after reconnects until the master acks `key`."""
+        with self._lock:
+            self._tracked.setdefault(key, []).append(msg)
+            self.conn.send(msg)
 
     def _on_close(self, conn: Connection) -> None:
         if self._shutdown:
@@ -202,7 +226,9 @@ class MasterLink:
                 self._on_lost()
 
     def send(self, msg: tuple[Any, ...]) -> None:
-        self.conn.send(msg)
+        with self._lock:
+            conn = self.conn
+        conn.send(msg)
 
     def request(self, kind: str, *args: Any) -> _Reply:
         """Send ("kind", req_id, *args); the master answers ("at"|"reply", req_id, ...)."""
@@ -213,7 +239,7 @@ class MasterLink:
         msg = (kind, req, *args)
         with self._lock:
             self._pending[req] = (reply, msg)
-        self.conn.send(msg)
+            self.conn.send(msg)
         return reply
 
     def wait(self, reply: _Reply, timeout: float | None = None) -> tuple[Any, ...]:
@@ -323,13 +349,19 @@ class Client(Runtime):
     """
 
     def __init__(self, address: str, token: str | bytes | None = None, ns: str | None = None,
-                 reconnect_timeout: float = 30.0) -> None:
+                 reconnect_timeout: float = 30.0, tls: Any = None) -> None:
+        """`tls`: a TLSConfig, False for plain TCP, or None: $MUSKETEER_CIEL_TLS's
+        keys when it is set."""
+        from musketeer.backends.ciel.engine.tls import TLSConfig
+
         self.token = token if isinstance(token, bytes) else token_bytes(token)
         self.ns = ns or uuid.uuid4().hex
-        self.peers = PeerPool(self.token)
+        self.tls = TLSConfig.from_env() if tls is None else (tls or None)
+        self.peers = PeerPool(self.token, self.tls)
         self._spawned: dict[str, tuple[Any, ...]] = {}
         self._modules: dict[str, str] = {}
-        self.link = MasterLink(address, self.token, self._hello, lambda msg: None, reconnect_timeout)
+        self.link = MasterLink(address, self.token, self._hello, lambda msg: None, reconnect_timeout,
+                               tls=self.tls)
         self._previous: Runtime | None = None
 
     def _hello(self) -> list[tuple[Any, ...]]:

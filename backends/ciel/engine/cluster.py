@@ -16,11 +16,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from musketeer.backends.ciel.engine.api import Client
-from musketeer.backends.ciel.engine.protocol import TOKEN_ENV
+from musketeer.backends.ciel.engine.api import Client, ClusterLost
+from musketeer.backends.ciel.engine.protocol import CLUSTER_LOST, TOKEN_ENV
+from musketeer.backends.ciel.engine.tls import TLS_ENV, TLSConfig, make_keys
 
 ROOT = Path(__file__).resolve().parents[3]  # the repository: children import backends.ciel from here
 
@@ -28,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[3]  # the repository: children import ba
 class Cluster:
     def __init__(self, workers: int = 2, slots: int = 4, token: str | None = None, host: str = "127.0.0.1",
                  spill_threshold: int = 64 << 20, journal: bool = True, heartbeat_timeout: float = 3.0,
-                 grace: float = 0.5, worker_grace: float = 2.0) -> None:
+                 grace: float = 0.5, worker_grace: float = 2.0, tls: bool = False) -> None:
+        """`tls=True`: make keys for this cluster and run every connection over TLS."""
         self.n_workers = workers
         self.slots = slots
         self.token = token or secrets.token_hex(16)
@@ -39,6 +42,7 @@ class Cluster:
         self.worker_grace = worker_grace
         self.dir = Path(tempfile.mkdtemp(prefix="ciel-cluster-"))
         self.journal = str(self.dir / "master.journal") if journal else None
+        self.tls: TLSConfig | None = TLSConfig(make_keys(self.dir / "tls")) if tls else None
         self.port = 0
         self.master: subprocess.Popen[str] | None = None
         self.workers: list[subprocess.Popen[str]] = []
@@ -52,30 +56,65 @@ class Cluster:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env[TOKEN_ENV] = self.token
+        if self.tls is not None:
+            env[TLS_ENV] = str(self.tls.directory)
+        else:
+            env.pop(TLS_ENV, None)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
         return env
 
-    def _spawn(self, module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
-        proc = subprocess.Popen(
+    def _popen(self, module: str, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             [sys.executable, "-m", module, "--parent-pid", str(os.getpid()), *args],
             stdout=subprocess.PIPE, env=self._env(), cwd=str(ROOT), text=True)
+
+    @staticmethod
+    def _started(proc: subprocess.Popen[str]) -> str | None:
+        """The address a child announces ("CIEL-MASTER <port>" / "CIEL-WORKER <address>"),
+        or None if it ended first."""
         assert proc.stdout is not None
-        line = proc.stdout.readline()  # "CIEL-MASTER <port>" / "CIEL-WORKER <address>"
-        if not line.startswith("CIEL-"):
+        line = proc.stdout.readline()
+        return line.split()[1] if line.startswith("CIEL-") else None
+
+    def _spawn(self, module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+        proc = self._popen(module, *args)
+        announced = self._started(proc)
+        if announced is None:
             proc.kill()
             raise RuntimeError(f"{module} did not start (exit code {proc.wait()})")
-        return proc, line.split()[1]
+        return proc, announced
 
     def start(self) -> "Cluster":
+        """Start the master and the workers; wait until every live worker has joined.
+
+        A worker that dies while the cluster starts (killed, out of memory) is
+        not an internal error: once no worker is left, `start` raises
+        `ClusterLost` with the same one line a job gets when its workers die
+        (it used to be "RuntimeError: ... worker did not start"). Survivors run
+        the job on their own."""
         try:
             self.start_master()
             for _ in range(self.n_workers):
-                self.add_worker()
-            self.client().wait_for_workers(self.n_workers)
+                self.add_worker(required=False)
+            self._wait_for_live_workers()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _wait_for_live_workers(self, timeout: float = 60.0) -> None:
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [p for p in self.workers if p.poll() is None]
+            if not alive:
+                raise ClusterLost(f"{CLUSTER_LOST} all {len(self.workers)} workers died ({self.deaths()}); "
+                                  "job aborted")
+            if len(client.info()["workers"]) >= len(alive):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {len(alive)} ciel workers joined in {timeout:.0f}s")
+            time.sleep(0.05)
 
     def start_master(self) -> None:
         args = ["--host", self.host, "--port", str(self.port),
@@ -86,13 +125,21 @@ class Cluster:
         self.master, port = self._spawn("musketeer.backends.ciel.engine.master", *args)
         self.port = int(port)
 
-    def add_worker(self) -> str:
+    def add_worker(self, required: bool = True) -> str:
+        """Start one more worker; its address ("" if it died before announcing
+        itself and not `required`)."""
         i = len(self.workers)
-        proc, address = self._spawn(
+        proc = self._popen(
             "musketeer.backends.ciel.engine.worker", "--master", self.address, "--host", self.host,
             "--slots", str(self.slots), "--spill-dir", str(self.dir / f"spill-{i}"),
             "--spill-threshold", str(self.spill_threshold))
         self.workers.append(proc)
+        address = self._started(proc)
+        if address is None:
+            proc.wait()
+            if required:
+                raise RuntimeError(f"ciel worker {i} did not start ({self.deaths()})")
+            address = ""
         self.worker_addresses.append(address)
         return address
 
@@ -122,9 +169,9 @@ class Cluster:
     def client(self, **kwargs: Any) -> Client:
         """A client of this cluster (one shared one without arguments)."""
         if kwargs:
-            return Client(self.address, self.token, **kwargs)
+            return Client(self.address, self.token, **{"tls": self.tls or False, **kwargs})
         if self._client is None:
-            self._client = Client(self.address, self.token)
+            self._client = Client(self.address, self.token, tls=self.tls or False)
         return self._client
 
     def close(self) -> None:

@@ -93,3 +93,28 @@ def checksum(data: bytes) -> int:
 def total_length(*blobs: bytes) -> int:
     """Needs every input on one worker: the others are fetched from peers."""
     return sum(len(b) for b in blobs)
+
+
+def _wait_for(path: str) -> None:
+    """Block until the test creates `path` (tests order events by files, not by sleeping)."""
+    import os
+    while not os.path.exists(path):
+        time.sleep(0.02)
+
+
+def spawn_when(gate: str, marker: str, n: int) -> dict[str, Ref]:
+    """Wait for `gate`, spawn n children, mark that they were spawned, return their refs
+    (the result a restarted master must not take without knowing the children)."""
+    _wait_for(gate)
+    refs = {f"c{i}": spawn(add, i, 100) for i in range(n)}
+    with open(marker, "w") as f:
+        f.write("spawned")
+    return refs
+
+
+def held_payload(gate: str, log: str, n_bytes: int) -> bytes:
+    """Log each start, wait for `gate`, return a big (spilled) object."""
+    with open(log, "a") as f:
+        f.write("start\n")
+    _wait_for(gate)
+    return payload(n_bytes, 7)

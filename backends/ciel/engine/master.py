@@ -43,6 +43,7 @@ from musketeer.backends.ciel.engine.protocol import (
     listen,
     token_bytes,
 )
+from musketeer.backends.ciel.engine.tls import TLS_ENV, TLSConfig
 
 INLINE = 16 * 1024  # objects up to this size travel with the master's messages
 
@@ -158,15 +159,21 @@ class Master:
             w = conn.info if isinstance(conn.info, WorkerInfo) else None
             if w is not None:
                 w.last_seen = time.monotonic()
+            acks = []
             for msg in batch:
                 handler = getattr(self, "on_" + msg[0], None)
                 if handler is None or (conn.info is None and msg[0] != "hello"):
                     conn.close()  # a protocol violation from an authenticated peer: drop it
                     return
                 handler(conn, *msg[1:])
+                if msg[0] in ("done", "failed") or (msg[0] == "lost" and msg[1] is not None):
+                    acks.append(msg[1])
             self._dispatch()
             if self.journal is not None:
                 self.journal.flush()
+            # only now (journaled) may the worker forget the task's spawns and end
+            for tid in acks:
+                conn.send(("ack", tid))
 
     def on_close(self, conn: Connection) -> None:
         with self.lock:
@@ -186,12 +193,25 @@ class Master:
             self.empty_since = None
             conn.info = w
             self.workers[w.address] = w
+            w.blocked = int(info.get("blocked", 0))
             for name, src in self.modules.items():
                 conn.send(("module", name, src))
-            for ref, size in info.get("held", {}).items():
-                self._add_holder(ref, size, w)
+            for tid in info.get("running", ()):
+                # still running there (we restarted, or dropped and re-admitted the
+                # worker): do not hand it to anyone else meanwhile
+                t = self.tasks.get(tid)
+                if t is not None and t.state in ("pending", "ready"):
+                    t.state, t.worker = "running", w.address
+                    w.running.add(tid)
+            self.on_held(conn, info.get("held", {}))
         else:
             conn.info = "client"
+
+    def on_held(self, conn: Connection, held: dict[str, int]) -> None:
+        """What a (re)joining worker holds; it sends this after re-sending the
+        spawns of its unacknowledged tasks, so their children are known first."""
+        for ref, size in held.items():
+            self._add_holder(ref, size, conn.info)
 
     def _add_holder(self, ref: str, size: int, w: WorkerInfo) -> None:
         t = self.tasks.get(ref)
@@ -323,6 +343,9 @@ class Master:
 
     def on_where(self, conn: Connection, req: int, ref: str) -> None:
         if ref not in self.tasks:
+            if self.recovering_until:  # a rejoining worker may still re-send its spawn
+                self.waiters[ref].append((conn, req, ref))
+                return
             conn.send(("at", req, ref, [], None, f"unknown ref {ref}"))
             return
         target = self._resolve(ref)
@@ -469,10 +492,18 @@ class Master:
                 if self.recovering_until and now >= self.recovering_until:
                     self.recovering_until = 0.0
                     for t in list(self.tasks.values()):
+                        w = self.workers.get(t.worker) if t.worker is not None else None
+                        if t.state == "running" and w is not None and t.id in w.running:
+                            continue  # a rejoined worker said it is running it
                         if t.state in ("pending", "ready", "running"):
                             t.state, t.worker = "pending", None
                             self._check(t)
+                    for ref in [r for r in self.waiters if r not in self.tasks]:
+                        for c, req, _ in self.waiters.pop(ref):
+                            c.send(("at", req, ref, [], None, f"unknown ref {ref}"))
                     for ref in list(self.waiters) + list(self.dependents):
+                        if ref not in self.tasks:
+                            continue
                         if self.waiters.get(ref) or self.dependents.get(ref):
                             if self._available(ref):
                                 self._published(ref)
@@ -507,8 +538,9 @@ class Master:
 
 def serve(host: str, port: int, token: bytes, journal: str | None = None, heartbeat_timeout: float = 3.0,
           grace: float = 1.0, parent_pid: int | None = None, announce: bool = True,
-          worker_grace: float = 2.0) -> None:
-    """Run a master until killed (or until `parent_pid` exits)."""
+          worker_grace: float = 2.0, tls: TLSConfig | None = None) -> int:
+    """Run a master until killed (or until `parent_pid` exits). Returns only if
+    the listening socket fails for good: 1, after saying so on stderr."""
     master = Master(token, journal, heartbeat_timeout, grace, worker_grace)
     srv = listen(host, port)
     if announce:
@@ -516,7 +548,9 @@ def serve(host: str, port: int, token: bytes, journal: str | None = None, heartb
     threading.Thread(target=master.monitor, daemon=True).start()
     if parent_pid:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    accept_loop(srv, token, master.on_peer)
+    accept_loop(srv, token, master.on_peer, tls, "ciel master")
+    print("ciel master: the listening socket failed; stopping", file=sys.stderr, flush=True)
+    return 1
 
 
 def _watch_parent(pid: int) -> None:
@@ -531,7 +565,7 @@ def _watch_parent(pid: int) -> None:
             os._exit(0)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ciel-master")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
@@ -542,9 +576,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--worker-grace", type=float, default=2.0,
                    help="seconds without any worker before waiting jobs are aborted")
     p.add_argument("--parent-pid", type=int)
+    p.add_argument("--tls", metavar="DIR", help=f"cluster TLS keys (default ${TLS_ENV}; plain TCP if unset)")
     a = p.parse_args(argv)
-    serve(a.host, a.port, token_bytes(a.token), a.journal, a.heartbeat_timeout, a.grace, a.parent_pid,
-          worker_grace=a.worker_grace)
+    tls = TLSConfig(a.tls) if a.tls else TLSConfig.from_env()
+    return serve(a.host, a.port, token_bytes(a.token), a.journal, a.heartbeat_timeout, a.grace, a.parent_pid,
+                 worker_grace=a.worker_grace, tls=tls)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from musketeer.backends.ciel.engine.protocol import close_quietly, connect, recv_frame, send_frame
 
@@ -31,8 +32,9 @@ def serve_peer(sock: socket.socket, lookup: Callable[[str], bytes | None]) -> No
 class PeerPool:
     """Fetch objects from peers, reusing connections."""
 
-    def __init__(self, token: bytes) -> None:
+    def __init__(self, token: bytes, tls: Any = None) -> None:
         self.token = token
+        self.tls = tls  # a TLSConfig, or None for plain TCP
         self._idle: dict[str, list[socket.socket]] = {}
         self._lock = threading.Lock()
 
@@ -43,7 +45,7 @@ class PeerPool:
             sock = pool.pop() if pool else None
         try:
             if sock is None:
-                sock = connect(address, self.token, timeout=2.0)
+                sock = connect(address, self.token, timeout=2.0, tls=self.tls)
             sock.settimeout(60.0)
             send_frame(sock, ref.encode("ascii"))
             reply = recv_frame(sock)

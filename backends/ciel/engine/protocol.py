@@ -16,6 +16,7 @@ which is what makes small tasks cheap under load).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
@@ -23,10 +24,15 @@ import pickle
 import queue
 import socket
 import struct
+import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from musketeer.backends.ciel.engine.tls import TLSConfig
 
 MAGIC = b"CIEL1"
 NONCE = 32
@@ -109,11 +115,13 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def connect(address: str, token: bytes, timeout: float = 5.0) -> socket.socket:
-    """An authenticated socket to `address` (HOST:PORT)."""
-    sock = socket.create_connection(parse_address(address), timeout=timeout)
+def connect(address: str, token: bytes, timeout: float = 5.0, tls: "TLSConfig | None" = None) -> Any:
+    """An authenticated socket to `address` (HOST:PORT), inside TLS when `tls` is given."""
+    sock: Any = socket.create_connection(parse_address(address), timeout=timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock = tls.wrap_client(sock)
         client_handshake(sock, token)
     except BaseException:
         sock.close()
@@ -129,25 +137,61 @@ def listen(host: str, port: int) -> socket.socket:
     return srv
 
 
-def accept_loop(srv: socket.socket, token: bytes, on_peer: Callable[[socket.socket], None]) -> None:
-    """Accept forever; each peer is authenticated on its own thread, then handed
-    to `on_peer`. Unauthenticated peers are closed without reading more."""
+#: unauthenticated connections handled at once; more are closed on arrival, so a
+#: flood of them cannot use up the process's file descriptors
+MAX_PREAUTH = 64
+#: accept() errors that mean "out of a resource for now", not "the socket is gone"
+_TRANSIENT = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED, errno.EPROTO,
+              errno.EINTR, errno.EAGAIN}
+
+
+def accept_loop(srv: socket.socket, token: bytes, on_peer: Callable[[socket.socket], None],
+                tls: "TLSConfig | None" = None, name: str = "ciel") -> None:
+    """Accept until the listening socket is closed; each peer is authenticated on
+    its own thread (inside TLS when `tls` is given), then handed to `on_peer`.
+    Unauthenticated peers are closed without reading more.
+
+    Running out of file descriptors (EMFILE) or buffers is survived: the loop
+    says so once on stderr, waits a little (handshakes time out and free
+    descriptors) and goes on. It used to return on any OSError, which ended
+    serve() and the master with exit 0 and no message."""
+    preauth = threading.BoundedSemaphore(MAX_PREAUTH)
+    warned = False
 
     def handshake(sock: socket.socket) -> None:
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            server_handshake(sock, token)
-        except (OSError, AuthError, struct.error):
-            close_quietly(sock)
-            return
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if tls is not None:
+                    sock = tls.wrap_server(sock)
+                server_handshake(sock, token)
+            except (OSError, AuthError, struct.error, ValueError):
+                close_quietly(sock)
+                return
+        finally:
+            preauth.release()
         on_peer(sock)
 
     while True:
         try:
             sock, _ = srv.accept()
-        except OSError:
-            return
-        threading.Thread(target=handshake, args=(sock,), daemon=True).start()
+        except OSError as exc:
+            if exc.errno not in _TRANSIENT:
+                return  # the listening socket was closed: we are shutting down
+            if not warned:
+                print(f"{name}: cannot accept connections ({exc.strerror}); "
+                      "waiting for unauthenticated ones to time out", file=sys.stderr, flush=True)
+                warned = True
+            time.sleep(0.05)
+            continue
+        if not preauth.acquire(blocking=False):
+            close_quietly(sock)  # too many peers still proving themselves
+            continue
+        try:
+            threading.Thread(target=handshake, args=(sock,), daemon=True).start()
+        except RuntimeError:  # cannot start a thread: treat like a full table
+            preauth.release()
+            close_quietly(sock)
 
 
 def close_quietly(sock: socket.socket) -> None:

@@ -9,6 +9,7 @@ right away, so one large intermediate cannot exhaust a worker's memory.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -22,12 +23,24 @@ class ObjectStore:
         self._lock = threading.Lock()
 
     def put(self, ref: str, data: bytes) -> None:
+        """Store `ref`'s bytes. Idempotent: a ref names one deterministic value,
+        so a second put of a ref already here (the same task run twice, or an
+        input fetched twice by two tasks at once) keeps the first copy."""
+        if ref in self:
+            return
         if len(data) > self.spill_threshold:
             self.spill_dir.mkdir(parents=True, exist_ok=True)
             path = self.spill_dir / ref
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            # a temporary name of its own: two puts of one ref used to share
+            # `<ref>.tmp`, and the second os.replace found it gone
+            fd, tmp = tempfile.mkstemp(prefix=f".{ref}.", suffix=".tmp", dir=self.spill_dir)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
             with self._lock:
                 self._disk[ref] = (path, len(data))
         else:
