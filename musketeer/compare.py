@@ -9,17 +9,15 @@ failing loudly for.
 
 from __future__ import annotations
 
-import html
 import math
-import shutil
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 from musketeer.backends.base import RunOptions
@@ -27,10 +25,8 @@ from musketeer.cost_model import Cardinality, Profile, single_backend_seconds
 from musketeer.ir import MusketeerError, Workflow
 from musketeer import api
 from musketeer.autoplan import CANDIDATES, choose_plan, supports
-from musketeer.costreport import plan_dot, plan_svg
 from musketeer.errors import UsageError
-
-TEMPLATE = Path(__file__).parent / "templates" / "compare.html.j2"
+from musketeer.progress import Progress
 
 
 class ResultsDiffer(MusketeerError):
@@ -39,12 +35,33 @@ class ResultsDiffer(MusketeerError):
 
 @dataclass
 class BackendRun:
+    """One backend's run. `measured` and `predicted` are both the seconds of
+    a fresh `musketeer run` process, as `explain` prices it: `predicted` is
+    explain's number, `measured` the process start (timed once per compare,
+    see `process_start`) plus this backend's generate, load and run phases
+    in this process (`phases`). `error` is set when the backend failed."""
+
     backend: str
     measured: float
     predicted: float
     rows: int
     code: str
     outputs: dict[str, pd.DataFrame]
+    phases: dict[str, float] = field(default_factory=dict)
+    predicted_startup: float = 0.0
+    load_average: float | None = None
+    error: str | None = None
+
+
+def process_start() -> float:
+    """Seconds a fresh interpreter takes to start and import what every
+    `musketeer run` imports: the part of a run that a run inside this
+    process no longer pays, timed so that measured and predicted seconds
+    are on the same footing (the profile's start-up is a fresh process)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import musketeer.api, pandas, pyarrow.parquet"],
+                   capture_output=True, timeout=120, check=False)
+    return time.perf_counter() - start
 
 
 def _norm(v: Any) -> Any:
@@ -91,60 +108,49 @@ def difference(expected: pd.DataFrame, actual: pd.DataFrame) -> str | None:
     return None
 
 
-def bar_chart(runs: Sequence[BackendRun]) -> str:
-    """Inline SVG: measured and predicted seconds per backend, side by side."""
-    top = max([max(r.measured, r.predicted if math.isfinite(r.predicted) else 0) for r in runs] + [1e-9])
-    bar_w, gap, height = 28, 30, 200
-    width = len(runs) * (2 * bar_w + gap) + 40
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}">',
-             '<text x="5" y="14" font-size="12">seconds: measured (dark) / predicted (light)</text>']
-    for i, r in enumerate(runs):
-        x = 20 + i * (2 * bar_w + gap)
-        for j, (value, colour) in enumerate(((r.measured, "#1f78b4"), (r.predicted, "#a6cee3"))):
-            v = value if math.isfinite(value) else 0.0
-            h = height * v / top
-            parts.append(f'<rect x="{x + j * bar_w}" y="{20 + height - h:.1f}" width="{bar_w - 2}" '
-                         f'height="{h:.1f}" fill="{colour}"><title>{v:.3f} s</title></rect>')
-        parts.append(f'<text x="{x}" y="{height + 40}" font-size="12">{html.escape(r.backend)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
 def compare(workflow: Workflow, profile: Profile, backends: Sequence[str] | None = None,
             options: RunOptions | None = None, stream=None) -> tuple[list[BackendRun], list[tuple[str, str]], str]:
     """Run on each available backend (progress on `stream`); raise
     ResultsDiffer naming the first backend whose rows differ from the first's.
 
-    Runs happen in this process, so the interpreter and Musketeer's imports
-    are already paid: a profile's start-up is a whole fresh process, and
-    the part every process pays alike (the local engine's start-up) is
-    taken off each prediction to compare like with like. An engine's own
-    start (JVM and session, CIEL workers) stays in both numbers."""
+    Predictions are explain's (a fresh `musketeer run` process, start-up
+    included). Runs happen in this process, where the interpreter and
+    Musketeer's imports are already paid, so that part is timed once in a
+    fresh process (`process_start`) and added to each measured run; an
+    engine's own start (JVM and session, CIEL workers) is inside its run."""
     stream = stream or sys.stderr
     options = options or RunOptions()
     runs: list[BackendRun] = []
     skipped: list[tuple[str, str]] = []
     card = Cardinality(workflow)
-    common = profile.get("local").startup
     names = list(backends or CANDIDATES)
+    progress = Progress(len(names) + 1, stream, title="compare")
+    progress("process start-up")
+    shared = process_start()
     for n, name in enumerate(names, 1):
         try:
             engine = api.get_backend(name, options)
         except UsageError as e:
             skipped.append((name, str(e)))
-            stream.write(f"[{n}/{len(names)}] {name}: skipped ({e})\n")
+            progress.note(f"[{n}/{len(names)}] {name}: skipped ({e})")
             continue
-        stream.write(f"[{n}/{len(names)}] {name}: running...\n")
-        stream.flush()
-        program = engine.generate(workflow)
+        progress(f"{name}: running")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         start = time.perf_counter()
+        program = engine.generate(workflow)
+        generated = time.perf_counter()
         result = engine.run(program, options)
-        seconds = time.perf_counter() - start
-        predicted = max(0.0, single_backend_seconds(workflow, card, profile, name, supports({name: engine}))
-                        - common)
+        ran = time.perf_counter() - generated
+        inside = float(result.metrics.get("seconds", ran))
+        phases = {"process start": shared, "generate": generated - start,
+                  "load program": max(0.0, ran - inside), "run": min(inside, ran)}
+        predicted = single_backend_seconds(workflow, card, profile, name, supports({name: engine}))
         rows = sum(len(f) for f in result.outputs.values())
-        runs.append(BackendRun(name, seconds, predicted, rows, program.text, result.outputs))
-        stream.write(f"[{n}/{len(names)}] {name}: {seconds:.3f} s (predicted {predicted:.3f} s)\n")
+        measured = sum(phases.values())
+        runs.append(BackendRun(name, measured, predicted, rows, program.text, result.outputs, phases,
+                               profile.get(name).startup, load))
+        progress.note(f"[{n}/{len(names)}] {name}: {measured:.3f} s (predicted {predicted:.3f} s)")
+    progress.close()
     if not runs:
         raise UsageError(f"none of the backends {', '.join(names)} is available here")
     first = runs[0]
@@ -170,11 +176,8 @@ def markdown(name: str, runs: Sequence[BackendRun], skipped: Sequence[tuple[str,
 
 def html_report(workflow: Workflow, profile: Profile, runs: Sequence[BackendRun],
                 skipped: Sequence[tuple[str, str]], options: RunOptions | None = None) -> str:
-    p, _, _ = choose_plan(workflow, profile, options, [r.backend for r in runs])
-    dot = plan_dot(workflow, p)
-    svg = plan_svg(workflow, p)
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
-    plan_text = " -> ".join(f"{s.backend} ({len(s.ops)} ops, est {s.estimate:.3f} s)" for s in p.stages)
-    return template.render(name=workflow.name, profile=profile.source, agree=True, rows=runs, skipped=skipped,
-                           chart=bar_chart(runs), plan_text=plan_text, plan_svg=svg, plan_dot=dot)
+    """The HTML report: see report_html.py."""
+    from musketeer.report_html import render
+
+    p, _, _ = choose_plan(workflow, profile, options, [r.backend for r in runs if r.error is None])
+    return render(workflow, profile, runs, skipped, p)

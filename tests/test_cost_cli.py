@@ -94,7 +94,7 @@ def test_compare_report_sections(small: Path, capsys, monkeypatch) -> None:
     assert "| local |" in cap.out and "agree" in cap.out
     assert "| backend | measured s | predicted s | rows |" in cap.out  # the Markdown summary
     report = Path("r.html").read_text()
-    for section in ('id="times"', "predicted", "<svg", 'id="plan"', 'id="code"', "def run("):
+    for section in ('id="times"', "predicted", "<svg", 'id="plan"', 'id="code"', '<span class="nf">run</span>'):
         assert section in report
 
 
