@@ -127,6 +127,55 @@ def test_pagerank_example_matches_networkx(capsys: pytest.CaptureFixture[str]) -
     assert int(top[0]) == best and math.isclose(float(top[1]), expected[best], rel_tol=1e-9)
 
 
+@EVERY_BACKEND_HEAVY
+def test_pagerank_vertex_with_zero_out_weight_is_dangling(tmp_path: Path, backend: str) -> None:
+    """Vertex 1's out-edges all weigh 0: networkx treats it as dangling; it
+    used to divide 0 by 0 and turn every rank into NaN (issue 14)."""
+    (tmp_path / "z.csv").write_text("src,dst,w\n1,2,0\n1,3,0.0\n2,3,1\n3,1,2\n4,4,0\n")
+    g = nx.MultiDiGraph()
+    g.add_weighted_edges_from([(1, 2, 0.0), (1, 3, 0.0), (2, 3, 1.0), (3, 1, 2.0), (4, 4, 0.0)], weight="w")
+    result = m.pagerank(m.read(tmp_path / "z.csv"), weight="w").run(backend)
+    ranks = as_dict(result.outputs["result"], "id", "rank")
+    assert all(r is not None and not math.isnan(r) for r in ranks.values()), ranks
+    assert_close(ranks, nx.pagerank(g, weight="w"), 1e-6)
+    assert loop_metrics(result.metrics, backend)["converged"] is True
+
+
+@EVERY_BACKEND
+def test_pagerank_on_an_empty_edge_list_stops_at_once(tmp_path: Path, backend: str) -> None:
+    """networkx returns {} at once; the loop used to run to max_iter and warn."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"src": pa.array([], pa.int64()), "dst": pa.array([], pa.int64())}),
+                   tmp_path / "e.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "did not converge" would fail the test
+        result = m.pagerank(m.read(tmp_path / "e.parquet")).run(backend)
+    assert len(result.outputs["result"]) == 0 and nx.pagerank(nx.DiGraph()) == {}
+    stats = loop_metrics(result.metrics, backend)
+    assert stats == {**stats, "iterations": 1, "converged": True}
+
+
+@EVERY_BACKEND
+def test_sssp_from_a_vertex_not_in_the_graph_is_a_data_error(tmp_path: Path, backend: str,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """networkx raises NodeNotFound; an empty result would look like 'unreachable'."""
+    (tmp_path / "e.csv").write_text("src,dst\n1,2\n2,3\n")
+    with pytest.raises(nx.NodeNotFound):
+        nx.single_source_shortest_path_length(nx.DiGraph([(1, 2), (2, 3)]), 7)
+    with raises_data_error(backend, r"^sssp: source vertex 7 is not in the graph"):
+        m.sssp(m.read(tmp_path / "e.csv"), 7).collect(backend)
+    assert as_dict(m.sssp(m.read(tmp_path / "e.csv"), 3).collect(backend), "id", "distance") == {3: 0}
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.csv").write_text("src,dst\na,b\n")
+    (tmp_path / "wf.py").write_text("from musketeer import sssp, read\nworkflow = sssp(read('s.csv'), \"it's\")\n")
+    assert main(["run", "wf.py", "--backend", backend]) == 2
+    err = capsys.readouterr().err
+    assert err == "musketeer: error: sssp: source vertex \"it's\" is not in the graph (no edge starts or ends there)\n"
+
+
 # --------------------------------------------------------------------------- SSSP and components
 
 @EVERY_BACKEND_HEAVY

@@ -32,8 +32,10 @@ def pagerank(edges: Dataset, *, alpha: float = 0.85, tol: float = 1.0e-6, max_it
     if not 0 < alpha < 1:
         raise IRError(f"pagerank: alpha must be between 0 and 1, got {alpha!r}")
     out = "out_weight" if weight is not None else "out_degree"
-    share = col("value") * col("weight") / col("out_weight") if weight is not None else \
-        col("value") / col("out_degree")
+    # A vertex whose out-edges all weigh 0 is dangling, as in networkx (its
+    # rank is spread by `dangling`); its edges carry nothing instead of 0 / 0.
+    share = when(col("out_weight") > 0, col("value") * col("weight") / col("out_weight")).otherwise(0.0) \
+        if weight is not None else col("value") / col("out_degree")
     n = col("num_vertices")
     result = vertex_program(
         edges, init=1.0 / n, scatter=share, gather="sum", empty=0.0,
@@ -68,7 +70,7 @@ def sssp(edges: Dataset, source: Any, *, weight: str | None = None, src: str = "
         apply=when((col("gathered") < col("value")) | col("value").is_null(), col("gathered"))
         .otherwise(col("value")),
         fixpoint=True, max_iter=max_iter, src=src, dst=dst, weight=weight, directed=directed,
-        value_name="distance", nonnegative=True, validate=validate, name="distances")
+        value_name="distance", nonnegative=True, validate=validate, name="distances", must_contain=source)
     return result.where(col("distance").is_not_null())
 
 

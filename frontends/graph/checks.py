@@ -59,3 +59,13 @@ def check_nonnegative_edges(frame: pd.DataFrame) -> pd.DataFrame:
             raise DataError(f"edge list: {_count(negative)} edge(s) have a negative weight, e.g. "
                             f"{_first(frame, negative)}; this algorithm needs weights >= 0")
     return frame
+
+
+def check_source_vertex(frame: pd.DataFrame) -> pd.DataFrame:
+    """The one-row (__found, __source) relation a program with a required
+    vertex (sssp's source) builds: fail when the vertex set held no such
+    vertex, instead of answering with an empty result."""
+    for found, source in zip(frame["__found"], frame["__source"]):
+        if found is None or found is pd.NA or found != found or int(found) == 0:
+            raise DataError(f"sssp: source vertex {source!r} is not in the graph (no edge starts or ends there)")
+    return frame

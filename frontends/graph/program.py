@@ -37,7 +37,7 @@ from musketeer.ir import operators as O
 from musketeer.ir.schema import Schema
 from musketeer.ir.types import FLOAT64, INT64, DataType, IRError, common_type
 
-from musketeer.frontends.graph.edges import Graph, degrees, prepare
+from musketeer.frontends.graph.edges import CHECKS_MODULE, Graph, degrees, prepare
 from musketeer.frontends.linq import Column, Dataset
 from musketeer.frontends.linq.columns import AggMarker, display, literal
 
@@ -112,16 +112,29 @@ class _Typed:
 
 
 def _stop(step: O.Op, tolerance: float, norm: str) -> O.Op:
-    """TRUE when the change between old and new values is below `tolerance`."""
+    """TRUE when the change between old and new values is below `tolerance`,
+    or when there are no vertices at all: an empty graph has nothing left to
+    change (networkx returns {} at once), while its change, an aggregate over
+    no rows, is NULL and would never drop below anything."""
     delta = O.Project(step, (("delta", E.Func("abs", (E.Arith("-", E.Col("value"), E.Col("__old")),))),))
-    if norm == "max":
-        total = O.Aggregate(delta, (), (("change", E.AggCall("max", "delta")),))
-        return O.Project(total, (("stop", E.Compare("<", E.Col("change"), E.Lit(float(tolerance), FLOAT64))),))
-    total = O.Aggregate(delta, (), (("change", E.AggCall("sum", "delta")), ("n", E.AggCall("count_star"))))
+    total = O.Aggregate(delta, (), (("change", E.AggCall("max" if norm == "max" else "sum", "delta")),
+                                    ("n", E.AggCall("count_star"))))
     bound: E.Expr = E.Lit(float(tolerance), FLOAT64)
     if norm == "mean":  # sum < n * tol, exactly networkx's test for PageRank
         bound = E.Arith("*", E.Col("n"), bound)
-    return O.Project(total, (("stop", E.Compare("<", E.Col("change"), bound)),))
+    empty = E.Compare("=", E.Col("n"), E.Lit(0, INT64))
+    return O.Project(total, (("stop", E.Or((empty, E.Compare("<", E.Col("change"), bound)))),))
+
+
+def _require_vertex(graph: Graph, vertex: Any) -> O.Op:
+    """A one-row relation (__found, __source) that fails at run time (a
+    checks.py UDF) when `vertex` is not among the graph's vertices; joined
+    into the initial state so every engine evaluates it before the loop."""
+    wanted = E.Compare("=", E.Col("id"), literal(vertex))
+    hits = O.Project(graph.vertices, (("__hit", E.Case(((wanted, E.Lit(1, INT64)),), E.Lit(0, INT64))),))
+    found = O.Aggregate(hits, (), (("__found", E.AggCall("sum", "__hit")),))
+    named = O.Project(found, (("__found", E.Col("__found")), ("__source", literal(vertex))))
+    return O.UDF(named, CHECKS_MODULE, "check_source_vertex", "partition", named.schema)
 
 
 def vertex_program(edges: Dataset, *, init: Any, scatter: Any, gather: str, apply: Any,
@@ -130,14 +143,15 @@ def vertex_program(edges: Dataset, *, init: Any, scatter: Any, gather: str, appl
                    max_iter: int | None = None, src: str = "src", dst: str = "dst", weight: str | None = None,
                    directed: bool = True, vertices: Dataset | None = None, vertex_id: str = "id",
                    value_name: str = "value", nonnegative: bool = False, validate: bool = True,
-                   name: str = "vertices") -> Dataset:
+                   name: str = "vertices", must_contain: Any = None) -> Dataset:
     """Run a vertex program over an edge list; the result is (id, value_name)
     for every vertex. See the module docstring for the expression names.
 
     Stop rules (at least one): `fixpoint` (no vertex changed), `tolerance`
     with `norm` sum|mean|max of |new - old|, `max_iter`. A loop that reaches
     max_iter before its other rule holds warns and reports converged=False
-    in the run's metrics.
+    in the run's metrics. `must_contain` names a vertex the graph must have
+    (sssp's source): checked when the workflow runs, a DataError otherwise.
     """
     if gather not in GATHERS:
         raise IRError(f"vertex_program: gather must be one of {', '.join(GATHERS)}, not {gather!r}")
@@ -160,6 +174,8 @@ def vertex_program(edges: Dataset, *, init: Any, scatter: Any, gather: str, appl
     attrs = typed.attributes()
 
     info = degrees(graph, set(attrs) | typed.init.columns())
+    if must_contain is not None:
+        info = O.Join(info, _require_vertex(graph, must_contain), "cross")
     carried = [(a, E.Col(a)) for a in attrs]
     start = O.Project(info, (("id", E.Col("id")), ("value", typed.init), *carried))
     state = O.LoopVar(name, start.schema)
