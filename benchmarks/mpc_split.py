@@ -1,7 +1,7 @@
 """Conclave split vs the all-oblivious `--mpc-only` baseline: HHI and the
 credit query at growing rows per party, 3 parties as 3 OS processes over TCP
 on 127.0.0.1 (each exactly `musketeer mpc run`). Every run is checked
-against the cleartext answer (all tables in one place, local engine), whose
+against the cleartext answer (all tables in one place, DuckDB), whose
 time is reported too.
 
     flock /tmp/musketeer-bench.lock .venv/bin/python benchmarks/mpc_split.py \\
@@ -36,7 +36,7 @@ import pandas as pd  # noqa: E402
 from musketeer.mpc.config import load_config  # noqa: E402
 from musketeer.mpc.examples.data import SCENARIOS, write_scenario  # noqa: E402
 from musketeer.mpc.launch import free_ports, launch, metrics, wait_all  # noqa: E402
-from musketeer.mpc.oracle import cleartext_answer, same_answer  # noqa: E402
+from musketeer.mpc.demo import cleartext_answer, same_answer  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "mpc_split.json")
 
@@ -103,7 +103,8 @@ def main() -> None:
             write_scenario(args.scenario, tmp, rows, free_ports(3), fmt=fmt)
             gen = time.perf_counter() - t
             t = time.perf_counter()
-            want = cleartext_answer(os.path.join(tmp, "query.sql"), load_config(os.path.join(tmp, "parties.toml")))
+            with open(os.path.join(tmp, "query.sql")) as f:
+                want = cleartext_answer(f.read(), load_config(os.path.join(tmp, "parties.toml")))
             clear = time.perf_counter() - t
             for mode in args.modes:
                 only = mode == "mpc-only"

@@ -3,6 +3,9 @@
 For each scenario: write inputs + parties.toml to a temporary directory,
 start the three parties as OS processes (`musketeer mpc run`), print the
 recipient's answer, the cleartext answer and the local/secure time split.
+
+The cleartext check is independent of Musketeer's engines: DuckDB runs the
+query text on every party's table in one place.
 """
 
 from __future__ import annotations
@@ -13,10 +16,53 @@ import tempfile
 
 import pandas as pd
 
-from musketeer.mpc.config import load_config
+from musketeer.mpc.config import PartiesConfig, load_config
 from musketeer.mpc.examples.data import SCENARIOS, write_scenario
 from musketeer.mpc.launch import free_ports, metrics, run_all
-from musketeer.mpc.oracle import cleartext_answer, same_answer
+
+
+def _duckdb_type(dtype) -> str:
+    return {"int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR", "date": "DATE",
+            "timestamp": "TIMESTAMP"}.get(dtype.kind) or f"DECIMAL({dtype.precision},{dtype.scale})"
+
+
+def cleartext_answer(sql: str, config: PartiesConfig) -> pd.DataFrame:
+    """The query's answer with every party's table in one place, computed
+    by DuckDB (not by any Musketeer engine), tables typed as the config
+    declares them."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for t in config.tables.values():
+            path = t.path.replace("'", "''")
+            if t.format == "parquet":
+                cast = ", ".join(f'CAST("{c}" AS {_duckdb_type(d)}) AS "{c}"' for c, d in t.columns)
+                con.execute(f'CREATE VIEW "{t.name}" AS SELECT {cast} FROM read_parquet(\'{path}\')')
+            else:
+                cols = ", ".join(f"'{c}': '{_duckdb_type(d)}'" for c, d in t.columns)
+                con.execute(f'CREATE VIEW "{t.name}" AS SELECT * FROM read_csv(\'{path}\', header = true, '
+                            f'columns = {{{cols}}})')
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def same_answer(got: pd.DataFrame, want: pd.DataFrame, rel: float = 1e-4) -> bool:
+    """Equal as multisets of rows, column by column in position, up to
+    fixed-point precision (relative `rel`, absolute 1e-3)."""
+    if len(got.columns) != len(want.columns) or len(got) != len(want):
+        return False
+
+    def rows(frame: pd.DataFrame) -> list[tuple]:
+        vals = [[None if pd.isna(v) else round(float(v), 3) for v in frame[c]] for c in frame.columns]
+        return sorted(zip(*vals), key=lambda r: [(v is None, v or 0.0) for v in r])
+
+    for a, b in zip(rows(got), rows(want)):
+        for x, y in zip(a, b):
+            if (x is None) != (y is None) or (x is not None and abs(x - y) > max(1e-3, rel * abs(y))):
+                return False
+    return True
 
 
 def run_scenario(name: str, rows: int, directory: str, *, mpc_only: bool = False, tls: bool = False) -> dict:
@@ -38,7 +84,8 @@ def run_scenario(name: str, rows: int, directory: str, *, mpc_only: bool = False
     config = load_config(config_path)
     recipient = config.recipients[0]
     got = pd.read_csv(io.StringIO(runs[recipient].stdout), sep=r"\s+")
-    want = cleartext_answer(query, config)
+    with open(query, encoding="utf-8") as f:
+        want = cleartext_answer(f.read(), config)
     m = metrics(runs[recipient].stderr)
     return {"ok": same_answer(got, want), "got": got, "want": want, "recipient": recipient,
             "local": m.get("local_seconds", 0.0), "secure": m.get("secure_seconds", 0.0),
@@ -63,7 +110,7 @@ def run_demo(rows: int, names: list[str], *, mpc_only: bool = False, tls: bool =
                 print(f"  [{tag}] answer at {res['recipient']}:")
                 print("    " + res["got"].to_string(index=False).replace("\n", "\n    "))
                 if res["ok"]:
-                    print("  cleartext check (all tables in one place, local engine): matches")
+                    print("  cleartext check (all tables in one place, DuckDB): matches")
                 else:
                     print("  cleartext check: DIFFERS; the cleartext answer is:")
                     print("    " + res["want"].to_string(index=False).replace("\n", "\n    "))

@@ -13,6 +13,22 @@ from dataclasses import dataclass, field
 from musketeer.ir import operators as O
 from musketeer.ir.text import op_args
 from musketeer.ir.workflow import Workflow
+from musketeer.mpc.trust import RelInfo
+
+PUBLIC_PLACE = "public"
+SECRET_PLACE = "secret"
+
+
+@dataclass
+class Placement:
+    """Where each column of a relation lives at run time, and whether some
+    rows are dropped by a secret 0/1 mask rather than in the clear."""
+
+    cols: dict[str, str]  # name -> "public" | "secret" | party name (held in the clear)
+    masked: bool = False
+    # public value sets known from the query text (literals), per column:
+    # grouping on such a secret column is a one-hot over the domain
+    domains: dict[str, tuple] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,10 @@ class SplitPlan:
     pushup: LocalStage | None
     leaks: list[Leak] = field(default_factory=list)
     mpc_only: bool = False
+    # op id -> where its columns live at run time (the engine follows it)
+    places: dict[int, Placement] = field(default_factory=dict)
+    # op id -> owners and per-column trust sets (what the leakage checks read)
+    info: dict[int, RelInfo] = field(default_factory=dict)
 
     def leakage(self, party: str) -> list[Leak]:
         return [leak for leak in self.leaks if leak.party == party]

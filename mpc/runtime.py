@@ -1,6 +1,8 @@
 """One party's process: run my local stages in the clear, then the secure
 stages jointly with the other parties over TCP (MPyC), then (recipients
-only) the pushed-up post-processing.
+only) the pushed-up post-processing. Cleartext stages run through the
+backend contract (`musketeer.backends.base.Backend`) on the engine the
+caller passes in.
 
 Failure policy: a peer that never connects, or disconnects before the
 protocol ends, makes this process print one line and exit with code 3
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musketeer.backends.base import RunOptions
+from musketeer.backends.base import Backend, RunOptions
 from musketeer.mpc.config import PartiesConfig
 from musketeer.mpc.plan import LocalStage, SplitPlan
 
@@ -51,11 +53,10 @@ def _die(message: str, code: int = EXIT_PEER) -> None:
     os._exit(code)
 
 
-def run_local(stage: LocalStage, tables: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
-    """A cleartext stage on the local engine (the party's default backend)."""
-    from musketeer.api import get_backend
-
-    backend = get_backend("local")
+def run_local(stage: LocalStage, backend: Backend, tables: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """A cleartext stage on the party's cleartext engine, through the
+    backend contract (`generate`, then `run`); the caller (the CLI glue)
+    chose the backend."""
     program = backend.generate(stage.workflow)
     return backend.run(program, RunOptions(tables=dict(tables or {}))).outputs
 
@@ -98,9 +99,10 @@ def _fail_fast_on_tls(mpc: Any, config: PartiesConfig) -> None:
     loop.create_connection = create_connection
 
 
-def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float = 30.0,
+def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, backend: Backend, timeout: float = 30.0,
               tls: tuple[str, str, str] | None = None, progress: bool = False) -> PartyResult:
-    """`progress` prints one stderr line per phase (local done, connected,
+    """`backend` runs this party's cleartext stages (its own inputs, and the
+    recipients' push-up). `progress` prints one stderr line per phase (local done, connected,
     secure done), so a user, the demo or a test can tell where a run is."""
 
     def say(text: str) -> None:
@@ -112,7 +114,7 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
     frames: dict[str, pd.DataFrame] = {}
     for stage in plan.local:
         if stage.party == me:
-            frames.update(run_local(stage))
+            frames.update(run_local(stage, backend))
     timings["local_seconds"] = time.perf_counter() - t0
     say(f"local stages done in {timings['local_seconds']:.2f} s; connecting to "
         f"{len(config.parties) - 1} parties{' over TLS' if tls is not None else ''}")
@@ -205,7 +207,7 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, timeout: float
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "revealed.parquet")
             frame.to_parquet(path, index=False)
-            frame = run_local(plan.pushup, {"__revealed": path})["result"]
+            frame = run_local(plan.pushup, backend, {"__revealed": path})["result"]
         timings["local_seconds"] += time.perf_counter() - t2
     record = os.environ.get("MUSKETEER_MPC_RECORD")
     if record:

@@ -3,7 +3,8 @@ secure (MPC) stages and STP stages, and say who learns what.
 
 Steps (each a small function below):
 
-1. parse the SQL over the parties' tables, run the usual IR passes, then
+1. take the IR of the query over the parties' tables (the facade parsed it:
+   `musketeer/mpc_cli.py`), run the usual IR passes, then
    `pushdown.push_down` (filters, projections and pre-aggregation below the
    union of the parties' inputs);
 2. `trust.annotate`: owners and per-column trust sets for every operator;
@@ -22,35 +23,17 @@ Steps (each a small function below):
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-
 from musketeer.ir import UnsupportedError, Workflow
 from musketeer.ir import operators as O
 from musketeer.ir.expr import Col, Lit
 from musketeer.ir.passes import merge_projects, optimize, remove_redundant
 from musketeer.mpc.config import ConfigError, PartiesConfig
-from musketeer.mpc.plan import Leak, LocalStage, SecureStep, SplitPlan
+from musketeer.mpc.plan import PUBLIC_PLACE, SECRET_PLACE, Leak, LocalStage, Placement, SecureStep, SplitPlan
 from musketeer.mpc.pushdown import push_down
 from musketeer.mpc.trust import EVERYONE, RelInfo, allows, annotate, meet
 
-PUBLIC_PLACE = "public"
-SECRET_PLACE = "secret"
-
-
 class LeakRefused(ConfigError):
     """The query cannot be answered within the trust config."""
-
-
-@dataclass
-class Placement:
-    """Where each column of a relation lives at run time, and whether some
-    rows are dropped by a secret 0/1 mask rather than in the clear."""
-
-    cols: dict[str, str]  # name -> "public" | "secret" | party name (held in the clear)
-    masked: bool = False
-    # public value sets known from the query text (literals), per column:
-    # grouping on such a secret column is a one-hot over the domain
-    domains: dict[str, tuple] = field(default_factory=dict)
 
 
 def held(place: str) -> bool:
@@ -105,11 +88,11 @@ def shareable(dtype) -> bool:
     return dtype.is_numeric or dtype.kind == "bool"
 
 
-def plan_query(sql: str, config: PartiesConfig, *, mpc_only: bool = False, filename: str = "<sql>") -> SplitPlan:
-    """Parse, optimize and split a joint query."""
-    from musketeer.frontends.sql import parse_workflow
-
-    workflow = optimize(parse_workflow(sql, config.catalog(), filename))
+def plan_workflow(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) -> SplitPlan:
+    """Optimize and split a joint query's IR (the caller parsed it against
+    `config.catalog()`): the IR passes, then Conclave's push-down (not for
+    the all-oblivious baseline), then `split`."""
+    workflow = optimize(workflow)
     if not mpc_only:
         workflow = remove_redundant(merge_projects(push_down(workflow)))
     return split(workflow, config, mpc_only=mpc_only)
@@ -193,10 +176,8 @@ def split(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) 
         for o, nw in zip(old, new):
             ref[id(nw)] = ref[id(o)]
         pushup = LocalStage(recipients[0], pwf, {"result": top.input}, pushup=True)
-    plan = SplitPlan(config.names, recipients, workflow, ref, local, inputs, steps, reveal, pushup, leaks, mpc_only)
-    plan.places = places  # type: ignore[attr-defined]
-    plan.info = info  # type: ignore[attr-defined]
-    return plan
+    return SplitPlan(config.names, recipients, workflow, ref, local, inputs, steps, reveal, pushup, leaks, mpc_only,
+                     places=places, info=info)
 
 
 FUSABLE = {"sum", "count", "count_star", "avg"}

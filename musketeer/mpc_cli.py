@@ -1,7 +1,11 @@
 """`musketeer mpc run|explain|keys|demo`: multi-party joint queries.
 
 Kept apart from cli.py: `register(subparsers)` adds the group, and the
-handlers import mpc/ (and MPyC) only when called.
+handlers import mpc/ (and MPyC) only when called. This is the glue between
+the layers: it parses the query with the SQL frontend and hands mpc/ the
+IR (`plan_query`), and gives each party's runtime the cleartext backend
+its local stages run on (`local_backend`); mpc/ itself never parses SQL
+nor calls back into the facade.
 """
 
 from __future__ import annotations
@@ -48,9 +52,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_demo)
 
 
+def plan_query(sql: str, config, *, mpc_only: bool = False, filename: str = "<sql>"):
+    """Parse a joint query over the parties' tables (typed by the config's
+    catalog, no file read) and split it: the SplitPlan `explain` prints and
+    every party runs."""
+    from musketeer.frontends.sql import parse_workflow
+    from musketeer.mpc.split import plan_workflow
+
+    return plan_workflow(parse_workflow(sql, config.catalog(), filename), config, mpc_only=mpc_only)
+
+
+def local_backend():
+    """The cleartext engine a party's local stages and the recipients'
+    push-up run on: the in-process pandas/pyarrow backend."""
+    from musketeer.backends.local import BACKEND
+
+    return BACKEND
+
+
 def _load(args: argparse.Namespace):
     from musketeer.mpc.config import load_config
-    from musketeer.mpc.split import plan_query
 
     config = load_config(args.parties)
     try:
@@ -86,7 +107,8 @@ def _run(args: argparse.Namespace) -> int:
         from musketeer.mpc.tls import check_party_keys, key_dir
 
         tls = check_party_keys(key_dir(args.keys, config, args.party), config.index(args.party), args.party)
-    res = run_party(plan, config, args.party, timeout=args.timeout, tls=tls, progress=args.progress)
+    res = run_party(plan, config, args.party, backend=local_backend(), timeout=args.timeout, tls=tls,
+                    progress=args.progress)
     if args.metrics:
         print(" ".join(f"{k}={v:.3f}" for k, v in res.timings.items()), file=sys.stderr)
     if res.frame is None:

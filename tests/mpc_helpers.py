@@ -1,6 +1,12 @@
-"""Run a test module as N MPyC party processes (`python MODULE i ARGS...`)
-and collect the JSON each one writes: for tests that drive the secure
-engine directly, below the `musketeer mpc run` command."""
+"""Helpers for the multi-party tests.
+
+- `cleartext_answer`: the oracle. DuckDB runs the query text on the union
+  of the parties' data (every table in one place, typed as the parties
+  config declares it), independent of Musketeer's own engines.
+- `same_answer`: MPC result vs oracle, as multisets of rows, up to the
+  secure stages' fixed-point precision, NULLs equal only to NULLs.
+- `run_parties`: a test module as N MPyC party processes, for tests that
+  drive the secure engine directly, below `musketeer mpc run`."""
 
 from __future__ import annotations
 
@@ -10,7 +16,75 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+import pandas as pd
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_DUCKDB_TYPES = {"int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR", "date": "DATE",
+                 "timestamp": "TIMESTAMP"}
+
+
+def _sql_type(dtype) -> str:
+    return _DUCKDB_TYPES.get(dtype.kind) or f"DECIMAL({dtype.precision},{dtype.scale})"
+
+
+def cleartext_answer(query: str, config) -> pd.DataFrame:
+    """DuckDB's answer to `query` (SQL text, or the path of a .sql file)
+    over every party's table of `config` in one place."""
+    if query.endswith(".sql") and os.path.exists(query):
+        with open(query, encoding="utf-8") as f:
+            query = f.read()
+    con = duckdb.connect()
+    try:
+        for t in config.tables.values():
+            path = t.path.replace("'", "''")
+            cast = ", ".join(f'CAST("{c}" AS {_sql_type(d)}) AS "{c}"' for c, d in t.columns)
+            if t.format == "parquet":
+                source = f"read_parquet('{path}')"
+            else:
+                source = f"read_csv('{path}', header = true, all_varchar = true)"
+            con.execute(f'CREATE VIEW "{t.name}" AS SELECT {cast} FROM {source}')
+        return con.execute(query).df()
+    finally:
+        con.close()
+
+
+def _cell(v) -> tuple:
+    """A sortable, comparable form of one value: NULL, number or text."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return (0, 0.0)
+    if isinstance(v, (bool, int, float)) or hasattr(v, "__float__") and not isinstance(v, str):
+        try:
+            return (1, float(v))
+        except (TypeError, ValueError):
+            pass
+    return (2, str(v))
+
+
+def same_answer(got: pd.DataFrame, want: pd.DataFrame, rel: float = 1e-4, ordered: bool = False) -> bool:
+    """Same rows (columns matched by position; as multisets unless
+    `ordered`), numbers equal up to fixed-point precision (relative `rel`,
+    absolute 1e-3), NULL only equal to NULL."""
+    if len(got.columns) != len(want.columns) or len(got) != len(want):
+        return False
+
+    def rows(frame: pd.DataFrame) -> list[tuple]:
+        out = [tuple(_cell(v) for v in row) for row in frame.itertuples(index=False, name=None)]
+        if ordered:
+            return out
+        # sort on rounded numbers, so fixed-point noise does not reorder rows
+        return sorted(out, key=lambda r: [(t, round(v, 2) if t == 1 else v) for t, v in r])
+
+    for a, b in zip(rows(got), rows(want)):
+        for (ta, x), (tb, y) in zip(a, b):
+            if ta != tb:
+                return False
+            if ta == 1 and abs(x - y) > max(1e-3, rel * abs(y)):
+                return False
+            if ta == 2 and x != y:
+                return False
+    return True
 
 
 def run_parties(script: str, n: int, args: list[str], out_dir: Path, *, env: dict[str, str] | None = None,

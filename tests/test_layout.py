@@ -132,7 +132,6 @@ def test_backends_read_no_sibling_engine_files():
     assert bad == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue #12: mpc still parses SQL and calls musketeer.api")
 def test_mpc_takes_ir_not_sql_text_or_the_facade():
     def check(path: Path, name: str) -> str | None:
         if _under(name, "musketeer.frontends"):

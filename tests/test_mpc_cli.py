@@ -23,8 +23,8 @@ from musketeer.mpc.config import load_config
 from musketeer.mpc.examples.data import SCENARIOS, write_scenario
 from musketeer.mpc.examples.queries import PASSES
 from musketeer.mpc.launch import free_ports, launch, run_all, wait_all
-from musketeer.mpc.oracle import cleartext_answer, same_answer
-from musketeer.mpc.split import plan_query
+from tests.mpc_helpers import cleartext_answer, same_answer
+from musketeer.mpc_cli import plan_query
 from musketeer.cli import main
 
 GOLDEN = Path(__file__).parent / "mpc_golden"
@@ -249,7 +249,7 @@ def test_demo_all_three_scenarios() -> None:
     out = proc.stdout
     for name in ("hhi", "credit", "patients"):
         assert f"== {name}: " in out
-    assert out.count("cleartext check (all tables in one place, local engine): matches") == 3
+    assert out.count("cleartext check (all tables in one place, DuckDB): matches") == 3
     assert out.count("time: local") == 3
     assert "answer at regulator:" in out and "avg_score" in out and "hhi" in out
 

@@ -128,7 +128,7 @@ def parties_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("case", _params())
 def test_conformance_case_three_parties(case: str, parties_dir: Path, tmp_path: Path) -> None:
-    from musketeer.mpc.split import plan_query
+    from musketeer.mpc_cli import plan_query
 
     sql = (WORKFLOWS / f"{case}.sql").read_text()
     config_path = write_parties(tmp_path / "parties", free_ports(len(PARTIES)))
@@ -167,7 +167,8 @@ def test_private_columns_refused_at_compile_time(case: str, tmp_path: Path) -> N
     is refused by the planner in one line naming the operator and the
     column, before any party starts; nothing that plans reveals a
     row-level value to a recipient outside its trust set."""
-    from musketeer.mpc.split import LeakRefused, plan_query
+    from musketeer.mpc.split import LeakRefused
+    from musketeer.mpc_cli import plan_query
 
     config = load_config(str(write_parties(tmp_path / "parties", [19201, 19202, 19203], visible="")))
     query = distribute((WORKFLOWS / f"{case}.sql").read_text())

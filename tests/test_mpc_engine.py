@@ -12,8 +12,9 @@ import pytest
 from musketeer.mpc.config import load_config
 from musketeer.mpc.examples.data import SCENARIOS, write_scenario
 from musketeer.mpc.launch import free_ports, run_all
-from musketeer.mpc.oracle import cleartext_answer, same_answer
-from musketeer.mpc.split import LeakRefused, plan_query
+from tests.mpc_helpers import cleartext_answer, same_answer
+from musketeer.mpc.split import LeakRefused
+from musketeer.mpc_cli import plan_query
 from musketeer.cli import main
 
 ALL_DIAGS = ("SELECT diag FROM visits_a UNION ALL SELECT diag FROM visits_b UNION ALL "

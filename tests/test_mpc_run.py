@@ -14,8 +14,8 @@ import pytest
 from musketeer.mpc.config import load_config
 from musketeer.mpc.examples.data import SCENARIOS, write_scenario
 from musketeer.mpc.launch import free_ports, launch, run_all, wait_all
-from musketeer.mpc.oracle import cleartext_answer, same_answer
-from musketeer.mpc.split import plan_query
+from tests.mpc_helpers import cleartext_answer, same_answer
+from musketeer.mpc_cli import plan_query
 
 
 def _setup(tmp_path, name: str, rows: int):

@@ -83,9 +83,10 @@ def _party_main(index: int, config_path: str, out_path: str) -> None:
     sys.path.insert(0, ROOT)
     from musketeer.mpc.config import load_config
     from musketeer.mpc.runtime import _setup_mpyc, run_local
+    from musketeer.mpc_cli import local_backend
     from musketeer.mpc.secure.engine import Engine
     from musketeer.mpc.secure.relation import Channel
-    from musketeer.mpc.split import plan_query
+    from musketeer.mpc_cli import plan_query
 
     config = load_config(config_path)
     me = config.names[index]
@@ -99,7 +100,7 @@ def _party_main(index: int, config_path: str, out_path: str) -> None:
             frames: dict[str, pd.DataFrame] = {}
             for stage in plan.local:
                 if stage.party == me:
-                    frames.update(run_local(stage))
+                    frames.update(run_local(stage, local_backend()))
             chan = Channel(mpc, config.names, me)
             engine = Engine(mpc, chan, plan)
             await engine.load_inputs(frames)
@@ -178,7 +179,7 @@ def test_plan_modes_are_oblivious(tmp_path):
     """--mpc-only plans: no public/hybrid step, no STP, no push-up; literal
     group keys get a one-hot over their public domain, others a sort."""
     from musketeer.mpc.config import load_config
-    from musketeer.mpc.split import plan_query
+    from musketeer.mpc_cli import plan_query
 
     config = load_config(_write_config(str(tmp_path), [19501, 19502, 19503]))
     for name, (sql, _) in CASES.items():
@@ -203,7 +204,7 @@ def _run_scenario(tmp_path, name: str, rows: int) -> None:
     from musketeer.mpc.config import load_config
     from musketeer.mpc.examples.data import SCENARIOS, write_scenario
     from musketeer.mpc.launch import free_ports, run_all
-    from musketeer.mpc.oracle import cleartext_answer
+    from tests.mpc_helpers import cleartext_answer
 
     path = write_scenario(name, str(tmp_path / name), rows, free_ports(3))
     query = os.path.join(os.path.dirname(path), "query.sql")

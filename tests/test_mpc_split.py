@@ -8,7 +8,8 @@ import pytest
 
 from musketeer.mpc.config import ConfigError, load_config
 from musketeer.mpc.examples.data import write_scenario
-from musketeer.mpc.split import LeakRefused, plan_query
+from musketeer.mpc.split import LeakRefused
+from musketeer.mpc_cli import plan_query
 from musketeer.cli import main
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "mpc_golden")

@@ -89,7 +89,7 @@ class Engine(AggregateOps):
 
     # --- inputs --------------------------------------------------------------
     async def load_inputs(self, frames: dict[str, pd.DataFrame]) -> None:
-        places = self.plan.places  # type: ignore[attr-defined]
+        places = self.plan.places
         for op_id, (party, name) in self.plan.inputs.items():
             op = self._ops[op_id]
             frame = frames.get(name)
@@ -274,7 +274,7 @@ class Engine(AggregateOps):
 
     async def _project(self, op: O.Project, ins: list[SecRel], step: Any) -> SecRel:
         rel = ins[0]
-        want = self.plan.places[id(op)].cols  # type: ignore[attr-defined]
+        want = self.plan.places[id(op)].cols
         cols = {}
         for n, e in op.exprs:
             c = await self.eval(e, rel)
