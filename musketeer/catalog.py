@@ -22,6 +22,7 @@ reads the whole file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 
@@ -129,12 +130,39 @@ def _csv_schema(path: str, shown: str) -> pa.Schema:
     try:
         with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=CSV_INFERENCE_BYTES)) as r:
             schema = r.schema
+    except pa.ArrowInvalid as e:
+        raise DataError(_csv_parse_error(path, shown, e)) from None
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"cannot read CSV file {shown}: {_one_line(e)}") from None
     names = schema.names
     if any(not n.strip() for n in names) or all(_looks_numeric(n) for n in names):
         raise DataError(f"CSV file {shown} needs a header row naming its columns (first line: {','.join(names)})")
     return schema
+
+
+_CSV_ROW = re.compile(r"Row #(\d+): (.*)", re.S)
+
+
+def _csv_parse_error(path: str, shown: str, error: BaseException) -> str:
+    """`FILE:LINE: what is wrong` for a malformed row (a ragged row, an
+    unterminated quote) in the block type inference read. pyarrow's block
+    reader does not say which line; its serial reader does, so the same
+    block is parsed again serially, in memory, to find it. The line number
+    counts the header as line 1, as the engines' run-time errors do."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(CSV_INFERENCE_BYTES)
+        if len(data) == CSV_INFERENCE_BYTES and b"\n" in data:
+            data = data[: data.rindex(b"\n") + 1]  # whole lines only
+        pacsv.read_csv(pa.BufferReader(data), read_options=pacsv.ReadOptions(use_threads=False))
+    except pa.ArrowInvalid as again:
+        found = _CSV_ROW.search(str(again))
+        if found:
+            return f"{shown}:{found.group(1)}: {_one_line(found.group(2))}"
+    except OSError:
+        pass
+    message = _one_line(error).removeprefix("CSV parse error: ")
+    return f"cannot read CSV file {shown}: {message}"
 
 
 def _looks_numeric(text: str) -> bool:
@@ -265,9 +293,10 @@ class FileCatalog(Catalog):
         written, so `--table 'data/x.csv'=other.csv` can rebind it."""
         if path in self.overrides:
             return self.tables[path]
-        candidates = [path] if os.path.isabs(path) else [
-            os.path.join(d, path) for d in dict.fromkeys([self.base_dir or ".", "."])
-        ]
+        # the workflow's directory, then the cwd: once each (often the same place)
+        candidates = [path] if os.path.isabs(path) else list({
+            os.path.abspath(os.path.join(d, path)): os.path.join(d, path) for d in [self.base_dir or ".", "."]
+        }.values())
         for candidate in candidates:
             if os.path.exists(candidate):
                 key = os.path.abspath(candidate)
@@ -276,8 +305,11 @@ class FileCatalog(Catalog):
                 return self._by_path[key]
         if os.path.isabs(path):
             raise DataError(f"table file {path} does not exist")
-        looked = " or ".join(os.path.abspath(c) for c in candidates)
-        raise DataError(f"table file {path} does not exist (looked for {looked})")
+        if len(candidates) == 1:
+            raise DataError(f"table file {path} does not exist (looked for {os.path.abspath(candidates[0])})")
+        near, cwd = (os.path.abspath(c) for c in candidates)
+        raise DataError(f"table file {path} does not exist (looked for {near} next to the workflow, "
+                        f"then {cwd} in the current directory)")
 
 
 def parse_table_binding(text: str) -> tuple[str, str]:

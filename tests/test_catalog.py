@@ -191,8 +191,32 @@ def test_loader_resolves_workflow_dir_then_cwd(tmp_path: Path, monkeypatch: pyte
     assert cat.from_path("data/a.csv").schema.names == ("from_wf",)
     assert cat.from_path("data/b.csv").schema.names == ("only_cwd",)
     assert cat.from_path("data/a.csv") is cat.from_path(str(wf_dir / "data" / "a.csv"))  # read once
-    with pytest.raises(DataError, match=r"^table file data/c\.csv does not exist \(looked for .*wf/data/c\.csv or "):
+    with pytest.raises(DataError, match=r"^table file data/c\.csv does not exist \(looked for \S*/wf/data/c\.csv "
+                                         r"next to the workflow, then \S*/cwd/data/c\.csv in the current directory\)$"):
         cat.from_path("data/c.csv")
+
+
+def test_missing_file_names_each_place_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workflow's directory is the cwd: one place, said once."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as err:
+        FileCatalog(base_dir=str(tmp_path)).from_path("c.csv")
+    assert str(err.value) == f"table file c.csv does not exist (looked for {tmp_path / 'c.csv'})"
+
+
+@pytest.mark.parametrize("rows, line", [("1,2\n3,4\n5,6,7\n8,9\n", 4), ("1\n", 2)])
+def test_ragged_csv_row_names_file_and_line(tmp_path: Path, rows: str, line: int) -> None:
+    """A row with more (or fewer) fields than the header, inside the block
+    that type inference reads: one line naming the file and the line (the
+    header is line 1), as the engines say it for rows further down."""
+    path = tmp_path / "r.csv"
+    path.write_text("a,b\n" + rows)
+    with pytest.raises(DataError) as err:
+        FileCatalog(base_dir=str(tmp_path)).from_path("r.csv")
+    message = str(err.value)
+    assert message.startswith(f"r.csv:{line}: Expected 2 columns, got ") and "\n" not in message
+    bad = rows.splitlines()[line - 2]
+    assert message.endswith(": " + bad)
 
 
 def test_table_path_is_absolute_so_programs_run_anywhere(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
