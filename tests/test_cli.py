@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from musketeer.backends.base import Program, RunResult
+from musketeer.backends.capabilities import Capabilities
 from musketeer.ir import DataError, Workflow
 from musketeer.ir import expr as E
 from musketeer.ir import operators as O
@@ -96,7 +97,7 @@ class FakeBackend:
     query results: returns `frame` for every output of the workflow."""
 
     name = "fake"
-    capabilities: frozenset[str] = frozenset()
+    capabilities = Capabilities.everything()
 
     def __init__(self, frame: pd.DataFrame | None = None, metrics: dict[str, Any] | None = None,
                  frames: dict[str, pd.DataFrame] | None = None, error: Exception | None = None) -> None:

@@ -142,7 +142,7 @@ def test_expressions(people: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
 # --- the backend contract --------------------------------------------------------------
 def test_backend_descriptor() -> None:
     assert BACKEND.name == "dask" and isinstance(BACKEND, DaskBackend)
-    assert set(O.OPERATORS) <= BACKEND.capabilities
+    assert set(O.OPERATORS) <= BACKEND.capabilities.operators
     assert BACKEND.available() == (True, "")
     assert BACKEND.available(RunOptions()) == (True, "")
 

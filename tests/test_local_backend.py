@@ -49,7 +49,7 @@ def depts(paths: dict[str, Path]) -> O.Scan:
 # --- the backend contract ---------------------------------------------------------------
 def test_backend_descriptor() -> None:
     assert BACKEND.name == "local" and isinstance(BACKEND, LocalBackend)
-    assert set(O.OPERATORS) <= BACKEND.capabilities
+    assert set(O.OPERATORS) <= BACKEND.capabilities.operators
     assert BACKEND.available() == (True, "")
 
 

@@ -191,7 +191,7 @@ def test_substring_matches_duckdb_for_every_bound(tmp_path: Path) -> None:
 # --- the generated program --------------------------------------------------------------------
 def test_backend_descriptor() -> None:
     assert BACKEND.name == "spark" and isinstance(BACKEND, SparkBackend)
-    assert set(O.OPERATORS) <= BACKEND.capabilities
+    assert set(O.OPERATORS) <= BACKEND.capabilities.operators
     assert BACKEND.available() == (True, "")
     assert api.get_backend("spark") is BACKEND
 
