@@ -89,58 +89,43 @@ def _physical_memory() -> float:
         return 8e9
 
 
-def _rates(scan: float, filter: float, project: float, join: float, aggregate: float, sort: float,
-           setop: float, udf: float, sink: float, agg_expr: float | None = None) -> dict[str, float]:
-    return {"scan": scan, "filter": filter, "project": project, "join": join, "aggregate": aggregate,
-            "agg_expr": aggregate / 4 if agg_expr is None else agg_expr, "sort": sort, "limit": project / 4,
-            "setop": setop, "udf": udf, "sink": sink}
+def profile_from_defaults(name: str, declared: dict[str, Any]) -> BackendProfile:
+    """A BackendProfile from a backend descriptor's `default_profile` (plain
+    data: BackendProfile fields, `memory_fraction` of physical RAM in place
+    of `memory_bytes`). Missing rates are the `project` rate's."""
+    values = dict(declared)
+    fraction = values.pop("memory_fraction", None)
+    if fraction is not None:
+        values["memory_bytes"] = _physical_memory() * float(fraction)
+    values.setdefault("startup", 0.0)
+    values["rates"] = {k: float(v) for k, v in (values.get("rates") or {}).items()}
+    names = {f.name for f in dataclasses.fields(BackendProfile)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"backend {name!r}: unknown default profile keys {sorted(unknown)}")
+    return BackendProfile(**values)
 
 
 def default_profiles() -> dict[str, BackendProfile]:
-    """Shipped defaults: `musketeer calibrate` as measured on the project's
-    2-core dev VM on 2026-11-21 (local and dask at 1M/3M rows, 17:18 UTC,
-    load average ~3-4; spark and ciel at 100k/500k rows, 17:15 UTC, load
-    ~2.5; pyspark in local[*], CIEL with its default local workers); loop
-    costs (local, dask, ciel) from `musketeer calibrate --loops-only` at
-    200k/1M rows, 18:13 UTC, load ~4.5-8. The raw profile is
-    benchmarks/results/calibrated_profile_loopstages.json; how well
-    auto chooses with it is in benchmarks/README.md. Not measured (earlier
+    """Shipped defaults: what each registered backend's descriptor declares
+    (`default_profile` in backends/<name>/__init__.py; backends/registry.py).
+
+    The built-ins' numbers are `musketeer calibrate` as measured on the
+    project's 2-core dev VM on 2026-11-21 (local and dask at 1M/3M rows,
+    17:18 UTC, load average ~3-4; spark and ciel at 100k/500k rows, 17:15
+    UTC, load ~2.5; pyspark in local[*], CIEL with its default local
+    workers); loop costs (local, dask, ciel) from `musketeer calibrate
+    --loops-only` at 200k/1M rows, 18:13 UTC, load ~4.5-8. The raw profile
+    is benchmarks/results/calibrated_profile_loopstages.json; how well auto
+    chooses with it is in benchmarks/README.md. Not measured (earlier
     guesses): setop and udf rates, read/write bytes. Start-up is a whole
     `musketeer run` process on a tiny table (interpreter and imports
     included, which every engine pays). Re-run `musketeer calibrate` on
     your machine: these numbers are this VM's.
-
-    local: no engine start, cheapest per row for scans, filters and
-    projections, but it holds whole relations, so beyond ~1/3 of RAM it
-    swaps or dies (the spill factor). dask: ~0.9 s more start-up (imports,
-    threads), cheaper joins, dearer scans and sorts. spark: JVM and session
-    (~12 s here), fixed cost per operator (a job stage), dearest per row on
-    this 2-core box; no memory cliff (it spills). ciel: worker processes
-    (~1.9 s), rows shipped between processes (dear scans).
     """
-    mem = _physical_memory()
-    return {
-        "local": BackendProfile(
-            startup=0.74, rates=_rates(1.4e-7, 8.7e-10, 1.4e-9, 4.6e-8, 1e-8, 1.2e-7, 1.5e-7, 2e-6, 1e-11,
-                                       agg_expr=1.1e-8),
-            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.0, op_overhead=0.0,
-            loop_stage_overhead=0.0, loop_row=1.5e-6, memory_bytes=mem / 3, spill_factor=25.0),
-        "dask": BackendProfile(
-            startup=1.6, rates=_rates(3.1e-7, 3.2e-9, 5.1e-9, 1.2e-8, 4.9e-8, 3.2e-7, 1.2e-7, 1.5e-6, 1e-11,
-                                      agg_expr=1.2e-8),
-            read_byte=1.5e-9, write_byte=3e-9, loop_overhead=0.0, op_overhead=0.0,
-            loop_stage_overhead=0.021, loop_row=1.1e-6, memory_bytes=mem * 2, spill_factor=4.0),
-        "spark": BackendProfile(
-            startup=12.0, rates=_rates(4.9e-7, 7.7e-8, 4.2e-7, 2.8e-7, 2.3e-7, 1.5e-6, 5e-8, 1e-6, 8e-7,
-                                       agg_expr=7.7e-8),
-            read_byte=1e-9, write_byte=2e-9, loop_overhead=0.041, op_overhead=0.034,
-            memory_bytes=None, spill_factor=1.0),
-        "ciel": BackendProfile(
-            startup=1.9, rates=_rates(9.6e-7, 1e-11, 1e-11, 9.3e-8, 1.1e-8, 3.1e-7, 1.5e-7, 2e-6, 1e-11,
-                                      agg_expr=1.9e-9),
-            read_byte=2e-9, write_byte=4e-9, loop_overhead=0.0, op_overhead=0.0056,
-            loop_stage_overhead=0.0, loop_row=8.7e-6, memory_bytes=mem, spill_factor=3.0),
-    }
+    from musketeer.backends import registry
+
+    return {name: profile_from_defaults(name, declared) for name, declared in registry.default_profiles().items()}
 
 
 @dataclass

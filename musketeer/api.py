@@ -12,7 +12,6 @@ heavy dependencies load only when that backend is used.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -24,53 +23,53 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from musketeer.backends.base import Backend, Program, RunOptions, RunResult
-from musketeer.ir import Catalog, DataError, IRError, MusketeerError, SourceLoc, Workflow
+from musketeer.ir import Catalog, DataError, IRError, MusketeerError, SourceLoc, UnsupportedError, Workflow
 from musketeer.ir import operators as O
 from musketeer.ir.schema import suggest
 from musketeer.catalog import FileCatalog
 from musketeer.errors import UsageError
 from musketeer.outputs import OutputTarget, output_target, write_frame_atomic
 
-#: Backends that exist today, in `auto` preference order.
-BACKENDS: tuple[str, ...] = ("local", "dask", "spark", "ciel")
-#: Backends on the roadmap: named in errors, picked up automatically once
-#: `backends/<name>/` exists and exports BACKEND.
-PLANNED_BACKENDS: tuple[str, ...] = ()
-
 Timings = dict[str, float]
 
 
 # --- backends ----------------------------------------------------------------
 
-def get_backend(name: str = "auto", options: RunOptions | None = None) -> Backend:
-    """The backend object for a `--backend` value; `auto` is local for now.
+def backend_names() -> list[str]:
+    """Every registered backend (backends/registry.py), in `auto` preference order."""
+    from musketeer.backends import registry
 
-    Raises UsageError (one line) for unknown, planned-but-missing and
-    unavailable backends, saying what exists or what is missing.
+    return registry.names()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BACKENDS":  # the old constant, now read from the registry
+        return tuple(backend_names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def get_backend(name: str = "auto", options: RunOptions | None = None) -> Backend:
+    """The backend descriptor for a `--backend` value, checked available.
+
+    `auto` here (no workflow to price) is the most preferred available
+    backend; the commands resolve `auto` through the cost model instead
+    (`musketeer.autoplan`). Raises UsageError (one line) for unknown,
+    unloadable and unavailable backends, saying what exists or is missing.
     """
+    from musketeer.backends import registry
+
     if name == "auto":
-        name = BACKENDS[0]
-    known = ", ".join(("auto", *BACKENDS))
-    planned = ", ".join(PLANNED_BACKENDS)
-    if name not in BACKENDS and name not in PLANNED_BACKENDS:
-        raise UsageError(
-            f"unknown backend {name!r}{suggest(name, BACKENDS + PLANNED_BACKENDS)} "
-            f"(known backends: {known}{'; planned: ' + planned if planned else ''})"
-        )
-    module_name = f"musketeer.backends.{name}"
+        reasons = []
+        for candidate in registry.names():
+            ok, reason = registry.available(candidate, options)
+            if ok:
+                return registry.descriptor(candidate)
+            reasons.append(f"{candidate}: {reason}")
+        raise UsageError("no backend is available here (" + "; ".join(reasons) + ")")
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name not in (module_name, "backends"):
-            raise UsageError(
-                f"backend {name!r} needs the Python package {e.name!r}: pip install 'musketeer[{name}]'"
-            ) from None
-        module = None
-    backend: Backend | None = getattr(module, "BACKEND", None)
-    if backend is None:  # no backends/<name>/, or one still being written
-        if name in PLANNED_BACKENDS:
-            raise UsageError(f"backend {name!r} is not available yet (available: {known})")
-        raise UsageError(f"backend {name!r} is missing from this copy of Musketeer ({module_name}.BACKEND)")
+        backend = registry.descriptor(name)
+    except registry.BackendError as e:
+        raise UsageError(str(e)) from None
     ok, reason = backend.available(options)
     if not ok:
         raise UsageError(f"backend {name!r} is not available: {reason}")
@@ -198,8 +197,26 @@ def compile_workflow(path: str | os.PathLike[str], catalog: Catalog | None = Non
     return _generate(engine, plan_workflow(path, catalog, data_dir=data_dir, tables=tables), None)
 
 
+def check_supported(engine: Backend, workflow: Workflow) -> None:
+    """Refuse, before generating, a workflow that needs a feature the
+    engine's capabilities lack (the same one-line error on every engine),
+    naming the backends that have it."""
+    from musketeer.backends import registry
+    from musketeer.backends.capabilities import missing
+
+    loc = next((s.loc for s in workflow.sinks if s.loc is not None), None)
+    for op in workflow.ops():
+        lacking = missing(engine.capabilities, op)
+        if lacking:
+            others = [n for n in registry.names() if n != engine.name
+                      and not missing(registry.descriptor(n).capabilities, op)]
+            hint = f"; backends that have it: {', '.join(others)}" if others else ""
+            raise UnsupportedError(f"{lacking[0]} in the {engine.name} backend{hint}", loc)
+
+
 def _generate(engine: Backend, workflow: Workflow, timings: Timings | None) -> Program:
     with _timed(timings, "generate"):
+        check_supported(engine, workflow)
         return engine.generate(workflow)
 
 

@@ -28,14 +28,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from musketeer.backends.base import Backend, RunOptions, RunResult
+from musketeer.backends.capabilities import missing
 from musketeer.cost_model import Cardinality, Plan, Profile, plan, single_backend_seconds
 from musketeer.cost_model.planner import Stage
 from musketeer.ir import Workflow
 from musketeer.ir import operators as O
 from musketeer.errors import UsageError
 
-#: Every backend name auto may consider, in preference order for ties.
-CANDIDATES: tuple[str, ...] = ("local", "dask", "spark", "ciel")
+#: Backend names auto considers; None: every registered backend, in the
+#: registry's preference order (tests narrow it).
+CANDIDATES: tuple[str, ...] | None = None
+
+
+def candidates() -> list[str]:
+    """The backends auto may plan on, in preference order for ties."""
+    from musketeer.backends import registry
+
+    return list(CANDIDATES) if CANDIDATES is not None else registry.names()
 
 
 def available_engines(options: RunOptions | None = None,
@@ -44,7 +53,7 @@ def available_engines(options: RunOptions | None = None,
     from musketeer import api
 
     out: dict[str, Backend] = {}
-    for name in names or CANDIDATES:
+    for name in names or candidates():
         try:
             out[name] = api.get_backend(name, options)
         except UsageError:
@@ -56,16 +65,7 @@ def supports(engines: Mapping[str, Backend]):
     """A planner predicate: can engine `label` run operator `op` (and, for a
     While, every operator of its body)?"""
     def check(label: str, op: O.Op) -> bool:
-        caps = engines[label].capabilities
-        if not caps:  # an engine that declares nothing is not restricted
-            return True
-        if op.opname not in caps:
-            return False
-        if isinstance(op, O.While):
-            roots = list(op.body) + ([op.stop] if op.stop is not None else [])
-            stop = {id(f) for f in op.free_inputs}
-            return all(b.opname in caps for r in roots for b in O.walk(r, stop_at=stop) if id(b) not in stop)
-        return True
+        return not missing(engines[label].capabilities, op)
     return check
 
 
@@ -276,29 +276,32 @@ def choose_plan(workflow: Workflow, profile: Profile, options: RunOptions | None
     for importing pyspark or probing for Java. An engine that turns out to be
     unavailable, or unable to run an operator, is dropped and we re-plan."""
     from musketeer import api
+    from musketeer.backends import registry
 
-    candidates = list(names or CANDIDATES)
+    names = list(names or candidates())
     loaded: dict[str, Backend] = {}
     card = Cardinality(workflow)
+    known = {n: registry.descriptor(n) for n in names if n in registry.entries()}
 
     def check(label: str, op: O.Op) -> bool:
-        return supports(loaded)(label, op) if label in loaded else True
+        engine = loaded.get(label) or known.get(label)
+        return engine is None or not missing(engine.capabilities, op)
 
     while True:
-        if not candidates:
+        if not names:
             raise UsageError("no backend can run this workflow here (try --backend local)")
         try:
-            p = plan(workflow, card, profile, candidates, check)
+            p = plan(workflow, card, profile, names, check)
         except ValueError as e:  # some operator no candidate engine supports
             raise UsageError(f"--backend auto: {e}") from None
-        missing = [b for b in p.backends if b not in loaded]
-        if not missing:
+        unloaded = [b for b in p.backends if b not in loaded]
+        if not unloaded:
             return p, {b: loaded[b] for b in p.backends}, card
-        for b in missing:
+        for b in unloaded:
             try:
                 loaded[b] = api.get_backend(b, options)
             except UsageError:
-                candidates.remove(b)
+                names.remove(b)
         # Loaded and able to run every operator they were given: the plan
         # stands (planning again would find the same one).
         if all(b in loaded for b in p.backends) and all(
@@ -321,7 +324,8 @@ def execute_auto(workflow: Workflow, run_options: RunOptions, profile: Profile) 
                        est_startup=profile.get(engine.name).startup)
         result.metrics = {"backend": engine.name, **stage_metrics([run], replanned=False), **result.metrics}
         return result, p
-    names = [n for n in CANDIDATES if n in engines] + [n for n in engines if n not in CANDIDATES]
+    order = candidates()
+    names = [n for n in order if n in engines] + [n for n in engines if n not in order]
     engines = {**engines, **available_engines(run_options, names)}
     run = run_auto(workflow, engines, profile, run_options)
     metrics = {"backend": "auto", **run.metrics}

@@ -45,6 +45,25 @@ def _row_count(text: str) -> int:
     return n
 
 
+def cluster_parser() -> argparse.ArgumentParser:
+    """A parent parser with every registered backend's cluster flags
+    (`--spark-master`, ...): each stores into `RunOptions.extra[key]`."""
+    from musketeer.backends import registry
+
+    cluster = argparse.ArgumentParser(add_help=False)
+    for _, option in registry.cluster_options():
+        cluster.add_argument(option.flag, dest=option.key, metavar=option.metavar, help=option.help)
+    return cluster
+
+
+def run_options(args: argparse.Namespace) -> dict[str, object]:
+    """`RunOptions.extra` from parsed flags: cluster addresses and --profile."""
+    from musketeer.backends import registry
+
+    keys = [option.key for _, option in registry.cluster_options()] + ["profile"]
+    return {key: value for key in keys if (value := getattr(args, key, None))}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -62,16 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory of tables: table t is DIR/t.parquet or DIR/t.csv")
     common.add_argument("--table", metavar="NAME=PATH", dest="table_bindings", action="append",
                         type=_table_arg, default=[], help="bind table NAME to a file (repeatable)")
+    from musketeer.backends import registry
+
     backend = argparse.ArgumentParser(add_help=False)
     backend.add_argument("--backend", default="auto",
-                         help="engine: auto (default), local, dask or spark")
-    cluster = argparse.ArgumentParser(add_help=False)
-    cluster.add_argument("--spark-master", metavar="URL",
-                         help="run Spark programs on this master (spark://HOST:PORT; default local[*])")
-    cluster.add_argument("--dask-scheduler", metavar="ADDRESS",
-                         help="run Dask programs on this dask.distributed scheduler (tcp://HOST:PORT)")
-    cluster.add_argument("--ciel-master", metavar="HOST:PORT",
-                         help="run ciel programs on this ciel master (token: $MUSKETEER_CIEL_TOKEN)")
+                         help=f"engine: auto (default: the cost model picks), {', '.join(registry.names())}")
+    cluster = cluster_parser()
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("compile", parents=[common, backend],
@@ -93,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the IR as JSON (runnable as a workflow)")
     p.add_argument("--no-passes", action="store_true", help="show the IR as lowered, before optimization")
     p.set_defaults(handler=commands.cmd_explain)
+    p = sub.add_parser("capabilities", help="print which operators, functions, ... each backend implements")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--write", metavar="FILE", help="write the Markdown matrix to FILE (docs/capabilities.md)")
+    target.add_argument("--check", metavar="FILE", help="exit 1 if FILE is not what --write would write")
+    p.set_defaults(handler=commands.cmd_capabilities, table_bindings=[])
     from musketeer.mpc_cli import register as register_mpc
 
     register_mpc(sub)
@@ -112,8 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # usage errors (2), --help and --version (0)
         return e.code if isinstance(e.code, int) else EXIT_USER
     args.tables = dict(args.table_bindings)
-    args.options = {key: value for key in ("spark_master", "dask_scheduler", "ciel_master", "profile")
-                    if (value := getattr(args, key, None))}
+    args.options = run_options(args)
     debug: bool = args.debug
     try:
         return args.handler(args)

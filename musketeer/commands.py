@@ -101,3 +101,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
     sys.stdout.write(workflow.to_text())
     sys.stdout.write(section)
     return 0
+
+
+def capabilities_markdown(builtin_only: bool = False) -> str:
+    """The capability matrix of every registered backend (docs/capabilities.md:
+    the built-ins only, so an installed plugin does not make it stale)."""
+    from musketeer.backends import registry
+    from musketeer.backends.capabilities import matrix_markdown
+
+    names = [n for n in registry.names() if not builtin_only or n in registry.BUILTINS]
+    return matrix_markdown({n: registry.descriptor(n).capabilities for n in names})
+
+
+def cmd_capabilities(args: argparse.Namespace) -> int:
+    """Print the capability matrix of every registered backend, or `--write
+    PATH` it for the built-ins; `--check PATH` exits 1 when that file differs
+    from what would be written (CI's stale check)."""
+    text = capabilities_markdown(builtin_only=bool(args.check or args.write))
+    if args.check:
+        try:
+            current = open(args.check, encoding="utf-8").read()
+        except FileNotFoundError:
+            current = None
+        if current != text:
+            _note(f"{args.check} is stale: run `musketeer capabilities --write {args.check}`")
+            return 1
+        return 0
+    if args.write:
+        check_destination(args.write, "--write")
+        commit_text_files({args.write: text})
+        _note(f"wrote {args.write}")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -24,7 +24,7 @@ from musketeer.backends.base import RunOptions
 from musketeer.cost_model import Cardinality, Profile, single_backend_seconds
 from musketeer.ir import MusketeerError, Workflow
 from musketeer import api
-from musketeer.autoplan import CANDIDATES, choose_plan, supports
+from musketeer.autoplan import candidates, choose_plan, supports
 from musketeer.errors import UsageError
 from musketeer.progress import Progress
 
@@ -123,7 +123,7 @@ def compare(workflow: Workflow, profile: Profile, backends: Sequence[str] | None
     runs: list[BackendRun] = []
     skipped: list[tuple[str, str]] = []
     card = Cardinality(workflow)
-    names = list(backends or CANDIDATES)
+    names = list(backends or candidates())
     progress = Progress(len(names) + 1, stream, title="compare")
     progress("process start-up")
     shared = process_start()

@@ -5,7 +5,11 @@ and is compared with DuckDB running the same SQL file over the same parquet
 files: the final SELECT's rows (in order where it has ORDER BY) and every
 `COPY ... TO` file. TPC-H (SF 0.01) runs here for every backend too.
 
-A backend that cannot run a case yet is listed in NOTIMPL with the reason;
+A backend whose capabilities (backends/capabilities.py, the source of
+docs/capabilities.md) lack a feature a case needs must refuse it with
+UnsupportedError before running; the case is then an xfail naming the
+missing feature, and a backend that does not refuse fails the test. A
+backend that cannot run a case for another reason is listed in NOTIMPL;
 such cases are strict xfails, so the list shrinks as soon as one starts to
 pass. A backend that is not available on this machine is skipped with its own
 `available()` reason, except in CI, where MUSKETEER_REQUIRE_BACKENDS names the
@@ -23,12 +27,15 @@ import pytest
 import sqlglot
 
 from musketeer import api
+from musketeer.backends import registry
+from musketeer.backends.capabilities import missing_in
+from musketeer.ir import UnsupportedError
 from tests import tpch
 from tests.conformance import data
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 CASES = sorted(p.stem for p in WORKFLOWS.glob("*.sql"))
-BACKENDS = list(api.BACKENDS)
+BACKENDS = api.backend_names()
 
 #: (backend, case) -> why that backend cannot run the case yet.
 NOTIMPL: dict[tuple[str, str], str] = {}
@@ -42,6 +49,18 @@ def _params(cases: list[str]) -> list[pytest.param]:
             marks = [pytest.mark.xfail(reason=f"notimpl: {reason}", strict=True)] if reason else []
             out.append(pytest.param(backend, case, marks=marks, id=f"{backend}-{case}"))
     return out
+
+
+def run_checked(backend: str, path: Path, data_dir: str) -> api.Execution:
+    """`api.execute`, except that a case needing a feature the backend's
+    capabilities lack must be refused (UnsupportedError), then xfails."""
+    workflow = api.plan_workflow(path, data_dir=data_dir)
+    lacking = missing_in(registry.descriptor(backend).capabilities, workflow)
+    if lacking:
+        with pytest.raises(UnsupportedError):
+            api.execute_workflow(workflow, backend=backend, passes=False)
+        pytest.xfail(f"notimpl: {backend} lacks {', '.join(lacking)} (docs/capabilities.md)")
+    return api.execute_workflow(workflow, backend=backend, passes=False)
 
 
 def require_backend(name: str) -> None:
@@ -93,7 +112,7 @@ def test_workflow(backend: str, case: str, conformance_data: Path, tmp_path: Pat
     ours_dir.mkdir()
     expected = duckdb_outputs(sql, conformance_data, oracle_dir)
     monkeypatch.chdir(ours_dir)
-    run = api.execute(path, backend=backend, data_dir=str(conformance_data))
+    run = run_checked(backend, path, str(conformance_data))
     final_select = sqlglot.parse(sql, read="duckdb")[-1].sql(dialect="duckdb")
     tpch.assert_query_result(run.result.outputs["result"], expected, final_select)
     for copy in (s for s in run.workflow.sinks if s.path):
@@ -104,5 +123,5 @@ def test_workflow(backend: str, case: str, conformance_data: Path, tmp_path: Pat
 def test_tpch(backend: str, case: str, tpch_data_dir: Path, tpch_query_file, tpch_expected) -> None:
     require_backend(backend)
     n = int(case[-2:])
-    run = api.execute(tpch_query_file(n), backend=backend, data_dir=str(tpch_data_dir))
+    run = run_checked(backend, tpch_query_file(n), str(tpch_data_dir))
     tpch.assert_query_result(run.result.outputs["result"], tpch_expected(n), tpch.queries()[n])
