@@ -59,7 +59,7 @@ from musketeer.backends.base import RunOptions
 from musketeer.cost_model import load_profile
 from musketeer import api
 from musketeer.autoplan import (
-    CANDIDATES,
+    candidates,
     available_engines,
     choose_plan,
     per_backend_estimates,
@@ -283,7 +283,7 @@ def main() -> int:
     ap.add_argument("--tpch", default=DEFAULT_TPCH, help="SF:queries;SF:queries (default %(default)s)")
     ap.add_argument("--graphs", default="4k,10k,200k", help="PageRank graphs (4k,10k,200k vertices)")
     ap.add_argument("--points", default="240,200k", help="k-means point sets (240, 200k)")
-    ap.add_argument("--backends", default=",".join(CANDIDATES))
+    ap.add_argument("--backends", default=",".join(candidates()))
     ap.add_argument("--no-auto-run", action="store_true", help="do not time `--backend auto` itself")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--timeout-factor", type=float, default=4.0)
