@@ -44,9 +44,27 @@ class WorkflowFileError(MusketeerError):
     the user's code), or that defines no `workflow`."""
 
 
+class Result(RunResult):
+    """What `Dataset.run()` returns: a RunResult that shows itself as
+    tables (with NULLs as NULL, long results cut with a note) and its
+    metrics in a notebook."""
+
+    def _repr_html_(self) -> str:
+        from musketeer.render import result_html
+
+        return result_html(self.outputs, self.metrics)
+
+
 class Dataset(_LinqDataset):
     """A lazy dataset that can also run: see `frontends.linq.Dataset` for
     building, and `collect`, `run`, `explain`, `compile` here."""
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the columns and the plan; nothing runs (a dataset
+        is lazy: `.collect()` runs it)."""
+        from musketeer.render import dataset_html
+
+        return dataset_html(self.schema, self.to_workflow().to_text(with_schema=False))
 
     def workflow(self, name: str = "workflow") -> Workflow:
         return self.to_workflow(name)
@@ -62,7 +80,7 @@ class Dataset(_LinqDataset):
         result = execute_workflow(self.to_workflow(name), backend=backend, output=output, options=options).result
         for text in result.metrics.get("warnings", ()):
             warnings.warn(text, RuntimeWarning, stacklevel=2)
-        return result
+        return Result(result.outputs, result.metrics)
 
     def collect(self, backend: str = "auto", *, options: dict[str, Any] | None = None) -> pd.DataFrame:
         """Run and return the result rows as a pandas DataFrame."""
@@ -98,15 +116,24 @@ def _caller_dir() -> str:
     return os.path.dirname(os.path.abspath(loc.file))
 
 
-def read(path: str | os.PathLike[str]) -> Dataset:
-    """A dataset over a parquet or CSV file (format by extension).
+def read(source: str | os.PathLike[str] | Any, *, name: str | None = None) -> Dataset:
+    """A dataset over a parquet or CSV file (format by extension), or over
+    rows already in memory: a pandas DataFrame, a pyarrow Table or
+    RecordBatch, or a polars DataFrame.
 
-    The schema is read now (parquet footer, or CSV type inference over the
-    first MiB); the rows are read when the workflow runs.
+    A file's schema is read now (parquet footer, or CSV type inference over
+    the first MiB); its rows when the workflow runs. A frame is written
+    once to a Parquet file in a temporary directory of this process (see
+    `frames.py`), which every engine and a compiled program can read;
+    `name` names its table (default `frame_<hash>`).
     """
-    path = os.fspath(path)
-    catalog = _ACTIVE.get() or FileCatalog(base_dir=_caller_dir())
     try:
+        if not isinstance(source, (str, os.PathLike)):
+            from musketeer.frames import frame_table
+
+            return from_table(frame_table(source, name), Dataset)
+        path = os.fspath(source)
+        catalog = _ACTIVE.get() or FileCatalog(base_dir=_caller_dir())
         return from_table(catalog.from_path(path), Dataset)
     except MusketeerError as err:
         err.loc = err.loc or user_location(2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import html
 import math
 from typing import Any
 
@@ -96,3 +97,59 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 
     add("", {k: v for k, v in metrics.items() if k != "warnings"})
     return "\n".join(lines) + "\n"
+
+
+# --- HTML, for notebooks (Dataset._repr_html_, Result._repr_html_) -------------
+
+HTML_MAX_ROWS = 20
+
+
+def html_table(df: pd.DataFrame, max_rows: int | None = HTML_MAX_ROWS) -> str:
+    """The result as an HTML table with the same cell text as `format_table`
+    (NULL, ISO dates, numbers right-aligned) and the same row-count note."""
+    total = len(df)
+    shown = df if max_rows is None or total <= max_rows else df.head(max_rows)
+    names = [str(c) for c in df.columns]
+    right = [_is_numeric(df.iloc[:, i]) for i in range(len(names))]
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = []
+    for n in range(len(shown)):
+        cells = []
+        for i in range(len(names)):
+            text = format_value(shown.iloc[n, i], not isinstance(shown.dtypes.iloc[i], pd.ArrowDtype))
+            style = ' style="text-align:right"' if right[i] else ""
+            cells.append(f"<td{style}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if len(shown) < total:
+        note = f"{total:,} rows, showing first {len(shown):,}"
+    else:
+        note = f"{total:,} row{'' if total == 1 else 's'}"
+    return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"<p><small>({note})</small></p>")
+
+
+def result_html(outputs: dict[str, pd.DataFrame], metrics: dict[str, Any]) -> str:
+    """Each output as a table (the result first), then the metrics folded."""
+    names = sorted(outputs, key=lambda n: (n != "result", n))
+    parts = ['<div class="musketeer-result">']
+    for name in names:
+        if len(names) > 1 or name != "result":
+            parts.append(f"<h4>{html.escape(name)}</h4>")
+        parts.append(html_table(outputs[name]))
+    if metrics:
+        parts.append("<details><summary>metrics</summary><pre>"
+                     f"{html.escape(format_metrics(metrics))}</pre></details>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def dataset_html(schema: Any, plan_text: str) -> str:
+    """A lazy dataset: its columns and types, and its plan folded."""
+    rows = "".join(f"<tr><td>{html.escape(f.name)}</td><td>{html.escape(str(f.dtype))}</td>"
+                   f"<td>{'yes' if f.nullable else 'no'}</td></tr>" for f in schema)
+    operators = sum(1 for line in plan_text.splitlines() if line.lstrip().startswith("%"))
+    return ('<div class="musketeer-dataset"><p><b>musketeer Dataset</b> (lazy: nothing has run; '
+            "<code>.collect()</code> runs it)</p>"
+            f"<table><thead><tr><th>column</th><th>type</th><th>nullable</th></tr></thead><tbody>{rows}</tbody>"
+            f"</table><details><summary>plan ({operators} operator{'' if operators == 1 else 's'})</summary>"
+            f"<pre>{html.escape(plan_text)}</pre></details></div>")
