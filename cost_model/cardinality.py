@@ -107,7 +107,7 @@ class Cardinality:
             return float(fs.rows) if fs is not None else DEFAULT_ROWS
         if isinstance(op, O.Filter):
             return self.rows(op.input) * self.selectivity(op.predicate, op.input)
-        if isinstance(op, (O.Project, O.Sort, O.Sink, O.UDF)):
+        if isinstance(op, (O.Project, O.Sort, O.Sink, O.UDF, O.Window)):
             return self.rows(op.input)
         if isinstance(op, O.Limit):
             n = max(0.0, self.rows(op.input) - op.offset)
@@ -232,7 +232,7 @@ class Cardinality:
                 if out == name:
                     return self.column(op.input, e.name) if isinstance(e, E.Col) else None
             return None
-        if isinstance(op, (O.Filter, O.Sort, O.Limit, O.Distinct, O.Sink, O.Aggregate)):
+        if isinstance(op, (O.Filter, O.Sort, O.Limit, O.Distinct, O.Sink, O.Aggregate, O.Window)):
             return self.column(op.input, name) if name in op.input.schema else None
         if isinstance(op, O.Join):
             for side in (op.left, op.right):
@@ -278,7 +278,7 @@ class Cardinality:
                 if out == name:
                     return isinstance(e, E.Col) and self.unique(op.input, e.name)
             return False
-        if isinstance(op, (O.Filter, O.Sort, O.Limit, O.Sink)):
+        if isinstance(op, (O.Filter, O.Sort, O.Limit, O.Sink, O.Window)):
             return name in op.input.schema and self.unique(op.input, name)
         if isinstance(op, O.LoopVar) and id(op) in self._var_init:
             init = self._var_init[id(op)]

@@ -37,7 +37,7 @@ RATE_KEY: dict[type[O.Op], str] = {
     O.Scan: "scan", O.Filter: "filter", O.Project: "project", O.Join: "join",
     O.Aggregate: "aggregate", O.Distinct: "aggregate", O.Sort: "sort", O.Limit: "limit",
     O.Union: "setop", O.Intersect: "setop", O.Except: "setop", O.UDF: "udf", O.Sink: "sink",
-    O.LoopVar: "limit",
+    O.LoopVar: "limit", O.Window: "sort",
 }
 RATE_KEYS = ("scan", "filter", "project", "join", "aggregate", "agg_expr", "sort", "limit", "setop", "udf", "sink")
 
@@ -234,6 +234,9 @@ def op_seconds(bp: BackendProfile, op: O.Op, card: Cardinality) -> float:
         work = n * math.log2(n) / 20 * bp.rate("sort")
     elif isinstance(op, O.Aggregate):
         work = in_rows * (bp.rate("aggregate") + max(0, len(op.aggs) - 1) * bp.rate("agg_expr"))
+    elif isinstance(op, O.Window):  # a sort by partition and order keys, then one pass per call
+        n = max(in_rows, 2.0)
+        work = n * math.log2(n) / 20 * bp.rate("sort") + in_rows * len(op.calls) * bp.rate("agg_expr")
     elif isinstance(op, O.Sink):
         work = out.rows * bp.rate("sink") + (out.bytes * bp.write_byte if op.path else 0.0)
     else:
@@ -244,7 +247,7 @@ def op_seconds(bp: BackendProfile, op: O.Op, card: Cardinality) -> float:
 
 
 #: Operators that exchange rows between partitions: each ends a stage.
-EXCHANGES = (O.Join, O.Aggregate, O.Distinct, O.Sort, O.Union, O.Intersect, O.Except)
+EXCHANGES = (O.Join, O.Aggregate, O.Distinct, O.Sort, O.Union, O.Intersect, O.Except, O.Window)
 
 
 def body_operators(ops: tuple[O.Op, ...]) -> list[O.Op]:

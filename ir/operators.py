@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Iterator
 from musketeer.ir.expr import AggCall, Expr
 from musketeer.ir.schema import Field, Schema, suggest
 from musketeer.ir.types import BOOL, IRError, IRTypeError, SourceLoc, common_type
+from musketeer.ir.window import WindowCall, window_schema
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,6 +256,27 @@ class Limit(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class Window(Op):
+    """Window functions (see ir/window.py): the input's rows and columns,
+    plus one column per call, computed over the rows of the same partition
+    (equal `partition_by` values; NULLs form one partition) in `order_by`
+    order. No partition keys: the whole input is one partition. Row order of
+    the output is unspecified (a Sort above orders it)."""
+
+    input: Op
+    partition_by: tuple[str, ...]
+    order_by: tuple[SortKey, ...]
+    calls: tuple[tuple[str, WindowCall], ...]
+    INPUTS = ("input",)
+
+    def _infer_schema(self) -> Schema:
+        if not self.calls:
+            raise IRError("a Window operator needs at least one window function")
+        return window_schema(self.input.schema, self.partition_by, tuple(k.column for k in self.order_by),
+                             self.calls)
+
+
+@dataclass(frozen=True, eq=False)
 class LoopVar(Op):
     """Placeholder for a loop-carried relation inside a While body: the
     previous iteration's value (the initial value on the first pass)."""
@@ -435,5 +457,5 @@ def replace_nodes(root: Op, swap: dict[int, Op], memo: dict[int, Op] | None = No
 OPERATORS: dict[str, type[Op]] = {
     cls.__name__: cls
     for cls in (Scan, Filter, Project, Join, Aggregate, Distinct, Union, Intersect,
-                Except, Sort, Limit, LoopVar, While, UDF, Sink)
+                Except, Sort, Limit, Window, LoopVar, While, UDF, Sink)
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 from musketeer.ir import expr as E
 from musketeer.ir import operators as O
+from musketeer.ir import window as W
 from musketeer.ir.schema import Field, Schema
 from musketeer.ir.types import DataType, IRError, SourceLoc, parse_type
 
@@ -23,7 +24,7 @@ _VALUE_CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (E.Col, E.Lit, E.Arith, E.Compare, E.And, E.Or, E.Not, E.Neg, E.IsNull, E.InList,
                 E.Like, E.Case, E.Cast, E.Extract, E.Func, E.AggCall, E.Interval, O.ScanColumn,
-                O.SortKey, SourceLoc)
+                O.SortKey, SourceLoc, W.WindowCall, W.Frame, W.FrameBound)
 }
 
 

@@ -100,6 +100,10 @@ def op_args(op: O.Op, ref: dict[int, str]) -> str:
         return f"{r(op.left)}, {r(op.right)}{'' if op.distinct else ', all'}"
     if isinstance(op, O.Sort):
         return f"{r(op.input)}, [{', '.join(str(k) for k in op.keys)}]"
+    if isinstance(op, O.Window):
+        calls = ", ".join(f"{n} := {c}" for n, c in op.calls)
+        return (f"{r(op.input)}, partition [{', '.join(op.partition_by)}], "
+                f"order [{', '.join(str(k) for k in op.order_by)}], [{calls}]")
     if isinstance(op, O.Limit):
         return f"{r(op.input)}, {op.count}" + (f", offset {op.offset}" if op.offset else "")
     if isinstance(op, O.LoopVar):

@@ -10,7 +10,8 @@ The program has three layers:
   the engine, they spawn the partitioned tasks: row-wise operators per
   partition, hash-partitioned shuffles for joins, aggregates and DISTINCT,
   a broadcast of the right side for joins without usable keys, a gather to
-  one partition for sorts, limits, set operations and global aggregates;
+  one partition for sorts, limits, set operations, global aggregates and
+  windows without PARTITION BY (with keys, windows shuffle on them);
 * a While is a task (`task_t7_while`) that runs one iteration's plan, reads
   the stop rule and either returns the result relation or tail-spawns the
   next iteration: no driver loop.
@@ -120,6 +121,8 @@ class CielGenerator(ArrowProgramGenerator):
             return f"each({fn!r}, shuffle({rels[0]}, None))"
         if isinstance(op, O.Aggregate) and op.keys:
             return f"each({fn!r}, shuffle({rels[0]}, {list(op.keys)!r}))"
+        if isinstance(op, O.Window) and op.partition_by:  # window partitions meet whole in one task
+            return f"each({fn!r}, shuffle({rels[0]}, {list(op.partition_by)!r}))"
         if isinstance(op, O.Join) and len(inputs) == 2:
             same_types = all(arrow_type(op.left.schema.dtype(a)) == arrow_type(op.right.schema.dtype(b))
                              for a, b in zip(op.left_keys, op.right_keys))

@@ -75,6 +75,7 @@ class ArrowProgramGenerator:
         "except": ("except_rows", "setops"),
         "conform": ("conform", "setops"),
         "sort": ("sort_rows", "sort"),
+        "window": ("window_rows", "window"),
         "loop": ("run_loop", "loop"),
         "udf": ("apply_udf", "udf"),
     }
@@ -358,6 +359,26 @@ class ArrowProgramGenerator:
         var = self._var(op, names, "sort")
         return [f"# Sort: {comment(', '.join(str(k) for k in op.keys))}",
                 f"{var} = {self._call('sort')}({src}, {sort_key_specs(op.keys)!r})"]
+
+    def op_Window(self, op: O.Window, names: dict[int, str]) -> list[str]:
+        src = names[id(op.input)]
+        var = self._var(op, names, "window")
+        return self._window_lines(op, var, src)
+
+    def _window_lines(self, op: O.Window, var: str, src: str) -> list[str]:
+        """`var = window_rows(src, ...)`: the runtime call computing op's window columns over `src`."""
+        part = f"partition by [{', '.join(op.partition_by)}]" if op.partition_by else "one partition"
+        order = f", order by [{', '.join(str(k) for k in op.order_by)}]" if op.order_by else ""
+        lines = [f"# Window {comment(part + order)}",
+                 f"{var} = {self._call('window')}({src}, {list(op.partition_by)!r}, {sort_key_specs(op.order_by)!r}, ["]
+        for (name, call), field in zip(op.calls, op.schema.fields[len(op.input.schema):]):
+            frame = None if call.frame is None else (
+                call.frame.kind, (call.frame.start.kind, call.frame.start.offset),
+                (call.frame.end.kind, call.frame.end.offset))
+            lines.append(f"    ({name!r}, {call.func!r}, {call.arg!r}, {call.params!r}, {frame!r}, "
+                         f"{call.distinct!r}, {arrow_type(field.dtype)}),  # {comment(str(call))}")
+        lines.append("])")
+        return lines
 
     def op_Limit(self, op: O.Limit, names: dict[int, str]) -> list[str]:
         src = names[id(op.input)]

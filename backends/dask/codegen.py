@@ -80,6 +80,7 @@ class DaskProgramGenerator(ArrowProgramGenerator):
         "dask_setops": {"setops", "dask_distinct"},
         "dask_order": {"sort"},
         "dask_loop": {"loop_checks", "dask_setops"},
+        "dask_window": {"window"},
     }
     CALLS = {
         **ArrowProgramGenerator.CALLS,
@@ -95,6 +96,7 @@ class DaskProgramGenerator(ArrowProgramGenerator):
         "sort": ("ordered", "dask_order"),
         "loop": ("run_loop", "dask_loop"),
         "udf": ("udf_partitions", "udf"),
+        "window": ("window_partitions", "dask_window"),
     }
     RELATION = "Relation"
     STOP = "Relation | None"
@@ -218,6 +220,15 @@ class DaskProgramGenerator(ArrowProgramGenerator):
             return [f"# Limit {text}: the top rows of each partition, then of those",
                     f"{var} = top_rows({src}, {keys!r}, {op.count!r}, {op.offset!r})"]
         return [f"# Limit {text}", f"{var} = limit_rows({src}, {op.count!r}, {op.offset!r})"]
+
+    # --- window functions ------------------------------------------------------------
+    def op_Window(self, op: O.Window, names: dict[int, str]) -> list[str]:
+        lines = super().op_Window(op, names)
+        if op.partition_by:
+            lines.insert(1, "# (rows are hash-partitioned on the PARTITION BY keys; each dask partition is computed alone)")
+        else:
+            lines.insert(1, "# (no PARTITION BY keys: the window spans every row, so they are gathered into ONE partition)")
+        return lines
 
     # --- outputs -----------------------------------------------------------------------
     def _write(self, op: O.Sink, src: str, fmt: str) -> list[str]:

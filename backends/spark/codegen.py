@@ -385,6 +385,109 @@ class ProgramGenerator:
             code += f".limit({op.count})"
         return Chain([f"# Limit {text}", code], "limit")
 
+    def op_Window(self, op: O.Window, scope: Scope) -> Chain:
+        """pyspark.sql.Window specs. Spark has no GROUPS frames: a GROUPS
+        frame is a RANGE frame over the row's peer-group number (DENSE_RANK
+        in the window's order), computed first as a hidden column; a RANGE
+        offset over a date or timestamp key ranges over its day number."""
+        self.need("window")
+        src = scope.names[id(op.input)]
+        part = ", ".join(col_ref(k) for k in op.partition_by)
+        order = [f"{col_ref(column)}.{'desc' if o == 'descending' else 'asc'}_nulls_{nulls}()"
+                 for column, o, nulls in sort_key_specs(op.order_by)]
+        base = "Window" + (f".partitionBy({part})" if part else "")
+        ordered = base + f".orderBy({', '.join(order) or 'F.lit(1)'})"
+        head = [f"# Window {comment(', '.join(op.partition_by) or 'one partition')}"
+                f"{': order by ' + comment(', '.join(str(k) for k in op.order_by)) if op.order_by else ''}"]
+        hidden: list[str] = []
+        needs_groups = any(c.frame is not None and c.frame.kind == "groups" for _, c in op.calls)
+        if needs_groups:
+            hidden.append(f"F.dense_rank().over({ordered}).alias('__musketeer_peer_group__')")
+        needs_days = any(c.frame is not None and c.frame.kind == "range" and
+                         (c.frame.start.offset is not None or c.frame.end.offset is not None) for _, c in op.calls) \
+            and op.order_by and op.input.schema.dtype(op.order_by[0].column).kind in ("date", "timestamp")
+        if needs_days:
+            key = op.order_by[0]
+            days = f"(F.unix_timestamp({col_ref(key.column)}.cast('timestamp')) / 86400.0)"
+            hidden.append(f"{days}.alias('__musketeer_order_days__')")
+        lines = [*head]
+        source = src
+        if hidden:
+            lines += [f"{src}.select('*', {', '.join(hidden)})"]
+            source = ""
+        items = []
+        for name, call in op.calls:
+            items.append(f"{self._window_function(op, call, base, ordered)}.alias({name!r})")
+        kept = ", ".join(col_ref(n) for n in op.schema.names)
+        select = f".select('*', {', '.join(items)})"
+        if source:
+            lines.append(f"{source}{select}")
+        else:
+            lines.append(select)
+        if hidden:
+            lines.append(f".select({kept})")
+        return Chain(lines, "window")
+
+    def _window_function(self, op: O.Window, call: object, base: str, ordered: str) -> str:
+        from musketeer.ir.window import WindowCall
+
+        assert isinstance(call, WindowCall)
+        f, arg = call.func, col_ref(call.arg) if call.arg else None
+        if f in ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist"):
+            return f"F.{f}().over({ordered})"
+        if f == "ntile":
+            return f"F.ntile({call.params[0]!r}).over({ordered})"
+        if f in ("lag", "lead"):
+            default = f", {call.params[1]!r}" if len(call.params) > 1 and call.params[1] is not None else ""
+            return f"F.{f}({arg}, {call.params[0]!r}{default}).over({ordered})"
+        spec = self._frame_spec(op, call, base, ordered)
+        if f == "first_value":
+            return f"F.first({arg}).over({spec})"
+        if f == "last_value":
+            return f"F.last({arg}).over({spec})"
+        if f == "nth_value":
+            return f"F.nth_value({arg}, {call.params[0]!r}).over({spec})"
+        if f == "count_star":
+            return f"F.count(F.lit(1)).over({spec})"
+        if call.distinct:
+            if f == "count":
+                return f"F.size(F.collect_set({arg}).over({spec}))"
+            if f in ("min", "max"):
+                return f"F.{f}({arg}).over({spec})"
+            raise UnsupportedError(f"{f.upper()}(DISTINCT ...) OVER (...) in the Spark engine")
+        return f"F.{f}({arg}).over({spec})"
+
+    @staticmethod
+    def _frame_spec(op: O.Window, call: object, base: str, ordered: str) -> str:
+        frame = call.frame  # type: ignore[attr-defined]
+
+        def bound(b: object) -> str:
+            kind, offset = b.kind, b.offset  # type: ignore[attr-defined]
+            if kind == "unbounded_preceding":
+                return "Window.unboundedPreceding"
+            if kind == "unbounded_following":
+                return "Window.unboundedFollowing"
+            if kind == "current_row":
+                return "Window.currentRow"
+            return repr(-offset if kind == "preceding" else offset)
+
+        if frame.is_whole_partition:
+            return f"{base}.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)"
+        start, end = bound(frame.start), bound(frame.end)
+        if frame.kind == "rows":
+            return f"{ordered}.rowsBetween({start}, {end})"
+        if frame.kind == "groups":
+            spec = base + ".orderBy(F.col('__musketeer_peer_group__'))"
+            return f"{spec}.rangeBetween({start}, {end})"
+        offsets = frame.start.offset is not None or frame.end.offset is not None
+        if offsets and op.input.schema.dtype(op.order_by[0].column).kind in ("date", "timestamp"):
+            key = op.order_by[0]
+            direction = "asc" if key.ascending else "desc"
+            nulls = "first" if key.nulls_first else "last"
+            spec = base + f".orderBy(F.col('__musketeer_order_days__').{direction}_nulls_{nulls}())"
+            return f"{spec}.rangeBetween({start}, {end})"
+        return f"{ordered}.rangeBetween({start}, {end})"
+
     def op_LoopVar(self, op: O.LoopVar, scope: Scope) -> Chain:
         return Chain([f"# LoopVar {comment(op.name)}: this iteration's value", f"state[{op.name!r}]"], "loopvar")
 

@@ -19,6 +19,7 @@ from musketeer.frontends.sql.scope import Rel, fresh_name, make_disjoint
 from musketeer.frontends.sql.source import SourceText
 from musketeer.frontends.sql.strict import refuse_node, user_text
 from musketeer.frontends.sql.subqueries import SubqueryMixin
+from musketeer.frontends.sql.windows import WindowLookup, WindowMixin
 from musketeer.ir import expr as E
 from musketeer.ir import operators as O
 from musketeer.ir.catalog import Catalog
@@ -38,7 +39,7 @@ def _has_subquery(node: exp.Expression) -> bool:
                for n in node.walk())
 
 
-class QueryLowerer(SubqueryMixin):
+class QueryLowerer(SubqueryMixin, WindowMixin):
     def __init__(self, catalog: Catalog, src: SourceText, env: dict[str, Named]) -> None:
         self.catalog = catalog
         self.src = src
@@ -347,13 +348,20 @@ class QueryLowerer(SubqueryMixin):
         items = sel.expressions
         has_aggs = (any(_aggregates_in(i) for i in items) or sel.args.get("group") is not None
                     or sel.args.get("having") is not None)
+        windows = WindowLookup(self)
         if has_aggs:
-            ref, lower_post = self.aggregate(sel, rel)
+            ref, lower_post = self.aggregate(sel, rel, windows)
         else:
             ref = [rel]
             env = self.column_env(ref, "the SELECT list")
             env.subquery = lambda n: self.scalar_subquery(n, ref)
+            env.window = windows
             lower_post = lambda node: lower_expr(node, env)  # noqa: E731
+        self.lower_windows(sel, ref, lower_post, windows)
+        qualify = sel.args.get("qualify")
+        if qualify is not None:
+            pred = lower_post(qualify.this)
+            ref[0] = Rel(self.build(qualify, lambda: O.Filter(ref[0].op, pred)), ref[0].cols, ref[0].names)
         out: list[tuple[str, E.Expr]] = []
         names: list[str] = []
         taken: set[str] = set()
@@ -429,7 +437,8 @@ class QueryLowerer(SubqueryMixin):
         raise UnsupportedError(f"{what} that is not a whole-number constant", self.src.loc_of(clause))
 
     # --- GROUP BY ----------------------------------------------------------
-    def aggregate(self, sel: exp.Select, rel: Rel) -> tuple[list[Rel], Callable[[exp.Expression], E.Expr]]:
+    def aggregate(self, sel: exp.Select, rel: Rel,
+                  windows: WindowLookup) -> tuple[list[Rel], Callable[[exp.Expression], E.Expr]]:
         group = sel.args.get("group")
         group_nodes = list(group.expressions) if group is not None else []
         pre_names = set(rel.op.schema.names)
@@ -478,6 +487,8 @@ class QueryLowerer(SubqueryMixin):
 
         # Find every aggregate (SELECT, HAVING, ORDER BY) first, so the Aggregate node is complete.
         targets = list(sel.expressions) + ([sel.args["having"].this] if sel.args.get("having") else [])
+        if sel.args.get("qualify"):
+            targets.append(sel.args["qualify"].this)
         if sel.args.get("order"):
             targets += [o.this for o in sel.args["order"].expressions]
         for t in targets:
@@ -494,6 +505,7 @@ class QueryLowerer(SubqueryMixin):
         # rejects any other column (it is neither grouped nor aggregated).
         env = self.column_env([rel], "the SELECT list")
         env.aggregate = aggregate_call
+        env.window = windows
         env.subquery = lambda n: self.scalar_subquery(n, ref)
         env.schema = lambda: None
 
@@ -551,6 +563,12 @@ def _aggregates_in(node: exp.Expression) -> list[exp.AggFunc]:
 
     def visit(n: exp.Expression) -> None:
         if isinstance(n, (exp.Subquery, exp.Exists, exp.Select)):
+            return
+        if isinstance(n, exp.Window):  # the window's own function is not a group aggregate; its arguments may be
+            for c in list(n.this.iter_expressions()) + list(n.args.get("partition_by") or []):
+                visit(c)
+            if n.args.get("order") is not None:
+                visit(n.args["order"])
             return
         if isinstance(n, exp.AggFunc):
             out.append(n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -33,7 +34,24 @@ class SourceText:
             start = n.meta.get("start") if n.meta else None
             if start is not None and (best is None or start < best):
                 best = start
-        return self.loc_at(best) if best is not None else None
+        if best is None:
+            return None
+        if isinstance(node, (exp.Func, exp.Window)) and not (node.meta or {}).get("start"):
+            best = self.call_start(best)
+        return self.loc_at(best)
+
+    def call_start(self, offset: int) -> int:
+        """The start of `name(` when `offset` is inside a call whose name
+        sqlglot kept no offset for (`sum(x)`: from `x` back to `sum`)."""
+        text = self.text
+        k = offset - 1
+        while k >= 0 and text[k] not in "();,":
+            k -= 1
+        if k >= 0 and text[k] == "(":
+            m = re.search(r"[A-Za-z_][A-Za-z_0-9]*\s*$", text[:k])
+            if m:
+                return m.start()
+        return offset
 
     def loc_line_col(self, line: int, col: int) -> SourceLoc:
         return SourceLoc(self.filename, line, col)

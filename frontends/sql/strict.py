@@ -39,11 +39,11 @@ _QUERY_REFUSED = {
     "side": "a set operation with a side (LEFT UNION ...)", "on": "a set operation ON columns",
     "joins": "joins on a parenthesised query", "where": "WHERE on a parenthesised query",
     "group": "GROUP BY on a parenthesised query", "having": "HAVING on a parenthesised query",
-    "qualify": "QUALIFY",
+    "qualify": "QUALIFY on a set operation or parenthesised query",
 }
 _SETOP_ACCEPTED = frozenset({"with_", "this", "expression", "distinct", "order", "limit", "offset"})
 _SELECT_ACCEPTED = frozenset({"with_", "expressions", "distinct", "from_", "joins", "where", "group",
-                              "having", "order", "limit", "offset"})
+                              "having", "qualify", "order", "limit", "offset"})
 _SUBQUERY_ACCEPTED = frozenset({"this", "alias", "with_", "order", "limit", "offset"})
 
 #: sqlglot node type -> the argument keys lowering reads.
@@ -100,6 +100,13 @@ ACCEPTED: dict[type[exp.Expression], frozenset[str]] = {
     # aggregates
     exp.Sum: _UNARY, exp.Avg: _UNARY, exp.Count: frozenset({"this", "big_int"}),
     exp.Min: _UNARY, exp.Max: _UNARY,
+    # window functions (frontends/sql/windows.py)
+    exp.Window: frozenset({"this", "partition_by", "order", "spec", "over"}),
+    exp.WindowSpec: frozenset({"kind", "start", "start_side", "end", "end_side"}),
+    exp.RowNumber: frozenset(), exp.Rank: frozenset(), exp.DenseRank: frozenset(),
+    exp.PercentRank: frozenset(), exp.CumeDist: frozenset(), exp.Ntile: _UNARY,
+    exp.Lag: frozenset({"this", "offset", "default"}), exp.Lead: frozenset({"this", "offset", "default"}),
+    exp.FirstValue: _UNARY, exp.LastValue: _UNARY, exp.NthValue: frozenset({"this", "offset"}),
 }
 
 #: node type -> {argument key: construct named in the refusal}. Together with
@@ -159,6 +166,12 @@ REFUSED: dict[type[exp.Expression], dict[str, str]] = {
     exp.Count: {"expressions": "COUNT over several arguments"},
     exp.Max: {"expressions": "MAX over several arguments", "count": "MAX(x, n)"},
     exp.Min: {"expressions": "MIN over several arguments", "count": "MIN(x, n)"},
+    exp.Window: {"alias": "a named window (OVER w)", "first": "FIRST/LAST in a window"},
+    exp.WindowSpec: {"exclude": "EXCLUDE in a window frame"},
+    exp.RowNumber: {"this": "ROW_NUMBER with an argument"}, exp.Rank: {"expressions": "RANK with arguments"}, exp.DenseRank: {"expressions": "DENSE_RANK with arguments"},
+    exp.PercentRank: {"expressions": "PERCENT_RANK with arguments"},
+    exp.CumeDist: {"expressions": "CUME_DIST with arguments"},
+    exp.NthValue: {"from_first": "NTH_VALUE ... FROM FIRST/LAST"},
 }
 
 #: Names for node types without a user-visible function name.
@@ -199,13 +212,7 @@ def user_text(node: exp.Expression, src: SourceText, limit: int = 120) -> str:
     text = src.text
     # A function call whose name token was not recorded: `name(` before the first argument.
     if isinstance(node, (exp.Func, exp.Window)) and not (node.meta or {}).get("start"):
-        k = start - 1
-        while k >= 0 and text[k] != "(" and text[k] not in ");,":
-            k -= 1
-        if k >= 0 and text[k] == "(":
-            m = re.search(r"[A-Za-z_][A-Za-z_0-9]*\s*$", text[:k])
-            if m:
-                start = m.start()
+        start = src.call_start(start)
     depth, i, quote = 0, start, ""
     while i < len(text):
         ch = text[i]

@@ -14,6 +14,8 @@ Filters are split into conjuncts and each conjunct travels down on its own:
   substituted for the column;
 - Aggregate: only conjuncts over group keys, and never below a global
   aggregate (no keys: it yields one row even when its input is empty);
+- Window: only conjuncts over partition keys (a filter on anything else
+  would change the rows a window function sees);
 - Union/Intersect/Except: into both sides, the right side's columns renamed
   positionally;
 - Join (inner/cross): left-only conjuncts go left, right-only go right,
@@ -131,6 +133,8 @@ def _step(op: O.Op, preds: list[Expr]) -> _Step:
         return _set_op(op, preds)
     if isinstance(op, O.Join):
         return _join(op, preds)
+    if isinstance(op, O.Window):
+        return _window(op, preds)
     # Scan, Limit, UDF, While, Sink, LoopVar: a barrier.
     return _Step(preds, [[] for _ in op.inputs], lambda ins: op.with_inputs(*ins))
 
@@ -158,6 +162,15 @@ def _aggregate(op: O.Aggregate, preds: list[Expr]) -> _Step:
     else:
         down = []  # a global aggregate yields one row even over no input
     up = [p for p in preds if p not in down]
+    return _Step(up, [down], lambda ins: op.with_inputs(*ins))
+
+
+def _window(op: O.Window, preds: list[Expr]) -> _Step:
+    """Only conjuncts over partition keys: they keep or drop whole
+    partitions, so every remaining row sees the same neighbours."""
+    keys = set(op.partition_by)
+    down = [p for p in preds if keys and p.columns() <= keys]
+    up = [p for p in preds if not any(p is d for d in down)]
     return _Step(up, [down], lambda ins: op.with_inputs(*ins))
 
 

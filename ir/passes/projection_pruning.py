@@ -12,7 +12,9 @@ which input columns it needs itself. Then the DAG is rebuilt bottom-up:
   Aggregate drops unneeded aggregates (its keys always stay: they define the
   groups);
 - Filter additionally needs its predicate's columns, Sort its keys, Join its
-  keys and residual's columns;
+  keys and residual's columns; Window drops the calls nobody reads (and
+  itself when none is read) and needs its partition and order keys and the
+  arguments of the calls it keeps;
 - Sink, Distinct, Union/Intersect/Except, While and UDF need every input
   column (their output depends on all of them, or is positional, or is
   opaque);
@@ -77,6 +79,13 @@ def _input_needs(op: O.Op, out: set[str]) -> list[set[str]]:
         kept_aggs = _kept_aggs(op, out)
         args = {c.arg for _, c in kept_aggs if c.arg is not None}
         return [set(op.keys) | args]
+    if isinstance(op, O.Window):
+        kept_calls = _kept_calls(op, out)
+        args = {c.arg for _, c in kept_calls if c.arg is not None}
+        passthrough = out & set(op.input.schema.names)
+        if not kept_calls:
+            return [passthrough]  # the Window is dropped: only what passes through
+        return [passthrough | set(op.partition_by) | {k.column for k in op.order_by} | args]
     if isinstance(op, O.Join):
         residual = op.residual.columns() if op.residual is not None else set()
         left = set(op.left.schema.names)
@@ -106,6 +115,10 @@ def _kept_aggs(op: O.Aggregate, out: set[str]) -> tuple[tuple[str, AggCall], ...
     return (op.aggs[0],)  # a global aggregate still yields one row: keep a column
 
 
+def _kept_calls(op: O.Window, out: set[str]) -> tuple[tuple[str, object], ...]:
+    return tuple((n, c) for n, c in op.calls if n in out)
+
+
 def _prune(op: O.Op, inputs: tuple[O.Op, ...], out: set[str]) -> O.Op:
     """Rebuild one operator over its pruned `inputs` for output needs `out`."""
     if isinstance(op, O.Scan):
@@ -123,6 +136,13 @@ def _prune(op: O.Op, inputs: tuple[O.Op, ...], out: set[str]) -> O.Op:
         if len(aggs) == len(op.aggs) and inputs[0] is op.input:
             return op
         return op.replace(input=inputs[0], aggs=aggs)
+    if isinstance(op, O.Window):
+        calls = _kept_calls(op, out)
+        if not calls:
+            return inputs[0]  # no window column is read: the rows pass through unchanged
+        if len(calls) == len(op.calls) and inputs[0] is op.input:
+            return op
+        return op.replace(input=inputs[0], calls=calls)
     return op.with_inputs(*inputs)
 
 
