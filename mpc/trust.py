@@ -107,6 +107,22 @@ def annotate(workflow: Workflow, config: PartiesConfig) -> dict[int, RelInfo]:
             info[id(op)] = RelInfo(owners, _narrow(ins[0], ins[0].trust_of([k.column for k in op.keys])))
         elif isinstance(op, (O.Limit, O.Sink)):
             info[id(op)] = RelInfo(owners, dict(ins[0].cols))
+        elif isinstance(op, O.Window):
+            # Window functions run only in one party's cleartext stage; the
+            # secure engine has no window operator.
+            if len(owners) != 1:
+                from musketeer.ir import UnsupportedError
+
+                raise UnsupportedError(f"Window ({', '.join(n for n, _ in op.calls)}) over the rows of several "
+                                       f"parties ({', '.join(sorted(owners))}): a window function runs only "
+                                       "inside one party's cleartext stage")
+            inp = ins[0]
+            ktrust = inp.trust_of([*op.partition_by, *(k.column for k in op.order_by)])
+            cols = dict(inp.cols)
+            for name, call in op.calls:
+                arg = inp.cols[call.arg].trust if call.arg is not None else EVERYONE
+                cols[name] = ColInfo(meet(arg, ktrust), frozenset())
+            info[id(op)] = RelInfo(owners, cols)
         else:
             from musketeer.ir import UnsupportedError
 

@@ -155,3 +155,20 @@ def test_unknown_party_flag(tmp_path, capsys):
     code = main(["mpc", "run", os.path.join(os.path.dirname(path), "query.sql"), "--parties", path,
                  "--party", "nobody"])
     assert code == 2 and "unknown party 'nobody'" in capsys.readouterr().err
+
+
+def test_window_runs_in_one_partys_stage_and_is_refused_across_parties(tmp_path):
+    """A window over one party's rows stays in that party's cleartext stage;
+    over the union of several parties' rows it is refused at explain time,
+    naming the operator."""
+    from musketeer.ir import UnsupportedError
+
+    config, _, _ = _scenario(tmp_path, "credit")
+    own = ("SELECT SUM(score) AS total FROM (SELECT ssn, score, "
+           "ROW_NUMBER() OVER (PARTITION BY ssn ORDER BY score DESC) AS rn FROM scores_b) t WHERE rn = 1")
+    plan = plan_query(own, config)
+    assert any(op.opname == "Window" for st in plan.local for op in st.workflow.ops())
+    across = ("WITH s AS (SELECT ssn, score FROM scores_b UNION ALL SELECT ssn, score FROM scores_c) "
+              "SELECT SUM(score) AS total FROM (SELECT score, RANK() OVER (ORDER BY score) AS r FROM s) t WHERE r < 3")
+    with pytest.raises(UnsupportedError, match=r"Window \(r\) over the rows of several parties"):
+        plan_query(across, config)
