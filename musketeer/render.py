@@ -81,9 +81,22 @@ def format_table(df: pd.DataFrame, max_rows: int | None = DEFAULT_MAX_ROWS) -> s
     return "\n".join(lines) + "\n"
 
 
+#: What each timing measures, printed after its value by `--metrics`, in
+#: the order the phases happen.
+METRIC_LABELS: dict[str, str] = {
+    "parse_seconds": "parse: workflow file -> IR",
+    "optimize_seconds": "optimize: IR passes",
+    "generate_seconds": "generate: IR -> the engine's program",
+    "run_seconds": "run: load and run the program, engine start included; under auto, generate too",
+    "write_seconds": "write: output files",
+    "seconds": "the program's run() alone, inside the run phase",
+}
+
+
 def format_metrics(metrics: dict[str, Any]) -> str:
     """`--metrics`: one `name: value` line per metric, nested dicts flattened
-    with dots, seconds with millisecond precision."""
+    with dots, seconds with millisecond precision; the timings first, in
+    the order the phases happen, each labelled with what it measures."""
     lines = ["metrics:"]
 
     def add(prefix: str, value: Any) -> None:
@@ -91,11 +104,15 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             for k, v in value.items():
                 add(f"{prefix}.{k}" if prefix else str(k), v)
         elif isinstance(value, float):
-            lines.append(f"  {prefix}: {value:.3f}")
+            label = METRIC_LABELS.get(prefix)
+            text = f"  {prefix}: {value:.3f}"
+            lines.append(f"{text:<28}  ({label})" if label else text)
         else:
             lines.append(f"  {prefix}: {value}")
 
-    add("", {k: v for k, v in metrics.items() if k != "warnings"})
+    shown = {k: v for k, v in metrics.items() if k != "warnings"}
+    order = {k: n for n, k in enumerate(METRIC_LABELS)}
+    add("", dict(sorted(shown.items(), key=lambda kv: order.get(kv[0], len(order)))))
     return "\n".join(lines) + "\n"
 
 

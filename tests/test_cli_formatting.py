@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -132,7 +133,14 @@ def test_numpy_backed_missing_values_print_as_null() -> None:
 
 def test_metrics_are_flattened_with_millisecond_seconds() -> None:
     text = format_metrics({"parse_seconds": 0.01234, "rows": 5, "loop": {"iterations": 3}, "warnings": ["w"]})
-    assert text == "metrics:\n  parse_seconds: 0.012\n  rows: 5\n  loop.iterations: 3\n"
+    assert text == ("metrics:\n  parse_seconds: 0.012        (parse: workflow file -> IR)\n"
+                    "  rows: 5\n  loop.iterations: 3\n")
+    # the phases in the order they happen, each labelled, whatever order they were recorded in
+    text = format_metrics({"seconds": 0.5, "run_seconds": 0.6, "backend": "local", "generate_seconds": 0.1,
+                           "parse_seconds": 0.2})
+    keys = [line.split(":")[0].strip() for line in text.splitlines()[1:]]
+    assert keys == ["parse_seconds", "generate_seconds", "run_seconds", "seconds", "backend"]
+    assert all("(" in line for line in text.splitlines()[1:-1])
 
 
 # --------------------------------------------------------------------------- outputs
@@ -175,3 +183,18 @@ def test_commit_files_is_all_or_nothing(tmp_path: Path) -> None:
         commit_files([(str(tmp_path / "keep.txt"), good), (str(tmp_path / "b.txt"), bad)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
     assert (tmp_path / "keep.txt").read_text() == "old"
+
+
+@pytest.mark.parametrize("backend", ["auto", "local"])
+def test_metrics_include_every_phase_labelled(backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --metrics` shows parse, optimize, generate and run, each with what it measures."""
+    from musketeer import cli
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    code = cli.main(["run", str(examples / "revenue_by_region.sql"), "--data-dir", str(examples / "data"),
+                     "--backend", backend, "--metrics"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    for phase in ("parse", "optimize", "generate", "run"):
+        line = next(ln for ln in err.splitlines() if ln.strip().startswith(f"{phase}_seconds: "))
+        assert re.search(rf"{phase}_seconds: \d+\.\d{{3}} +\({phase}: ", line), line
