@@ -201,7 +201,9 @@ def _run_stages(workflow: Workflow, engines: Mapping[str, Backend], profile: Pro
         stage = static.stages[stage_index]
         stage_wf = cut_stage(stage, number, files, directory, workflow.name)
         engine = engines[stage.backend]
+        start = time.perf_counter()
         program = engine.generate(stage_wf)
+        metrics["generate_seconds"] = metrics.get("generate_seconds", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             result: RunResult = engine.run(program, options)
@@ -315,9 +317,12 @@ def execute_auto(workflow: Workflow, run_options: RunOptions, profile: Profile) 
     p, engines, card = choose_plan(workflow, profile, run_options)
     if len(p.stages) == 1:
         engine = engines[p.stages[0].backend]
+        start = time.perf_counter()
         program = engine.generate(workflow)
+        generate = time.perf_counter() - start
         start = time.perf_counter()
         result = engine.run(program, run_options)
+        result.metrics["generate_seconds"] = generate
         run = StageRun(engine.name, p.total, time.perf_counter() - start, len(p.stages[0].ops),
                        est_rows=stage_row_estimates(p.stages[0], 0, card),
                        real_rows={name: len(frame) for name, frame in result.outputs.items()},
