@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from musketeer.cost_model import Cardinality, Plan
 from musketeer.ir import Workflow
 from musketeer.ir import operators as O
-from musketeer.ir.text import expr_text, ops_text
+from musketeer.ir.text import expr_text, op_args, ops_text
 
 #: Fill colour per engine (unknown engines: grey). Colour-blind-safe pastels.
 COLOURS: dict[str, str] = {"local": "#a6cee3", "dask": "#fdbf6f", "spark": "#fb9a99", "ciel": "#b2df8a",
@@ -111,8 +111,9 @@ def _wrap(text: str, width: int = DETAIL_WIDTH, lines: int = DETAIL_LINES) -> li
     return out
 
 
-def describe(op: O.Op) -> tuple[str, list[str]]:
-    """(kind, detail items): what the box says about one operator."""
+def describe(op: O.Op, ref: dict[int, str] | None = None) -> tuple[str, list[str]]:
+    """(kind, detail items): what the box says about one operator; an
+    operator this does not know yet shows its text-plan arguments."""
     if isinstance(op, O.Scan):
         return "Scan", [f"{op.table}: {', '.join(c.name for c in op.columns)}"]
     if isinstance(op, O.Filter):
@@ -129,6 +130,11 @@ def describe(op: O.Op) -> tuple[str, list[str]]:
     if isinstance(op, O.Aggregate):
         keys = f"by {', '.join(op.keys)}" if op.keys else "no keys (one row)"
         return "Aggregate", [keys, *(f"{n} := {c}" for n, c in op.aggs)]
+    if isinstance(op, O.Window):
+        keys = [f"partition by {', '.join(op.partition_by)}" if op.partition_by else "one partition"]
+        if op.order_by:
+            keys.append(f"order by {', '.join(str(k).replace(' NULLS LAST', '') for k in op.order_by)}")
+        return "Window", keys + [f"{n} := {c}" for n, c in op.calls]
     if isinstance(op, O.Sort):
         return "Sort", [", ".join(str(k).replace(" NULLS LAST", "").replace(" NULLS FIRST", " nulls first")
                                   for k in op.keys)]
@@ -147,7 +153,7 @@ def describe(op: O.Op) -> tuple[str, list[str]]:
         stop += ["fixpoint"] if op.fixpoint else []
         stop += ["stop relation"] if op.stop is not None else []
         return "While", [f"vars {', '.join(op.names)}", f"until {' or '.join(stop) or 'stop'}"]
-    return op.opname, []
+    return op.opname, [op_args(op, ref)] if ref is not None else []
 
 
 def detail_lines(items: list[str], limit: int = DETAIL_LINES) -> list[str]:
@@ -192,7 +198,7 @@ def build(workflow: Workflow, plan: Plan | None = None, card: Cardinality | None
 
     def add(op: O.Op, engine: str | None, into: list[str], clusters: list[Cluster]) -> None:
         key = "n" + ref[id(op)][1:]
-        kind, items = describe(op)
+        kind, items = describe(op, ref)
         tooltip = f"{ref[id(op)]} {kind}" + (": " + "; ".join(items) if items else "")
         nodes[key] = Node(key, ref[id(op)], kind, detail_lines(items), rows_of(op), engine, tooltip)
         into.append(key)

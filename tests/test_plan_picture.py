@@ -121,3 +121,15 @@ def test_explain_svg_writes_a_picture_without_graphviz(tmp_path: Path, monkeypat
     root = ET.fromstring(out.read_text())
     assert root.tag == f"{SVG}svg"
     assert "%0 Scan" in out.read_text()
+
+
+def test_window_and_every_box_says_what_it_does(tmp_path: Path) -> None:
+    sql = tmp_path / "w.sql"
+    sql.write_text("SELECT customer_id, amount, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY amount DESC) "
+                   "AS rn FROM orders WHERE amount > 10 ORDER BY customer_id, rn LIMIT 5\n")
+    wf = api.plan_workflow(sql, data_dir=str(EXAMPLES / "data"))
+    graph = plan_picture.build(wf)
+    window = next(n for n in graph.nodes.values() if n.kind == "Window")
+    assert window.details == ["partition by customer_id", "order by amount DESC", "rn := row_number()"]
+    for node in graph.nodes.values():
+        assert node.details, node  # predicate, keys, count, table, ... never just the kind
