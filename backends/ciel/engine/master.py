@@ -102,6 +102,7 @@ class Master:
         self.dead: list[tuple[str, str]] = []
         self.empty_since: float | None = None  # when the last worker was lost
         self.recovering_until = 0.0
+        self.blocks = 0
         self.journal: jrn.Journal | None = None
         if journal_path is not None:
             if Path(journal_path).exists():
@@ -334,6 +335,7 @@ class Master:
 
     def on_block(self, conn: Connection, tid: str) -> None:
         conn.info.blocked += 1
+        self.blocks += 1
 
     def on_unblock(self, conn: Connection, tid: str) -> None:
         conn.info.blocked -= 1
@@ -361,6 +363,7 @@ class Master:
             "workers": {a: {"slots": w.slots, "running": len(w.running), "held": len(w.held)}
                         for a, w in self.workers.items()},
             "tasks": dict(states),
+            "blocks": self.blocks,  # derefs that made a task wait inside a worker, ever
             "runs": {tid: t.runs for tid, t in self.tasks.items() if t.runs},
             "fn": {tid: t.fn for tid, t in self.tasks.items()},
         }))
