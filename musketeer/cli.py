@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     from musketeer.ciel_cli import register as register_ciel
 
     register_ciel(sub)
+    from musketeer.sky_cli import register as register_sky
+
+    register_sky(sub)
     from musketeer.cost_cli import register as register_cost
 
     register_cost(sub)
