@@ -26,6 +26,7 @@ from musketeer.ir import MusketeerError, Workflow
 from musketeer import api
 from musketeer.autoplan import candidates, choose_plan, supports
 from musketeer.errors import UsageError
+from musketeer.logs import engine_output
 from musketeer.progress import Progress
 
 
@@ -139,7 +140,8 @@ def compare(workflow: Workflow, profile: Profile, backends: Sequence[str] | None
         start = time.perf_counter()
         program = engine.generate(workflow)
         generated = time.perf_counter()
-        result = engine.run(program, options)
+        with engine_output(name):  # the JVM's WARN lines go to the log (-v), not between ours
+            result = engine.run(program, options)
         ran = time.perf_counter() - generated
         inside = float(result.metrics.get("seconds", ran))
         phases = {"process start": shared, "generate": generated - start,

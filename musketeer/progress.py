@@ -4,13 +4,15 @@ On a terminal a person wants to see that something is happening and for
 how long: a live line with a spinner, the current step, a bar, `done/total`
 and the elapsed time, redrawn in place. Anywhere else (a CI log, a pipe, a
 file) redrawn bars are noise, so only the `note` lines are written, each
-once, as plain text.
+once, as plain text. With `-q` nothing is written.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import IO, Any
+
+from musketeer.logs import quiet, terminal_stream
 
 
 def is_tty(stream: IO[str]) -> bool:
@@ -33,13 +35,19 @@ class Progress:
         self.tty = is_tty(self.stream)
         self._bar: Any = None
         self._task: Any = None
+        self._terminal: Any = None
+        if quiet():
+            self.tty = False
         if self.tty:
             from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn,
                                        TimeElapsedColumn)
             from rich.progress import Progress as RichProgress
 
-            console = Console(file=self.stream)
+            # a duplicate of the terminal's descriptor: logs.engine_output
+            # captures descriptor 2 while an engine runs, not the bar
+            self._terminal = terminal_stream(self.stream)
+            console = Console(file=self._terminal)
             self._bar = RichProgress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
                                      BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                      console=console, transient=False)
@@ -52,7 +60,9 @@ class Progress:
             self._bar.update(self._task, completed=min(self.done, self.total), description=label)
 
     def note(self, text: str) -> None:
-        """A line that stays (above the live bar on a terminal)."""
+        """A line that stays (above the live bar on a terminal); none with -q."""
+        if quiet():
+            return
         if self._bar is not None:
             self._bar.console.print(text, markup=False, highlight=False)
         else:
@@ -61,9 +71,12 @@ class Progress:
 
     def close(self) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.total)
+            self._bar.update(self._task, completed=self.total, description="done")
             self._bar.stop()
             self._bar = None
+        if self._terminal is not None and self._terminal is not self.stream:
+            self._terminal.close()
+            self._terminal = None
 
     def __enter__(self) -> "Progress":
         return self
