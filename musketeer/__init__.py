@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Dataset", "read", "table", "catalog_scope"], "musketeer.dataset"),
-    **dict.fromkeys(["col", "lit", "count", "when", "coalesce", "Column", "GroupBy", "LinqError"],
+    **dict.fromkeys(["col", "lit", "count", "when", "coalesce", "Column", "GroupBy", "LinqError", "row_number",
+                     "rank", "dense_rank", "percent_rank", "cume_dist", "ntile"],
                     "musketeer.frontends.linq"),
     **dict.fromkeys(["vertex_program", "pagerank", "sssp", "connected_components"], "musketeer.frontends.graph"),
 }

@@ -164,3 +164,61 @@ def test_cost_model_prices_a_window_by_rows_and_calls() -> None:
     card = Cardinality(Workflow((O.Sink(one, "a"), O.Sink(three, "b"))))
     assert card.rows(one) == card.rows(one.input)
     assert op_seconds(bp, three, card) > op_seconds(bp, one, card) > bp.op_overhead
+
+
+# --- the Python API -------------------------------------------------------------------
+
+from tests.local_helpers import assert_same, con, paths  # noqa: E402,F401 - module-scoped fixtures
+
+
+def test_linq_windows_match_duckdb(paths, con) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import musketeer as m
+    from musketeer import col
+
+    p = m.read(paths["people"])
+    q = p.with_columns(
+        rn=m.row_number().over(partition_by="dept", order_by=[col("salary").desc(), "id"]),
+        rk=m.rank().over(order_by=p.k),
+        nt=m.ntile(4).over(order_by="id"),
+        run=p.salary.sum().over(partition_by=p.dept, order_by="id"),
+        mov=col("qty").mean().over(order_by="id", rows=(-1, 1)),
+        n=m.count().over("dept"),
+        prev=p.name.lag(1, default="-").over(order_by="id"),
+        first=p.salary.first_value().over(partition_by="dept", order_by="id", rows=(None, None)),
+        near=p.qty.count().over(order_by="qty", range=(-2, 2)),
+        grp=m.count().over(order_by="k", groups=(-1, 0)),
+    ).select("id", "rn", "rk", "nt", "run", "mov", "n", "prev", "first", "near", "grp")
+    assert_same(q.collect(), con, """
+        SELECT id,
+               row_number() OVER (PARTITION BY dept ORDER BY salary DESC, id) AS rn,
+               rank() OVER (ORDER BY k) AS rk,
+               ntile(4) OVER (ORDER BY id) AS nt,
+               sum(salary) OVER (PARTITION BY dept ORDER BY id) AS run,
+               avg(qty) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS mov,
+               count(*) OVER (PARTITION BY dept) AS n,
+               lag(name, 1, '-') OVER (ORDER BY id) AS prev,
+               first_value(salary) OVER (PARTITION BY dept ORDER BY id
+                                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS first,
+               count(qty) OVER (ORDER BY qty RANGE BETWEEN 2 PRECEDING AND 2 FOLLOWING) AS near,
+               count(*) OVER (ORDER BY k GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) AS grp
+        FROM people""")
+
+
+def test_linq_window_errors(paths) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import musketeer as m
+    from musketeer import col
+    from musketeer.frontends.linq import LinqError
+
+    p = m.read(paths["people"])
+    with pytest.raises(LinqError, match="computed by select\\(\\) or with_columns\\(\\)"):
+        p.where(m.row_number().over(order_by="id") == 1)
+    with pytest.raises(LinqError, match="needs .over"):
+        p.select(r=m.rank())
+    with pytest.raises(LinqError, match="takes no frame"):
+        m.row_number().over(order_by="id", rows=(-1, 0))
+    with pytest.raises(LinqError, match="applies to an aggregate"):
+        (col("a") + 1).over(order_by="id")
+    with pytest.raises(LinqError, match="one of rows=, range=, groups="):
+        col("a").sum().over(rows=(-1, 0), range=(-1, 0))
+    with pytest.raises(LinqError, match="positive whole number of buckets"):
+        m.ntile(0)

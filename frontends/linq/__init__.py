@@ -13,8 +13,10 @@ from musketeer.frontends.linq.columns import Column, SortOrder, coalesce, col, c
 from musketeer.frontends.linq.dataset import Dataset, Row, from_table, read
 from musketeer.frontends.linq.errors import LinqError
 from musketeer.frontends.linq.grouping import GroupBy
+from musketeer.frontends.linq.windows import cume_dist, dense_rank, ntile, percent_rank, rank, row_number
 
 __all__ = [
     "Column", "Dataset", "GroupBy", "LinqError", "Row", "SortOrder", "coalesce", "col", "count", "from_table",
-    "lit", "read", "to_schema", "to_type", "when",
+    "lit", "read", "to_schema", "to_type", "when", "row_number", "rank", "dense_rank", "percent_rank",
+    "cume_dist", "ntile",
 ]

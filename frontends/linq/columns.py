@@ -83,6 +83,9 @@ def display(e: E.Expr) -> str:
             if n.arg is None:
                 return E.Func("count", (E.Col("*"),))
             return E.Func(n.func + ("_distinct" if n.distinct else ""), (n.arg,))
+        if type(n).__name__ == "WindowMarker":  # frontends/linq/windows.py
+            arg = getattr(n, "arg", None)
+            return E.Func(getattr(n, "func") + "_over", (arg,) if arg is not None else ())
         return n
 
     try:
@@ -440,6 +443,44 @@ class Column:
 
     def count_distinct(self) -> "Column":
         return self._agg("count", distinct=True)
+
+    # --- window functions (frontends/linq/windows.py) ------------------------
+    def over(self, partition_by: Any = (), order_by: Any = (), *, rows: Any = None, range: Any = None,
+             groups: Any = None) -> "Column":
+        """This aggregate or window function over a window: `partition_by`
+        and `order_by` take names, columns or `.desc()` orders; a frame is
+        `rows=`/`range=`/`groups=` `(start, end)` offsets (negative:
+        preceding, 0: current row, positive: following, None: unbounded)."""
+        from musketeer.frontends.linq.windows import over
+
+        return over(self, partition_by, order_by, rows, range, groups)
+
+    def lag(self, offset: int = 1, default: Any = None) -> "Column":
+        """The value `offset` rows before in the window (call .over(...))."""
+        from musketeer.frontends.linq.windows import offset_function
+
+        return offset_function(self, "lag", offset, default)
+
+    def lead(self, offset: int = 1, default: Any = None) -> "Column":
+        """The value `offset` rows after in the window (call .over(...))."""
+        from musketeer.frontends.linq.windows import offset_function
+
+        return offset_function(self, "lead", offset, default)
+
+    def first_value(self) -> "Column":
+        from musketeer.frontends.linq.windows import value_function
+
+        return value_function(self, "first_value")
+
+    def last_value(self) -> "Column":
+        from musketeer.frontends.linq.windows import value_function
+
+        return value_function(self, "last_value")
+
+    def nth_value(self, n: int) -> "Column":
+        from musketeer.frontends.linq.windows import value_function
+
+        return value_function(self, "nth_value", n)
 
     # --- sort orders ----------------------------------------------------------
     def desc(self, nulls_first: bool = False) -> "SortOrder":

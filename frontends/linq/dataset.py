@@ -26,6 +26,7 @@ from musketeer.ir.workflow import Workflow
 from musketeer.frontends.linq.columns import (
     Column, Ref, SortOrder, coerce_literals, col, display, has_aggregate, to_column, to_schema,
 )
+from musketeer.frontends.linq.windows import has_window, lift_windows
 from musketeer.frontends.linq.errors import LinqError, UnknownColumnError, located
 
 if TYPE_CHECKING:
@@ -186,6 +187,9 @@ class Dataset:
             if isinstance(n, E.Col) and n.name not in self._op.schema:
                 raise LinqError(f"{where}: unknown column {n.name!r}{suggest(n.name, self.columns)} "
                                 f"(columns: {', '.join(self.columns)})")
+        if has_window(e) and where not in ("select()", "with_columns()"):
+            raise LinqError(f"{where}: a window function ({display(e)}) is computed by select() or "
+                            "with_columns(); add it as a column there and use that column here")
         if not allow_aggregates and has_aggregate(e):
             raise LinqError(f"{where}: aggregate ({display(e)}) outside agg(); use "
                             "group_by(...).agg(...) or agg(...)")
@@ -220,6 +224,13 @@ class Dataset:
         return out
 
     def _project(self: D, exprs: list[tuple[str, E.Expr]]) -> D:
+        if any(has_window(e) for _, e in exprs):  # Window operators first, then the projection over them
+            op, exprs = lift_windows(self._op, exprs)
+            rename: dict[str, str] = {}
+            for name, e in exprs:
+                if isinstance(e, E.Col):
+                    rename.setdefault(e.name, name)
+            return self._new(O.Project(op, tuple(exprs)), self.lineage_through(rename))
         if [n for n, _ in exprs] == list(self.columns) and all(
                 isinstance(e, E.Col) and e.name == n for n, e in exprs):
             return self
