@@ -191,10 +191,38 @@ def plan_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, 
 
 def compile_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
                      backend: str = "auto", data_dir: str | None = None,
-                     tables: dict[str, str] | None = None) -> Program:
-    """Parse, optimize and generate the backend's standalone program."""
-    engine = get_backend(backend)  # first: a bad --backend fails before parsing (no cluster needed to compile)
-    return _generate(engine, plan_workflow(path, catalog, data_dir=data_dir, tables=tables), None)
+                     tables: dict[str, str] | None = None, options: dict[str, Any] | None = None) -> Program:
+    """Parse, optimize and generate one standalone program. `auto` is the
+    cost model's choice, as for `run` (a plan mixing engines needs
+    `compile_plan` instead); `options` may name a cost `profile`."""
+    if backend != "auto":
+        get_backend(backend)  # first: a bad --backend fails before parsing (no cluster needed to compile)
+    return generate(plan_workflow(path, catalog, data_dir=data_dir, tables=tables), backend, options)
+
+
+def generate(workflow: Workflow, backend: str = "auto", options: dict[str, Any] | None = None) -> Program:
+    """The program for an optimized workflow on `backend`; `auto`: on the
+    engine the cost model picks (one stage, else a one-line UsageError)."""
+    if backend == "auto":
+        from musketeer.autoplan import compile_single
+        from musketeer.cost_model import load_profile
+
+        extra = dict(options or {})
+        return compile_single(workflow, load_profile(extra.get("profile")), RunOptions(extra=extra))
+    return _generate(get_backend(backend), workflow, None)
+
+
+def compile_plan(path: str | os.PathLike[str], directory: str, catalog: Catalog | None = None, *,
+                 data_dir: str | None = None, tables: dict[str, str] | None = None,
+                 options: dict[str, Any] | None = None) -> dict[str, str]:
+    """`compile --backend auto -o DIR`: {file path: text} for one program per
+    stage of the cost model's plan plus DIR/run_plan.py running them in order."""
+    from musketeer.autoplan import compile_auto
+    from musketeer.cost_model import load_profile
+
+    extra = dict(options or {})
+    workflow = plan_workflow(path, catalog, data_dir=data_dir, tables=tables)
+    return compile_auto(workflow, load_profile(extra.get("profile")), directory, RunOptions(extra=extra))
 
 
 def check_supported(engine: Backend, workflow: Workflow) -> None:

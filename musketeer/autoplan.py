@@ -1,36 +1,32 @@
-"""`--backend auto`: plan across backends, cut stages, run them in order.
+"""`--backend auto`, the engine-facing glue: which engines, loaded when.
 
-The cost model (cost_model/) only knows backend *names*; this module owns
-the engines. It
-
-- lists the available backends and what each supports (`engines_for`);
-- turns a plan's stage into a standalone workflow: an edge that crosses
-  stages becomes `Sink(path=<dir>/stage_N_M.parquet)` in the producer and a
-  `Scan` of that file in the consumer (`cut_stage`);
-- runs stages one at a time, re-planning after each one: the rest of the
-  workflow now scans the files the stage wrote, whose Parquet footers hold
-  the real row counts, so later choices use measured sizes instead of
-  estimates (Musketeer's dynamic re-planning; `run_auto`).
-
-Planner labels map to engines through a dict, so tests can run a
-two-"backend" plan on one engine (labels local and local2 -> local).
+Planning, stage cutting and running a multi-stage plan are the cost
+model's (cost_model/planner.py, stages.py, orchestrate.py); this module
+only knows which backends exist (the registry, `candidates`), loads the
+ones a plan picks (`choose_plan`: a small query local wins never imports
+pyspark or probes for Java), and hands them to the cost model: `execute_auto`
+(run), `compile_auto` (one program per stage plus run_plan.py, rendered
+from templates/run_plan.py.j2) and `compile_single` (the plan as one
+program). "auto" means this everywhere: `musketeer run`, `compile`,
+`api.compile_workflow` and `Dataset.compile`.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import tempfile
 import time
-import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
-from musketeer.backends.base import Backend, RunOptions, RunResult
+import jinja2
+
+from musketeer.backends.base import Backend, Program, RunOptions, RunResult
 from musketeer.backends.capabilities import missing
-from musketeer.cost_model import Cardinality, Plan, Profile, plan, single_backend_seconds
-from musketeer.cost_model.planner import Stage
+from musketeer.backends.common.codetext import docstring_text
+from musketeer.cost_model import Cardinality, Plan, Profile, plan
+from musketeer.cost_model.orchestrate import (  # noqa: F401 - re-exported for callers of the old home
+    AutoRun, StageRun, make_plan, per_backend_estimates, run_auto, stage_metrics, stage_row_estimates, supports,
+)
+from musketeer.cost_model.stages import cut_stage, rest_of, static_stages  # noqa: F401 - re-exported
 from musketeer.ir import Workflow
 from musketeer.ir import operators as O
 from musketeer.errors import UsageError
@@ -59,214 +55,6 @@ def available_engines(options: RunOptions | None = None,
         except UsageError:
             continue
     return out
-
-
-def supports(engines: Mapping[str, Backend]):
-    """A planner predicate: can engine `label` run operator `op` (and, for a
-    While, every operator of its body)?"""
-    def check(label: str, op: O.Op) -> bool:
-        return not missing(engines[label].capabilities, op)
-    return check
-
-
-def make_plan(workflow: Workflow, engines: Mapping[str, Backend], profile: Profile) -> tuple[Plan, Cardinality]:
-    card = Cardinality(workflow)
-    return plan(workflow, card, profile, list(engines), supports(engines)), card
-
-
-def per_backend_estimates(workflow: Workflow, card: Cardinality, engines: Mapping[str, Backend],
-                          profile: Profile) -> dict[str, float]:
-    """Seconds to run the whole workflow on each backend alone (inf: it cannot)."""
-    check = supports(engines)
-    return {b: single_backend_seconds(workflow, card, profile, b, check) for b in engines}
-
-
-# --- cutting -----------------------------------------------------------------
-
-def _table_name(path: str) -> str:
-    """Each stage file is its own table (stage_3_0): names must not collide
-    in a program that reads files of several earlier stages."""
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def _file_scan(op: O.Op, table: str, path: str) -> O.Scan:
-    cols = tuple(O.ScanColumn(f.name, f.name, f.dtype) for f in op.schema)
-    return O.Scan(table=table, path=path, format="parquet", columns=cols)
-
-
-def cut_stage(stage: Stage, number: int, files: dict[int, str], directory: str,
-              name: str = "workflow") -> Workflow:
-    """The standalone workflow for one stage.
-
-    `files` maps operator ids already materialised by earlier stages to
-    their Parquet files; this stage's outputs read by later stages are added
-    to it (as `<directory>/stage_<number>_<k>.parquet`).
-    """
-    swap: dict[int, O.Op] = {}
-    for op in stage.inputs:
-        if id(op) not in files:
-            raise RuntimeError(f"stage {number} reads {op.opname}, which no earlier stage wrote")
-        swap[id(op)] = _file_scan(op, _table_name(files[id(op)]), files[id(op)])
-    memo: dict[int, O.Op] = {}
-    sinks: list[O.Sink] = []
-    k = 0
-    for out in stage.outputs:
-        rebuilt = O.replace_nodes(out, swap, memo)
-        if isinstance(out, O.Sink):
-            sinks.append(rebuilt)  # type: ignore[arg-type]
-            continue
-        path = os.path.join(directory, f"stage_{number}_{k}.parquet")
-        k += 1
-        files[id(out)] = path
-        sinks.append(O.Sink(rebuilt, name=f"stage_{number}_{k - 1}", path=path, format="parquet"))
-    return Workflow(tuple(sinks), f"{name}_stage{number}")
-
-
-def rest_of(workflow: Workflow, done_sinks: set[str], files: dict[int, str]) -> Workflow | None:
-    """The workflow still to run: sinks not yet produced, over Scans of the
-    materialised files instead of the operators that wrote them."""
-    todo = [s for s in workflow.sinks if s.name not in done_sinks]
-    if not todo:
-        return None
-    swap: dict[int, O.Op] = {}
-    for op in workflow.ops():
-        if id(op) in files and not isinstance(op, O.Sink):
-            swap[id(op)] = _file_scan(op, _table_name(files[id(op)]), files[id(op)])
-    memo: dict[int, O.Op] = {}
-    return Workflow(tuple(O.replace_nodes(s, swap, memo) for s in todo), workflow.name)  # type: ignore[misc]
-
-
-def static_stages(workflow: Workflow, p: Plan, directory: str) -> list[tuple[str, Workflow]]:
-    """Every stage of one plan, cut at once (what `compile -o DIR` writes)."""
-    files: dict[int, str] = {}
-    return [(s.backend, cut_stage(s, n, files, directory, workflow.name)) for n, s in enumerate(p.stages)]
-
-
-# --- running -----------------------------------------------------------------
-
-@dataclass
-class StageRun:
-    backend: str
-    estimate: float
-    seconds: float
-    ops: int
-    est_rows: dict[str, float] = field(default_factory=dict)
-    real_rows: dict[str, int] = field(default_factory=dict)
-    est_startup: float = 0.0  # part of `estimate`: the engine's start, paid once per process
-
-
-@dataclass
-class AutoRun:
-    outputs: dict[str, Any]
-    stages: list[StageRun]
-    first_plan: Plan
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def run_auto(workflow: Workflow, engines: Mapping[str, Backend], profile: Profile,
-             options: RunOptions, directory: str | None = None, replan: bool = True) -> AutoRun:
-    """Run the cheapest plan stage by stage, re-planning after each stage."""
-    own_dir = directory is None
-    tmp = tempfile.TemporaryDirectory(prefix="musketeer-stages-") if own_dir else None
-    directory = tmp.name if tmp is not None else directory
-    assert directory is not None
-    try:
-        return _run_stages(workflow, engines, profile, options, directory, replan)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-
-
-def _run_stages(workflow: Workflow, engines: Mapping[str, Backend], profile: Profile,
-                options: RunOptions, directory: str, replan: bool) -> AutoRun:
-    files: dict[int, str] = {}
-    outputs: dict[str, Any] = {}
-    runs: list[StageRun] = []
-    metrics: dict[str, Any] = {}
-    first: Plan | None = None
-    remaining: Workflow | None = workflow
-    number = 0
-    static: Plan | None = None
-    limit = len(workflow.ops()) + 1  # each stage consumes at least one operator
-    while remaining is not None:
-        if number >= limit:
-            raise RuntimeError("auto plan made no progress (a stage produced nothing new)")
-        if replan or static is None:
-            current, card = make_plan(remaining, engines, profile)
-            static = current
-            stage_index = 0
-        else:
-            stage_index += 1
-        first = first or current
-        stage = static.stages[stage_index]
-        stage_wf = cut_stage(stage, number, files, directory, workflow.name)
-        engine = engines[stage.backend]
-        start = time.perf_counter()
-        program = engine.generate(stage_wf)
-        metrics["generate_seconds"] = metrics.get("generate_seconds", 0.0) + time.perf_counter() - start
-        start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            result: RunResult = engine.run(program, options)
-        seconds = time.perf_counter() - start
-        for w in caught:
-            metrics.setdefault("warnings", []).append(" ".join(str(w.message).split()))
-        first_use = stage.backend not in {st.backend for st in static.stages[:stage_index]}
-        run = StageRun(stage.backend, stage.estimate, seconds, len(stage.ops),
-                       est_rows=stage_row_estimates(stage, number, card),
-                       est_startup=profile.get(stage.backend).startup if first_use else 0.0)
-        for s in stage_wf.sinks:
-            frame = result.outputs.get(s.name)
-            run.real_rows[s.name] = len(frame) if frame is not None else 0
-        for s in stage.outputs:
-            if isinstance(s, O.Sink):
-                outputs[s.name] = result.outputs[s.name]
-        runs.append(run)
-        number += 1
-        if replan:
-            remaining = rest_of(remaining, set(outputs), files)
-            # Keys are ids of the old workflow's operators, which may now be
-            # freed and their ids reused: start afresh (the new workflow
-            # reads those files through Scans).
-            files = {}
-        elif stage_index + 1 >= len(static.stages):
-            remaining = None
-    assert first is not None
-    metrics.update(stage_metrics(runs, replanned=replan))
-    return AutoRun(outputs, runs, first, metrics)
-
-
-def stage_row_estimates(stage: Stage, number: int, card: Cardinality) -> dict[str, float]:
-    """Estimated rows of each output a stage writes, under the names
-    cut_stage gives them (sinks keep theirs; others are stage_N_K)."""
-    out: dict[str, float] = {}
-    k = 0
-    for op in stage.outputs:
-        if isinstance(op, O.Sink):
-            out[op.name] = card[op.input].rows
-        else:
-            out[f"stage_{number}_{k}"] = card[op].rows
-            k += 1
-    return out
-
-
-def stage_metrics(runs: list[StageRun], replanned: bool) -> dict[str, Any]:
-    """`--metrics` lines for auto: per stage its backend, estimated vs
-    actual seconds, estimated vs actual rows of each output. With
-    re-planning each stage's estimate was made after the stages before it
-    ran, from their real output sizes."""
-    metrics: dict[str, Any] = {"plan": " -> ".join(r.backend for r in runs),
-                               "replanned_after_each_stage": replanned}
-    for n, r in enumerate(runs):
-        rows = ", ".join(f"{name} {r.est_rows.get(name, math.nan):,.0f} -> {real:,}"
-                         for name, real in r.real_rows.items())
-        metrics[f"stage {n}"] = (f"{r.backend}: estimated {r.estimate:.3f} s (of which start-up "
-                                 f"{r.est_startup:.3f} s, paid before the run starts), actual run "
-                                 f"{r.seconds:.3f} s; rows estimated -> actual: {rows}")
-    return metrics
-
-
-def default_tmp_dir() -> str:
-    return tempfile.gettempdir()
 
 
 # --- the `--backend auto` entry points --------------------------------------
@@ -337,37 +125,17 @@ def execute_auto(workflow: Workflow, run_options: RunOptions, profile: Profile) 
     return RunResult(outputs=run.outputs, metrics=metrics), p
 
 
-DRIVER = '''"""Run the stages of {name!r} in order: the plan `musketeer compile --backend auto` chose.
-
-    python run_plan.py [--output result.csv]
-
-Each stage is a standalone program; stages hand data over in Parquet files
-(stage_N_M.parquet next to this script). Arguments go to the stage that
-produces the 'result' output.
-"""
-
-import os
-import subprocess
-import sys
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-STAGES = {stages!r}
-RESULT_STAGE = {result!r}
+TEMPLATES = Path(__file__).parent / "templates"
 
 
-def main(argv=None):
-    args = sys.argv[1:] if argv is None else argv
-    for n, program in enumerate(STAGES):
-        code = subprocess.call([sys.executable, os.path.join(HERE, program), *(args if n == RESULT_STAGE else [])])
-        if code:
-            print(f"stage {{n}} ({{program}}) failed with exit code {{code}}", file=sys.stderr)
-            return code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
+def driver_text(name: str, stages: list[tuple[str, str]], result_stage: int, directory: str) -> str:
+    """run_plan.py (templates/run_plan.py.j2): runs the stage programs in order."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined, autoescape=False)
+    env.filters["pyrepr"] = repr
+    return env.get_template("run_plan.py.j2").render(
+        name=docstring_text(repr(name)), stages=stages, result=int(result_stage),
+        handover=docstring_text(f"stage_N_M.parquet in {directory}"))
 
 
 def compile_auto(workflow: Workflow, profile: Profile, directory: str,
@@ -377,14 +145,24 @@ def compile_auto(workflow: Workflow, profile: Profile, directory: str,
     directory = os.path.abspath(directory)
     p, engines, _ = choose_plan(workflow, profile, options)
     files: dict[str, str] = {}
-    names: list[str] = []
+    stages: list[tuple[str, str]] = []
     result_stage = len(p.stages) - 1
     for n, (backend, stage_wf) in enumerate(static_stages(workflow, p, directory)):
         name = f"stage_{n}_{backend}.py"
-        names.append(name)
+        stages.append((name, backend))
         files[os.path.join(directory, name)] = engines[backend].generate(stage_wf).text
         if any(s.name == "result" for s in stage_wf.sinks):
             result_stage = n
-    files[os.path.join(directory, "run_plan.py")] = DRIVER.format(name=workflow.name, stages=names,
-                                                                  result=result_stage)
+    files[os.path.join(directory, "run_plan.py")] = driver_text(workflow.name, stages, result_stage, directory)
     return files
+
+
+def compile_single(workflow: Workflow, profile: Profile, options: RunOptions | None = None) -> Program:
+    """`compile --backend auto` to one program: the cost model's plan, which
+    must then be one stage (a mixed plan needs a directory: compile_auto)."""
+    p, engines, _ = choose_plan(workflow, profile, options)
+    if len(p.stages) != 1:
+        raise UsageError(f"--backend auto plans this workflow on several engines ({' -> '.join(s.backend for s in p.stages)}): "
+                         "compile it into a directory (-o DIR, one program per stage plus run_plan.py) "
+                         "or name one --backend")
+    return engines[p.stages[0].backend].generate(workflow)

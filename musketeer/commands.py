@@ -30,7 +30,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if to_file:
         check_destination(args.output, "--output")
     program = api.compile_workflow(args.workflow, backend=args.backend,
-                                   data_dir=args.data_dir, tables=args.tables)
+                                   data_dir=args.data_dir, tables=args.tables, options=args.options)
     if to_file:
         commit_text_files({args.output: program.text})
     else:
@@ -41,11 +41,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _compile_plan(args: argparse.Namespace) -> int:
     """`compile --backend auto -o DIR`: one program per stage of the chosen
     plan, plus DIR/run_plan.py running them in order."""
-    from musketeer.cost_model import load_profile
-    from musketeer.autoplan import compile_auto
-
-    workflow = api.plan_workflow(args.workflow, data_dir=args.data_dir, tables=args.tables)
-    files = compile_auto(workflow, load_profile(getattr(args, "profile", None)), args.output)
+    files = api.compile_plan(args.workflow, args.output, data_dir=args.data_dir, tables=args.tables,
+                             options=args.options)
     commit_text_files(files)
     _note(f"wrote {len(files) - 1} stage program(s) and run_plan.py to {args.output}")
     return 0

@@ -101,10 +101,11 @@ class Dataset(_LinqDataset):
         return (optimize_workflow(wf) if passes else wf).to_text()
 
     def compile(self, backend: str = "auto", name: str = "workflow") -> Program:
-        """The backend's standalone program (`.text` is its source)."""
-        from musketeer.api import get_backend, optimize_workflow
+        """The backend's standalone program (`.text` is its source); `auto`
+        is the cost model's choice, as for run()."""
+        from musketeer.api import generate, optimize_workflow
 
-        return get_backend(backend).generate(optimize_workflow(self.to_workflow(name)))
+        return generate(optimize_workflow(self.to_workflow(name)), backend)
 
 
 # --- reading data ---------------------------------------------------------------

@@ -184,3 +184,46 @@ def test_capabilities_check_fails_on_a_stale_file(tmp_path: Path) -> None:
     assert cli.main(["capabilities", "--check", str(stale)]) == 1
     assert cli.main(["capabilities", "--write", str(stale)]) == 0
     assert cli.main(["capabilities", "--check", str(stale)]) == 0
+
+
+# --- "auto" means the cost model's choice everywhere -----------------------------
+
+def _dask_is_cheapest(tmp_path: Path) -> Path:
+    """A profile in which only dask is cheap: local, spark and ciel start slowly."""
+    import json
+
+    slow = {"startup": 1000.0}
+    profile = {"version": 1, "backends": {"local": slow, "spark": slow, "ciel": slow, "dask": {"startup": 0.1}}}
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    return path
+
+
+def test_auto_is_the_cost_models_choice_for_run_compile_and_dataset(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    ok, reason = registry.available("dask")
+    if not ok:
+        pytest.skip(f"dask unavailable: {reason}")
+    profile = _dask_is_cheapest(tmp_path)
+    monkeypatch.setenv("MUSKETEER_PROFILE", str(profile))
+    compiled = api.compile_workflow(EXAMPLE, data_dir=str(DATA))
+    assert compiled.backend == "dask" and "dask" in compiled.text
+    run = api.execute(EXAMPLE, data_dir=str(DATA))
+    assert run.result.metrics["backend"] == "dask"
+    from musketeer import read
+
+    regions = read(str(DATA / "regions.csv"))
+    assert regions.compile().backend == "dask"
+    assert regions.compile("local").backend == "local"
+
+
+def test_compiling_a_mixed_plan_to_one_file_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from musketeer import autoplan
+    from musketeer.cost_model.planner import Plan, Stage
+
+    def two_stages(workflow, profile, options=None, names=None):
+        return Plan([Stage("local", []), Stage("dask", [])], 1.0, {}), {}, None
+
+    monkeypatch.setattr(autoplan, "choose_plan", two_stages)
+    with pytest.raises(Exception, match=r"several engines \(local -> dask\).*-o DIR"):
+        api.compile_workflow(EXAMPLE, data_dir=str(DATA))
