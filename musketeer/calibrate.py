@@ -44,6 +44,7 @@ from musketeer.ir import operators as O
 from musketeer.ir.expr import AggCall
 from musketeer.ir.types import DATE, FLOAT64, INT64, STRING, decimal
 from musketeer.ir.workflow import Workflow
+from musketeer.progress import Progress
 
 DEFAULT_SIZES: tuple[int, ...] = (50_000, 200_000, 1_000_000)
 KINDS = ("base", "filter", "project", "join", "aggregate", "aggregate4", "sink", "sort")
@@ -254,7 +255,7 @@ def recalibrate_loops(engines: Mapping[str, Backend], sizes: Sequence[int],
     what the loop's unexplained time is measured against)."""
     target = profile_path(path)
     current = load_profile(target) if target.exists() else Profile()
-    progress = Progress(len(engines) * 2, stream)
+    progress = Progress(len(engines) * 2, stream, title="calibrate loops")
     options = options or RunOptions()
     with tempfile.TemporaryDirectory(prefix="musketeer-calibrate-") as tmp:
         for name, engine in engines.items():
@@ -263,26 +264,6 @@ def recalibrate_loops(engines: Mapping[str, Backend], sizes: Sequence[int],
             save_profile(current, target)
     progress.close()
     return current, str(target)
-
-
-class Progress:
-    """A plain-text progress bar on stderr (redrawn in place on a terminal)."""
-
-    def __init__(self, total: int, stream=None, width: int = 30) -> None:
-        self.total, self.done, self.width = total, 0, width
-        self.stream = stream or sys.stderr
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
-
-    def __call__(self, label: str) -> None:
-        self.done += 1
-        filled = int(self.width * self.done / max(self.total, 1))
-        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} {label}"
-        self.stream.write(("\r" + line.ljust(78)) if self.tty else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
 
 
 def calibrate(engines: Mapping[str, Backend], sizes: Sequence[int] = DEFAULT_SIZES,
@@ -294,7 +275,7 @@ def calibrate(engines: Mapping[str, Backend], sizes: Sequence[int] = DEFAULT_SIZ
     values and is named in the raised error after the others are done."""
     target = profile_path(path)
     current = load_profile(target) if target.exists() else Profile()
-    progress = Progress(len(engines) * (len(sizes) * len(KINDS) + 3), stream)
+    progress = Progress(len(engines) * (len(sizes) * len(KINDS) + 3), stream, title="calibrate")
     options = options or RunOptions()
     failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="musketeer-calibrate-") as tmp:

@@ -55,7 +55,6 @@ def configure(level: int = NORMAL, stream=None) -> None:
     _handler.setFormatter(logging.Formatter("musketeer: %(message)s" if level < VERBOSE + 1
                                             else "musketeer: %(name)s: %(levelname)s: %(message)s"))
     LOGGER.addHandler(_handler)
-    LOGGER.propagate = False
     LOGGER.setLevel(logging.WARNING if level <= QUIET else logging.INFO if level == NORMAL else logging.DEBUG)
     # py4j says INFO when the Spark gateway closes: only with -v -v
     logging.getLogger("py4j").setLevel(logging.DEBUG if level > VERBOSE else logging.WARNING)

@@ -4,7 +4,8 @@ On a terminal a person wants to see that something is happening and for
 how long: a live line with a spinner, the current step, a bar, `done/total`
 and the elapsed time, redrawn in place. Anywhere else (a CI log, a pipe, a
 file) redrawn bars are noise, so only the `note` lines are written, each
-once, as plain text. With `-q` nothing is written.
+once, as plain text. With `-q` nothing is written. Every step is also
+logged at DEBUG (`musketeer.progress`), so `-v` lists them in a log.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import sys
 from typing import IO, Any
 
-from musketeer.logs import quiet, terminal_stream
+from musketeer.logs import LOGGER, quiet, terminal_stream
+
+LOG = LOGGER.getChild("progress")
 
 
 def is_tty(stream: IO[str]) -> bool:
@@ -56,6 +59,7 @@ class Progress:
 
     def __call__(self, label: str) -> None:
         self.done += 1
+        LOG.debug("[%d/%d] %s", self.done + 1, self.total, label)
         if self._bar is not None:
             self._bar.update(self._task, completed=min(self.done, self.total), description=label)
 

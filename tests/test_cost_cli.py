@@ -123,20 +123,23 @@ def test_compare_fails_loudly_when_results_differ(small: Path, capsys, monkeypat
     assert code == 1 and "backend dask disagrees" in err
 
 
-def test_calibrate_writes_valid_profile(tmp_path: Path) -> None:
+def test_calibrate_writes_valid_profile(tmp_path: Path, caplog) -> None:
     path = tmp_path / "profile.json"
+    caplog.set_level("DEBUG", logger="musketeer.progress")
     calibrate({"local": BACKEND}, sizes=[2000, 8000], path=path, stream=open(tmp_path / "log", "w"))
     data = json.loads(path.read_text())
     assert set(data["backends"]) >= {"local", "spark"}
     prof = load_profile(path)
     assert prof.get("local").rates["join"] > 0 and prof.get("local").startup >= 0
-    assert "local join" in (tmp_path / "log").read_text()
-    assert "local loop x1/x5 2,000 rows" in (tmp_path / "log").read_text()
-    assert "local loop x1/x5 8,000 rows" in (tmp_path / "log").read_text()
+    assert (tmp_path / "log").read_text() == ""  # not a terminal: no progress bars
+    steps = caplog.text  # each step is logged (shown with -v)
+    assert "local join" in steps
+    assert "local loop x1/x5 2,000 rows" in steps
+    assert "local loop x1/x5 8,000 rows" in steps
     assert prof.get("local").loop_stage_overhead >= 0 and prof.get("local").loop_row >= 0
 
 
-def test_calibrate_loops_only_keeps_rates(tmp_path: Path, capsys) -> None:
+def test_calibrate_loops_only_keeps_rates(tmp_path: Path, capsys, caplog) -> None:
     """--loops-only re-measures the loop costs against the profile's rates
     and leaves everything else as it was."""
     path = tmp_path / "p.json"
@@ -144,21 +147,24 @@ def test_calibrate_loops_only_keeps_rates(tmp_path: Path, capsys) -> None:
     before.backends["local"] = dataclasses.replace(before.backends["local"], loop_stage_overhead=123.0,
                                                    loop_row=7.0)
     save_profile(before, path)
+    caplog.set_level("DEBUG", logger="musketeer.progress")
     assert cli.main(["calibrate", "--backends", "local", "--sizes", "1000,3000", "--loops-only",
                      "--profile", str(path)]) == 0
-    err = capsys.readouterr().err
-    assert "local loop x1/x5 3,000 rows" in err and "local join" not in err
+    assert "local loop x1/x5 3,000 rows" in caplog.text and "local join" not in caplog.text
     after = load_profile(path).get("local")
     assert after.rates == before.backends["local"].rates and after.startup == before.backends["local"].startup
     assert after.loop_stage_overhead < 1.0 and after.loop_row < 1.0  # measured, not the planted values
 
 
-def test_calibrate_cli_shows_progress_and_writes_profile(tmp_path: Path, capsys) -> None:
+def test_calibrate_cli_logs_progress_and_writes_profile(tmp_path: Path, capsys, caplog) -> None:
+    """Not on a terminal: no progress bars (there were 19 per backend), one
+    line saying what was written; the steps are logged (shown with -v)."""
     path = tmp_path / "p.json"
+    caplog.set_level("DEBUG", logger="musketeer.progress")
     assert cli.main(["calibrate", "--backends", "local", "--sizes", "300,600", "--profile", str(path)]) == 0
     err = capsys.readouterr().err
-    assert "local startup (fresh process)" in err and "local join 600 rows" in err
-    assert f"wrote profile for local to {path}" in err
+    assert err.splitlines() == [f"musketeer: wrote profile for local to {path}"]
+    assert "local startup (fresh process)" in caplog.text and "local join 600 rows" in caplog.text
     local = load_profile(path).get("local")
     assert local.startup > 0 and local.rates["scan"] > 0 and local.op_overhead >= 0
 
