@@ -116,21 +116,35 @@ def run_script(path: str, env: dict[str, str], client: Any, progress: bool = Fal
 
 
 def _show_progress(client: Any, stop: threading.Event) -> None:
+    """After a second: a live status line on a terminal, else a plain line
+    every few seconds (--progress always into a file or pipe)."""
     from rich.console import Console
 
     console = Console(stderr=True)
     if stop.wait(1.0):
         return  # short jobs show nothing
+    start = time.monotonic()
+
+    def line() -> str | None:
+        try:
+            tasks = client.info(timeout=5)["tasks"]
+        except Exception:  # noqa: BLE001 - progress is best effort
+            return None
+        return (f"skywriting: {tasks.get('done', 0)} tasks done, {tasks.get('running', 0)} running, "
+                f"{tasks.get('ready', 0) + tasks.get('pending', 0)} waiting ({time.monotonic() - start + 1:.0f} s)")
+
+    if not console.is_terminal:
+        while True:
+            text = line()
+            if text is not None:
+                print(text, file=sys.stderr, flush=True)
+            if stop.wait(3.0):
+                return
     with console.status("") as status:
-        start = time.monotonic()
         while not stop.wait(0.5):
-            try:
-                tasks = client.info(timeout=5)["tasks"]
-            except Exception:  # noqa: BLE001 - progress is best effort
-                continue
-            status.update(f"skywriting: {tasks.get('done', 0)} tasks done, {tasks.get('running', 0)} running, "
-                          f"{tasks.get('ready', 0) + tasks.get('pending', 0)} waiting "
-                          f"({time.monotonic() - start + 1:.0f} s)")
+            text = line()
+            if text is not None:
+                status.update(text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -164,6 +164,15 @@ def test_cli_prints_the_result_and_locates_errors(tmp_path):
     assert usage.returncode == 2 and "expected K=V" in usage.stderr
 
 
+def test_long_jobs_show_progress(tmp_path):
+    slow = _script(tmp_path, f'f = spawn(python("{SLEEP}"), [2500, 0]);\nreturn *f;\n')
+    env = {k: v for k, v in os.environ.items() if k != "MUSKETEER_CIEL_TLS"}
+    out = subprocess.run([sys.executable, "-m", "musketeer.cli", "sky", "run", slow, "--progress", "always"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout == "1\n"
+    assert "skywriting: " in out.stderr and " tasks done, " in out.stderr
+
+
 # --- faults -------------------------------------------------------------------------
 SLOW_LOOP = f'''
 total = 0;

@@ -25,6 +25,7 @@ from musketeer.frontends.skywriting.vm import (
     Future,
     Host,
     PyFunction,
+    Scope,
     VM,
     _number,
     type_name,
@@ -50,9 +51,22 @@ def names() -> list[str]:
 SCRIPT_DIR = "__script_dir__"
 
 
+class _BuiltinScope(Scope):
+    """The scope above a script's globals; pickled as a reference to this module's
+    one instance (continuations and spawned closures carry no copy of it)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_builtin_scope, ())
+
+
+def _builtin_scope() -> Scope:
+    return BUILTINS
+
+
 def globals_for(env: dict[str, str] | None = None, script_dir: str | None = None) -> dict[str, Any]:
-    """A script's starting globals: the builtins, and `env` (the --arg values)."""
-    out: dict[str, Any] = {name: Builtin(name) for name in _TABLE}
+    """A script's starting globals (the builtins are the scope above them): `env`
+    (the --arg values) and the script's folder."""
+    out: dict[str, Any] = {}
     out["env"] = dict(env or {})
     if script_dir is not None:
         out[SCRIPT_DIR] = script_dir
@@ -293,3 +307,6 @@ def show(v: Any) -> str:
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)
     return json.dumps(plain(v), ensure_ascii=False)
+
+
+BUILTINS: Scope = _BuiltinScope({name: Builtin(name) for name in _TABLE}, None)

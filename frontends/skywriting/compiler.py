@@ -26,7 +26,13 @@ class Code:
     params: tuple[str, ...]
     loc: SourceLoc
     ops: list[tuple[str, Any]] = field(default_factory=list)
-    locs: list[SourceLoc] = field(default_factory=list)
+    # (line, col) per op, the file once: a continuation pickles the code, and one
+    # SourceLoc object per op made that a third of a Skywriting loop's iteration
+    locs: list[tuple[int, int]] = field(default_factory=list)
+
+    def loc_at(self, pc: int) -> SourceLoc:
+        line, col = self.locs[pc]
+        return SourceLoc(self.loc.file, line, col)
 
     def __repr__(self) -> str:
         return f"<code {self.name} {self.loc.file}:{self.loc.line}>"
@@ -47,7 +53,7 @@ class _Compiler:
 
     def emit(self, op: str, arg: Any, loc: SourceLoc) -> int:
         self.code.ops.append((op, arg))
-        self.code.locs.append(loc)
+        self.code.locs.append((loc.line, loc.col))
         return len(self.code.ops) - 1
 
     def here(self) -> int:

@@ -216,7 +216,9 @@ class VM:
     def __init__(self, code: Code, args: list[Any] | None = None, scope: Scope | None = None,
                  globals_: dict[str, Any] | None = None) -> None:
         if scope is None:
-            scope = Scope(dict(globals_ or {}), None)
+            from musketeer.frontends.skywriting.builtins import BUILTINS
+
+            scope = Scope(dict(globals_ or {}), BUILTINS)
         else:
             scope = Scope(dict(zip(code.params, args or [])), scope)
         self.frames: list[Frame] = [Frame(code, scope)]
@@ -249,7 +251,7 @@ class VM:
             elif op == "LOAD":
                 found, value = f.scope.lookup(arg)
                 if not found:
-                    raise SkyError(f"{arg} is not defined", f.code.locs[f.pc])
+                    raise SkyError(f"{arg} is not defined", f.code.loc_at(f.pc))
                 stack.append(value)
             elif op == "STORE":
                 f.scope.vars[arg] = stack.pop()
@@ -259,19 +261,19 @@ class VM:
                 stack.extend(stack[-2:])
             elif op == "BINOP":
                 b = stack.pop()
-                stack[-1] = binop(arg, stack[-1], b, f.code.locs[f.pc])
+                stack[-1] = binop(arg, stack[-1], b, f.code.loc_at(f.pc))
             elif op == "NOT":
-                stack[-1] = not truth(stack[-1], f.code.locs[f.pc])
+                stack[-1] = not truth(stack[-1], f.code.loc_at(f.pc))
             elif op == "TRUTH":
-                stack[-1] = truth(stack[-1], f.code.locs[f.pc])
+                stack[-1] = truth(stack[-1], f.code.loc_at(f.pc))
             elif op == "NEG":
                 if not _number(stack[-1]):
-                    raise SkyError(f"cannot negate {type_name(stack[-1])}", f.code.locs[f.pc])
+                    raise SkyError(f"cannot negate {type_name(stack[-1])}", f.code.loc_at(f.pc))
                 stack[-1] = -stack[-1]
             elif op == "DEREF":
                 value = stack[-1]
                 if not isinstance(value, Future):
-                    raise SkyError(f"* needs a future (from spawn), got {type_name(value)}", f.code.locs[f.pc])
+                    raise SkyError(f"* needs a future (from spawn), got {type_name(value)}", f.code.loc_at(f.pc))
                 if self.resolved is not None and self.resolved[0] == value.id:
                     stack[-1] = self.resolved[1]
                 else:
@@ -289,34 +291,34 @@ class VM:
                 del stack[len(stack) - 2 * arg:]
                 out = {}
                 for k, v in zip(flat[::2], flat[1::2]):
-                    _key(k, f.code.locs[f.pc])
+                    _key(k, f.code.loc_at(f.pc))
                     out[k] = v
                 stack.append(out)
             elif op == "INDEX":
                 key = stack.pop()
-                stack[-1] = _index(stack[-1], key, f.code.locs[f.pc])
+                stack[-1] = _index(stack[-1], key, f.code.loc_at(f.pc))
             elif op == "STORE_INDEX":
                 value, key, container = stack.pop(), stack.pop(), stack.pop()
-                _store_index(container, key, value, f.code.locs[f.pc])
+                _store_index(container, key, value, f.code.loc_at(f.pc))
             elif op == "JUMP":
                 f.pc = arg
                 continue
             elif op == "JUMP_IF_FALSE":
-                if not truth(stack.pop(), f.code.locs[f.pc]):
+                if not truth(stack.pop(), f.code.loc_at(f.pc)):
                     f.pc = arg
                     continue
             elif op == "JUMP_IF_TRUE":
-                if truth(stack.pop(), f.code.locs[f.pc]):
+                if truth(stack.pop(), f.code.loc_at(f.pc)):
                     f.pc = arg
                     continue
             elif op == "JUMP_IF_FALSE_OR_POP":
-                if not truth(stack[-1], f.code.locs[f.pc]):
+                if not truth(stack[-1], f.code.loc_at(f.pc)):
                     stack[-1] = False
                     f.pc = arg
                     continue
                 stack.pop()
             elif op == "JUMP_IF_TRUE_OR_POP":
-                if truth(stack[-1], f.code.locs[f.pc]):
+                if truth(stack[-1], f.code.loc_at(f.pc)):
                     stack[-1] = True
                     f.pc = arg
                     continue
@@ -330,7 +332,7 @@ class VM:
                 elif isinstance(it, str):
                     it = list(it)
                 elif not isinstance(it, list):
-                    raise SkyError(f"cannot iterate over {type_name(it)}", f.code.locs[f.pc])
+                    raise SkyError(f"cannot iterate over {type_name(it)}", f.code.loc_at(f.pc))
                 stack[-1] = _Iter(list(it))
             elif op == "FOR_ITER":
                 it = stack[-1]
@@ -344,7 +346,7 @@ class VM:
                 args = stack[len(stack) - arg:] if arg else []
                 del stack[len(stack) - arg:]
                 fn = stack.pop()
-                loc = f.code.locs[f.pc]
+                loc = f.code.loc_at(f.pc)
                 if isinstance(fn, Closure):
                     _arity(fn, args, loc)
                     if len(frames) >= MAX_DEPTH:
@@ -368,7 +370,7 @@ class VM:
                 frames[-1].stack.append(value)
                 continue
             else:  # pragma: no cover
-                raise SkyError(f"bad opcode {op}", f.code.locs[f.pc])
+                raise SkyError(f"bad opcode {op}", f.code.loc_at(f.pc))
             f.pc += 1
 
 

@@ -118,3 +118,15 @@ def held_payload(gate: str, log: str, n_bytes: int) -> bytes:
         f.write("start\n")
     _wait_for(gate)
     return payload(n_bytes, 7)
+
+
+def at_least(i: int, n: int) -> bool:
+    """A loop's stop test (the benchmark's Python-API loops)."""
+    return i >= n
+
+
+def count_to(i: int, n: int) -> Any:
+    """A loop inside the engine: each iteration tail-spawns the next (no driver)."""
+    if i >= n:
+        return i
+    return spawn(count_to, i + 1, n)
