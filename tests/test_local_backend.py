@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -233,6 +234,40 @@ def test_join_keys_of_different_types(people: O.Scan, depts: O.Scan, con: duckdb
     out = result(keep(j, "id", "k", "floor_no"))
     assert str(out["k"].dtype) == "int64[pyarrow]"  # the key keeps its own type in the output
     assert_same(out, con, "SELECT id, k, floor_no FROM people p LEFT JOIN depts d ON p.k = d.floor_no")
+
+
+@pytest.mark.parametrize("key", ["k", "dept", "hired", "ts", "active", "salary", "price"])
+@pytest.mark.parametrize("kind", ["inner", "left", "right", "full"])
+def test_self_join_on_every_key_type(key: str, kind: str, paths: dict[str, Path],
+                                     con: duckdb.DuckDBPyConnection) -> None:
+    """Equi-joins on each column type (the hash join takes integer, string,
+    date, timestamp and bool keys, float keys keep the pandas path), carrying
+    every column type, NULL keys and duplicate keys on both sides; the
+    right side is filtered smaller or larger than the left, so both sides get
+    hashed."""
+    right_names = {n: f"r_{n}" for n in PEOPLE_TYPES}
+    for cut in (4, 10):
+        left = O.Filter(scan("people", paths["people"], PEOPLE_TYPES), E.Compare("<=", C("id"), L(cut)))
+        right = scan("people", paths["people"], PEOPLE_TYPES, rename=right_names)
+        j = O.Join(left, right, kind, (key,), (f"r_{key}",))
+        cols = ", ".join([f"a.{n}" for n in PEOPLE_TYPES] + [f"b.{n} AS r_{n}" for n in PEOPLE_TYPES])
+        assert_same(result(j), con, f"SELECT {cols} FROM (SELECT * FROM people WHERE id <= {cut}) a "
+                                    f"{JOIN_SQL[kind]} people b ON a.{key} = b.{key}")
+
+
+def test_float_join_keys_match_negative_zero(tmp_path: Path) -> None:
+    """-0.0 = 0.0 and NaN = NaN in SQL (DuckDB), though they differ bit for bit."""
+    path = tmp_path / "f.parquet"
+    nans = np.array([np.nan, -np.nan, np.float64(np.nan) * -1.0]).tolist()
+    pq.write_table(pa.table({"x": pa.array([0.0, -0.0, 1.5, None, *nans], pa.float64()),
+                             "i": list(range(1, 8))}), path)
+    a = scan("f", path, {"x": FLOAT64, "i": INT64})
+    b = scan("f", path, {"x": FLOAT64, "i": INT64}, rename={"x": "y", "i": "j"})
+    con = duckdb.connect()
+    con.sql(f"CREATE VIEW f AS SELECT * FROM read_parquet('{path}')")
+    for kind in ("inner", "left", "full"):
+        assert_same(result(O.Join(a, b, kind, ("x",), ("y",))), con,
+                    f"SELECT a.x, a.i, b.x AS y, b.i AS j FROM f a {JOIN_SQL[kind]} f b ON a.x = b.x")
 
 
 def test_cross_join(people: O.Scan, depts: O.Scan, con: duckdb.DuckDBPyConnection) -> None:
