@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from musketeer.ir import MusketeerError
 from musketeer import __version__, commands
@@ -64,6 +65,41 @@ def run_options(args: argparse.Namespace) -> dict[str, object]:
     return {key: value for key in keys if (value := getattr(args, key, None))}
 
 
+@dataclass(frozen=True)
+class Parents:
+    """The flags several commands share, each declared once here; commands
+    list the groups they take (`parents=[...]`)."""
+
+    debug: argparse.ArgumentParser  # --debug after the subcommand too
+    workflow: argparse.ArgumentParser  # WORKFLOW, --data-dir, --table
+    backend: argparse.ArgumentParser  # --backend
+    cluster: argparse.ArgumentParser  # every backend's cluster flags (the registry)
+    profile: argparse.ArgumentParser  # --profile
+
+
+def shared_flags() -> Parents:
+    from musketeer.backends import registry
+
+    # --debug is also accepted after the subcommand; SUPPRESS keeps the
+    # subparser from resetting a --debug given before it.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    workflow = argparse.ArgumentParser(add_help=False, parents=[debug])
+    workflow.add_argument("workflow", help="workflow file: .sql, .py (defining `workflow`), "
+                                           "or .json as written by explain --json")
+    workflow.add_argument("--data-dir", metavar="DIR",
+                          help="directory of tables: table t is DIR/t.parquet or DIR/t.csv")
+    workflow.add_argument("--table", metavar="NAME=PATH", dest="table_bindings", action="append",
+                          type=_table_arg, default=[], help="bind table NAME to a file (repeatable)")
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument("--backend", default="auto",
+                         help=f"engine: auto (default: the cost model picks), {', '.join(registry.names())}")
+    profile = argparse.ArgumentParser(add_help=False)
+    profile.add_argument("--profile", metavar="PATH",
+                         help="cost profile (default $MUSKETEER_PROFILE or ~/.config/musketeer/profile.json)")
+    return Parents(debug, workflow, backend, cluster_parser(), profile)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -71,30 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
-    # Also accepted after the subcommand; SUPPRESS keeps the subparser from
-    # resetting a --debug given before it.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    common.add_argument("workflow", help="workflow file: .sql, .py (defining `workflow`), "
-                                         "or .json as written by explain --json")
-    common.add_argument("--data-dir", metavar="DIR",
-                        help="directory of tables: table t is DIR/t.parquet or DIR/t.csv")
-    common.add_argument("--table", metavar="NAME=PATH", dest="table_bindings", action="append",
-                        type=_table_arg, default=[], help="bind table NAME to a file (repeatable)")
-    from musketeer.backends import registry
-
-    backend = argparse.ArgumentParser(add_help=False)
-    backend.add_argument("--backend", default="auto",
-                         help=f"engine: auto (default: the cost model picks), {', '.join(registry.names())}")
-    cluster = cluster_parser()
+    flags = shared_flags()
+    common, backend, cluster, profile = flags.workflow, flags.backend, flags.cluster, flags.profile
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = sub.add_parser("compile", parents=[common, backend],
+    p = sub.add_parser("compile", parents=[common, backend, profile],
                        help="generate a standalone program for a backend")
     p.add_argument("-o", "--output", metavar="OUT", help="write the program here (default or '-': stdout)")
     p.set_defaults(handler=commands.cmd_compile)
 
-    p = sub.add_parser("run", parents=[common, backend, cluster],
+    p = sub.add_parser("run", parents=[common, backend, cluster, profile],
                        help="run a workflow and print or save its result")
     p.add_argument("--output", metavar="PATH",
                    help="write the result to PATH (.csv or .parquet) instead of printing it")
@@ -103,13 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", action="store_true", help="print timings and backend metrics to stderr")
     p.set_defaults(handler=commands.cmd_run)
 
-    p = sub.add_parser("explain", parents=[common], help="print the workflow's IR after optimization")
+    p = sub.add_parser("explain", parents=[common, profile], help="print the workflow's IR after optimization")
     p.add_argument("--dot", metavar="FILE", help="also write the plan as Graphviz DOT")
+    p.add_argument("--svg", metavar="FILE", help="also draw the plan as SVG (Graphviz's dot, else a built-in layout)")
     p.add_argument("--json", metavar="FILE", help="also write the IR as JSON (runnable as a workflow)")
     p.add_argument("--no-passes", action="store_true", help="show the IR as lowered, before optimization")
     p.set_defaults(handler=commands.cmd_explain)
-    p = sub.add_parser("capabilities", help="print which operators, functions, ... each backend implements")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p = sub.add_parser("capabilities", parents=[flags.debug],
+                       help="print which operators, functions, ... each backend implements")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--write", metavar="FILE", help="write the Markdown matrix to FILE (docs/capabilities.md)")
     target.add_argument("--check", metavar="FILE", help="exit 1 if FILE is not what --write would write")
@@ -125,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_sky(sub)
     from musketeer.cost_cli import register as register_cost
 
-    register_cost(sub)
+    register_cost(sub, flags)
     return parser
 
 

@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     """The IR text, then the cost section: estimates per available backend
     and the plan `--backend auto` would choose (--dot/--svg draw it)."""
-    svg = getattr(args, "svg", None)
+    svg = args.svg
     for flag, path in (("--dot", args.dot), ("--json", args.json), ("--svg", svg)):
         if path:
             check_destination(path, flag)
@@ -85,7 +85,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from musketeer.costreport import cost_section, plan_dot, plan_svg
 
     engines = available_engines(None)
-    section, chosen = cost_section(workflow, load_profile(getattr(args, "profile", None)), list(engines),
+    section, chosen = cost_section(workflow, load_profile(args.profile), list(engines),
                                    supports(engines))
     files = {}
     if args.dot:

@@ -1,14 +1,15 @@
-"""CLI for the cost model: `calibrate`, `compare`, and the flags it adds to
-`explain` (--svg, --profile), `run` and `compile` (--profile).
+"""CLI for the cost model: `calibrate` and `compare`.
 
-Registered from cli.py like the other optional command groups, so the cost
-model's flags live next to the code that reads them.
+Registered from cli.py like the other optional command groups; the flags
+they share with other commands (workflow and tables, --profile, cluster
+flags) are declared once in cli.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from musketeer.backends.base import RunOptions
 from musketeer.cost_model import load_profile
@@ -34,19 +35,11 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    profile = argparse.ArgumentParser(add_help=False)
-    profile.add_argument("--profile", metavar="PATH",
-                         help="cost profile (default $MUSKETEER_PROFILE or ~/.config/musketeer/profile.json)")
-    for name in ("explain", "run", "compile"):
-        if name in sub.choices:
-            sub.choices[name].add_argument("--profile", metavar="PATH", help=argparse.SUPPRESS)
-    if "explain" in sub.choices:
-        sub.choices["explain"].add_argument("--svg", metavar="FILE",
-                                            help="also draw the plan as SVG (needs Graphviz's dot)")
-
-    p = sub.add_parser("calibrate", parents=[profile], help="measure each backend here; write a cost profile")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+def register(sub: argparse._SubParsersAction, flags: Any) -> None:
+    """`calibrate` and `compare`, over the shared flags cli.py declares
+    (`flags`: cli.Parents)."""
+    p = sub.add_parser("calibrate", parents=[flags.debug, flags.profile, flags.cluster],
+                       help="measure each backend here; write a cost profile")
     p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every available one)")
     p.add_argument("--sizes", type=_sizes, help="rows per microbenchmark, comma-separated "
                                                 "(default 50000,200000,1000000)")
@@ -54,36 +47,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="re-measure only the loop costs (at the two smallest sizes) over the profile's rates")
     p.set_defaults(handler=cmd_calibrate, table_bindings=[])
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    common.add_argument("workflow", help="workflow file (.sql, .py or .json)")
-    common.add_argument("--data-dir", metavar="DIR", help="directory of tables")
-    common.add_argument("--table", metavar="NAME=PATH", dest="table_bindings", action="append",
-                        type=_table_arg, default=[], help="bind table NAME to a file (repeatable)")
-    p = sub.add_parser("compare", parents=[common, profile],
+    p = sub.add_parser("compare", parents=[flags.workflow, flags.profile, flags.cluster],
                        help="run on several backends, check they agree, report times")
-    p.add_argument("--backends", type=_backend_list, help="comma-separated (default local,dask,spark,ciel)")
+    p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every registered one)")
     p.add_argument("--report", metavar="FILE", help="write an HTML report here")
     p.set_defaults(handler=cmd_compare)
-
-
-def _table_arg(text: str) -> tuple[str, str]:
-    from musketeer.cli import _table_arg as parse
-
-    return parse(text)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from musketeer.autoplan import available_engines
     from musketeer.calibrate import DEFAULT_SIZES, calibrate, recalibrate_loops
 
-    options = RunOptions(extra=dict(getattr(args, "options", {}) or {}))
+    options = RunOptions(extra=dict(args.options))
     engines = available_engines(options, args.backends)
     if not engines:
         from musketeer.errors import UsageError
 
         raise UsageError(f"no backend to calibrate: none of {', '.join(args.backends or [])} is available")
-    run = recalibrate_loops if getattr(args, "loops_only", False) else calibrate
+    run = recalibrate_loops if args.loops_only else calibrate
     _, path = run(engines, args.sizes or DEFAULT_SIZES, args.profile, options)
     print(f"{PROG}: wrote profile for {', '.join(engines)} to {path}", file=sys.stderr)
     return 0
@@ -96,7 +77,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         check_destination(args.report, "--report")
     profile = load_profile(args.profile)
     workflow = api.plan_workflow(args.workflow, data_dir=args.data_dir, tables=args.tables)
-    options = RunOptions(extra=dict(getattr(args, "options", {}) or {}))
+    options = RunOptions(extra=dict(args.options))
     try:
         runs, skipped, summary = compare(workflow, profile, args.backends, options)
     except ResultsDiffer as e:
