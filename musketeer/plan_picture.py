@@ -16,6 +16,7 @@ when it is not, so `--svg` works on every machine.
 
 from __future__ import annotations
 
+import html
 import shutil
 from dataclasses import dataclass, field
 
@@ -291,8 +292,12 @@ def to_dot(graph: PlanGraph) -> str:
              '  edge [color="#555555", fontname="Helvetica", fontsize=9, arrowsize=0.7];']
 
     def node_line(n: Node, indent: str) -> str:
-        label = "\\l".join(_dot_str(line)[1:-1] for line in n.lines) + "\\l"
-        return (f'{indent}{n.key} [label="{label}", fillcolor="{n.colour}", '
+        # an HTML-like label: the `%id kind` line bold, the row estimate grey
+        lines = [f"<B>{_html(n.lines[0])}</B>", *(_html(d) for d in n.details)]
+        if n.rows is not None:
+            lines.append(f'<FONT COLOR="#333333">{_html(n.lines[-1])}</FONT>')
+        label = "".join(f'{line}<BR ALIGN="LEFT"/>' for line in lines)
+        return (f'{indent}{n.key} [label=<{label}>, fillcolor="{n.colour}", '
                 f'tooltip={_dot_str(n.tooltip)}, id="{n.key}", class="plan-node"];')
 
     def cluster(c: Cluster, indent: str) -> None:
@@ -330,6 +335,11 @@ def to_dot(graph: PlanGraph) -> str:
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _html(text: str) -> str:
+    """Text inside a Graphviz HTML-like label."""
+    return html.escape(text, quote=True)
 
 
 def _ident(name: str) -> str:

@@ -67,7 +67,7 @@ def test_dot_colours_engines_and_clusters_stages() -> None:
     for stage in p.stages:
         assert f'fillcolor="{plan_picture.COLOURS[stage.backend]}"' in dot
     for ref in _text_plan(wf):
-        assert f'label="{ref} ' in dot
+        assert f"label=<<B>{ref} " in dot
 
 
 def test_while_body_is_a_cluster_holding_exactly_the_loop_body() -> None:
