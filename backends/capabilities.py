@@ -18,9 +18,9 @@ and `musketeer capabilities` renders the matrix as docs/capabilities.md.
   UnsupportedError means the engine lacks it;
 - aggregates, join kinds, window functions: the generator's `AGGREGATES`,
   `JOIN_KINDS`, `WINDOW_FUNCTIONS` when it declares them. Without them a
-  generator with `op_Aggregate`/`op_Join` takes the aggregates and join kinds
-  every engine has implemented from the start (`BASE_AGGREGATES`,
-  `BASE_JOIN_KINDS`): an aggregate or join kind added to the IR later is
+  generator with `op_Aggregate`/`op_Join`/`op_Window` takes the ones every
+  such engine implemented when they arrived (`BASE_AGGREGATES`,
+  `BASE_JOIN_KINDS`, `BASE_WINDOW_FUNCTIONS`): one added to the IR later is
   claimed by no engine until its generator lists it.
 """
 
@@ -34,6 +34,7 @@ from typing import Any
 
 from musketeer.ir import expr as E
 from musketeer.ir import operators as O
+from musketeer.ir import window as W
 from musketeer.ir.schema import Field, Schema
 from musketeer.ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, MusketeerError
 
@@ -41,6 +42,11 @@ from musketeer.ir.types import BOOL, DATE, FLOAT64, INT64, STRING, TIMESTAMP, Mu
 #: derived; every generator with op_Aggregate / op_Join implements them.
 BASE_AGGREGATES: frozenset[str] = frozenset({"sum", "count", "count_star", "avg", "min", "max"})
 BASE_JOIN_KINDS: frozenset[str] = frozenset({"inner", "left", "right", "full", "semi", "anti", "cross"})
+#: The window functions in the IR when the Window operator arrived; every
+#: generator with op_Window implemented them all.
+BASE_WINDOW_FUNCTIONS: frozenset[str] = frozenset({
+    "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
+    "first_value", "last_value", "nth_value", "sum", "avg", "count", "count_star", "min", "max"})
 
 
 def expression_kinds() -> list[str]:
@@ -98,6 +104,8 @@ def _value_features(value: Any) -> Iterator[tuple[str, str]]:
                 yield "extract_parts", node.part
     elif isinstance(value, E.AggCall):
         yield "aggregates", value.func
+    elif isinstance(value, W.WindowCall):
+        yield "windows", value.func
     elif isinstance(value, tuple):
         for v in value:
             yield from _value_features(v)
@@ -181,7 +189,7 @@ def derive(generator: type, compiler: type, compile_expr: Callable[[Schema, E.Ex
     parts = frozenset(p for p in E.EXTRACT_PARTS if "Extract" in expressions and _extracts(compile_expr, p))
     aggregates = frozenset(getattr(generator, "AGGREGATES", BASE_AGGREGATES if "Aggregate" in operators else ()))
     joins = frozenset(getattr(generator, "JOIN_KINDS", BASE_JOIN_KINDS if "Join" in operators else ()))
-    windows = frozenset(getattr(generator, "WINDOW_FUNCTIONS", ()))
+    windows = frozenset(getattr(generator, "WINDOW_FUNCTIONS", BASE_WINDOW_FUNCTIONS if "Window" in operators else ()))
     return Capabilities(operators, expressions, functions, parts, aggregates, joins, windows)
 
 
@@ -196,7 +204,7 @@ def all_features() -> dict[str, list[str]]:
         "extract_parts": list(E.EXTRACT_PARTS),
         "aggregates": list(E.AGG_FUNCS),
         "join_kinds": list(O.JOIN_KINDS),
-        "windows": sorted(getattr(E, "WINDOW_FUNCS", ())),
+        "windows": list(W.WINDOW_FUNCS),
     }
 
 
