@@ -156,7 +156,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     skywriting.load(args.script)  # a script that does not parse fails before any cluster starts
     env = dict(args.script_args)
-    progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    from musketeer.logs import quiet
+
+    progress = not quiet() and (args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty()))
     cluster = None
     try:
         if args.ciel_master:

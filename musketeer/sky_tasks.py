@@ -71,13 +71,26 @@ def to_sky(v: Any) -> Any:
 
 
 class CielHost:
-    """The interpreter's Host inside a ciel task: spawns are tasks."""
+    """The interpreter's Host inside a ciel task: spawns are tasks.
+
+    `lookup` asks the master whether a future is done only for futures this
+    task activation did not spawn itself (those are almost never done yet,
+    and a `while (!*done)` loop would pay a round trip per iteration for
+    nothing); an older future, like fib's second child after resuming on the
+    first, usually is, and the peek saves a continuation task."""
+
+    def __init__(self) -> None:
+        self.fresh: set[str] = set()
+
+    def _new(self, ref: api.Ref) -> Future:
+        self.fresh.add(ref.id)
+        return Future(ref.id)
 
     def spawn(self, fn: Closure | PyFunction, args: list[Any], loc: SourceLoc) -> Future:
         if isinstance(fn, PyFunction):
             # top-level futures become dependencies: the function gets their values
-            return Future(api.spawn(call_python, fn.name, *[to_engine(a) for a in args]).id)
-        return Future(api.spawn(run_closure, fn, args).id)
+            return self._new(api.spawn(call_python, fn.name, *[to_engine(a) for a in args]))
+        return self._new(api.spawn(run_closure, fn, args))
 
     def spawn_exec(self, executor: str, args: Any, n_outputs: int, loc: SourceLoc) -> list[Future]:
         if executor not in EXECUTORS:
@@ -91,8 +104,8 @@ class CielHost:
         where = (loc.file, loc.line, loc.col)
         ref = api.spawn(run_executor, executor, to_engine(args), n_outputs, where, *[to_engine(i) for i in inputs])
         if n_outputs == 1:
-            return [Future(ref.id)]
-        return [Future(api.spawn(item, ref, i).id) for i in range(n_outputs)]
+            return [self._new(ref)]
+        return [self._new(api.spawn(item, ref, i)) for i in range(n_outputs)]
 
     def workflow(self, source: str, tables: dict[str, Any], options: dict[str, Any], loc: SourceLoc) -> Future:
         spec: dict[str, tuple[str, Any]] = {}
@@ -104,10 +117,12 @@ class CielHost:
                 spec[name] = ("arg", len(values))
                 values.append(to_engine(value))
         where = (loc.file, loc.line, loc.col)
-        return Future(api.spawn(run_workflow, source, spec, dict(options), where, *values).id)
+        return self._new(api.spawn(run_workflow, source, spec, dict(options), where, *values))
 
     def lookup(self, future: Future) -> tuple[bool, Any]:
-        return False, None  # every * of a future not in hand is a continuation
+        if future.id in self.fresh:
+            return False, None
+        return api.current_runtime().peek(api.Ref(future.id))
 
 
 def _drive(vm: VM) -> Any:

@@ -450,3 +450,18 @@ def test_tls_cluster_runs_tasks_and_moves_objects(tmp_path):
             Client(c.address, c.token, tls=False, reconnect_timeout=0.5)
         # the original cluster still works
         assert client.deref(client.spawn(ex.add, 40, 2), timeout=60) == 42
+
+
+def test_peek_never_waits(cluster, tmp_path):
+    c = cluster.client()
+    gate = tmp_path / "gate"
+    slow = c.spawn(ex.held_payload, str(gate), str(tmp_path / "log"), 10)
+    assert c.peek(slow) == (False, None)
+    gate.touch()
+    assert c.deref(slow, timeout=60) == bytes([7]) * 10
+    assert c.peek(slow) == (True, bytes([7]) * 10)
+    failed = c.info()["tasks"].get("failed", 0)
+    bad = c.spawn(ex.add, 1, "zz")
+    _until(lambda: c.info()["tasks"].get("failed", 0) > failed, "the task to fail")
+    with pytest.raises(TaskError, match="unsupported operand"):
+        c.peek(bad)

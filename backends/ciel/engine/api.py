@@ -320,6 +320,27 @@ class Runtime:
         return out
 
 
+    def peek(self, ref: Ref, timeout: float | None = 60.0) -> tuple[bool, Any]:
+        """(True, value) if `ref` has a value now, else (False, None); never waits
+        for the task (a failed task raises TaskError, as deref does)."""
+        data = self.store.get(ref.id) if self.store is not None else None
+        if data is not None:
+            return True, pickle.loads(data)
+        term, holders, inline, error = self.link.wait(self.link.request("peek", ref.id), timeout)
+        if error is not None and error.startswith(CLUSTER_LOST):
+            raise ClusterLost(error)
+        if error is not None:
+            raise TaskError(f"task {ref.id[:12]} failed:\n{error}")
+        if holders is None and inline is None:
+            return False, None
+        data = inline
+        if data is None and self.store is not None:
+            data = self.store.get(term)
+        if data is None:
+            data, _ = self.peers.fetch_any(holders, term)
+        return (False, None) if data is None else (True, pickle.loads(data))
+
+
 def current_runtime() -> Runtime:
     rt = getattr(_local, "runtime", None) or _default
     if rt is None:

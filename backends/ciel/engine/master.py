@@ -357,6 +357,17 @@ class Master:
             self.waiters[target].append((conn, req, ref))
             self._want(target)
 
+    def on_peek(self, conn: Connection, req: int, ref: str) -> None:
+        """`where` without waiting: holders None means "not finished yet"."""
+        if ref not in self.tasks:
+            conn.send(("at", req, ref, [], None, f"unknown ref {ref}"))
+            return
+        target = self._resolve(ref)
+        if self._available(target):
+            conn.send(self._at(req, target))
+        else:
+            conn.send(("at", req, target, None, None, None))
+
     def on_info(self, conn: Connection, req: int) -> None:
         states = collections.Counter(t.state for t in self.tasks.values())
         conn.send(("reply", req, {
