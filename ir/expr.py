@@ -410,7 +410,13 @@ FUNCTIONS: dict[str, Callable[[Func, list[DataType]], DataType]] = {
 }
 
 
-AGG_FUNCS = ("sum", "count", "count_star", "avg", "min", "max")
+#: Window functions (ir/window.py defines the calls; listed here with the
+#: aggregates so capability tables find every function name in one module).
+WINDOW_FUNCS = ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
+                "first_value", "last_value", "nth_value", "sum", "avg", "count", "count_star", "min", "max")
+
+AGG_FUNCS = ("sum", "count", "count_star", "avg", "min", "max", "median", "quantile_cont", "quantile_disc",
+             "string_agg")
 
 
 @dataclass(frozen=True)
@@ -418,36 +424,67 @@ class AggCall:
     """One aggregate over a column of the Aggregate's input.
 
     Arguments are plain columns: lowering projects any argument expression
-    first, so every engine only aggregates columns.
+    first, so every engine only aggregates columns. `params` are constants:
+    the fraction q of quantile_cont / quantile_disc (median is
+    quantile_cont 0.5: linear interpolation between the two closest values;
+    quantile_disc: the first value whose cumulative share reaches q), the
+    separator of string_agg. `order` orders string_agg's values: (column,
+    ascending, nulls_first) triples over the input; without it the order
+    is unspecified. Every aggregate skips NULLs; over no values all but
+    COUNT are NULL.
     """
 
     func: str
     arg: str | None = None  # None only for count_star
     distinct: bool = False
+    params: tuple[Any, ...] = ()
+    order: tuple[tuple[str, bool, bool], ...] = ()
 
     def result_type(self, schema: Schema) -> DataType:
+        if self.func not in AGG_FUNCS:
+            raise IRTypeError(f"unknown aggregate {self.func!r}")
         if self.func == "count_star":
             return INT64
         if self.arg is None:
             raise IRTypeError(f"{self.func.upper()} needs an argument")
+        for column, _, _ in self.order:
+            schema.field(column)
         t = schema.dtype(self.arg)
         if self.func == "count":
             return INT64
-        if self.func in ("min", "max"):
+        if self.func in ("min", "max", "quantile_disc"):
+            if self.func == "quantile_disc":
+                self._check_fraction()
             return t
+        if self.func == "string_agg":
+            if t.kind not in ("string", "null") or len(self.params) != 1 or not isinstance(self.params[0], str):
+                raise IRTypeError("STRING_AGG needs a string column and a string separator")
+            return STRING
         if not (t.is_numeric or t.kind == "null"):
             raise IRTypeError(f"{self.func.upper()} needs a number, got {t} column {self.arg!r}")
+        if self.func in ("median", "quantile_cont"):
+            self._check_fraction()
+            return FLOAT64
         if self.func == "avg":
             return FLOAT64
         if t.kind == "decimal":
             return decimal(38, t.scale or 0)
         return t
 
+    def _check_fraction(self) -> None:
+        if len(self.params) != 1 or not isinstance(self.params[0], (int, float)) or not 0 <= self.params[0] <= 1:
+            raise IRTypeError(f"{self.func.upper()} needs one fraction between 0 and 1")
+
     def __str__(self) -> str:
         if self.func == "count_star":
             return "count(*)"
         d = "DISTINCT " if self.distinct else ""
-        return f"{self.func}({d}{self.arg})"
+        extra = "".join(f", {p!r}" for p in self.params)
+        order = ""
+        if self.order:
+            order = " ORDER BY " + ", ".join(f"{c} {'ASC' if a else 'DESC'}" + (" NULLS FIRST" if nf else "")
+                                             for c, a, nf in self.order)
+        return f"{self.func}({d}{self.arg}{extra}{order})"
 
 
 def conjuncts(e: Expr | None) -> list[Expr]:

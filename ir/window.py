@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from musketeer.ir.expr import AggCall
+from musketeer.ir.expr import WINDOW_FUNCS, AggCall
 from musketeer.ir.schema import Field, Schema
 from musketeer.ir.types import FLOAT64, INT64, DataType, IRError, IRTypeError, common_type
 
@@ -37,7 +37,7 @@ RANKING = ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "nti
 OFFSET = ("lag", "lead")
 VALUE = ("first_value", "last_value", "nth_value")
 AGGREGATE = ("sum", "avg", "count", "count_star", "min", "max")
-WINDOW_FUNCS = RANKING + OFFSET + VALUE + AGGREGATE
+assert set(WINDOW_FUNCS) == set(RANKING + OFFSET + VALUE + AGGREGATE)
 
 
 @dataclass(frozen=True)

@@ -409,6 +409,9 @@ class _Chooser:
         for _, call in op.aggs:
             if call.distinct:
                 raise UnsupportedError(f"{call.func.upper()}(DISTINCT) across parties ({self.ref[id(op)]})")
+            if call.func not in ("sum", "count", "count_star", "avg", "min", "max"):
+                raise UnsupportedError(f"{call.func.upper()} across parties ({self.ref[id(op)]}): secure stages "
+                                       "compute SUM, COUNT, AVG, MIN and MAX")
             if call.arg is not None and not shareable(op.input.schema.dtype(call.arg)):
                 self._check_numeric(op, [call.arg], pl, op.input.schema)
         aggs = {name: SECRET_PLACE for name, _ in op.aggs}

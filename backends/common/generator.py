@@ -79,6 +79,9 @@ class ArrowProgramGenerator:
         "loop": ("run_loop", "loop"),
         "udf": ("apply_udf", "udf"),
     }
+    #: Aggregates and window functions the shared runtime computes (arrow_relational / arrow_window).
+    AGGREGATES = frozenset(E.AGG_FUNCS)
+    WINDOW_FUNCTIONS = frozenset(E.WINDOW_FUNCS)
     #: Type annotations in generated While steps: a relation, and what a step returns to stop.
     RELATION = "pd.DataFrame"
     STOP = "bool"
@@ -320,7 +323,8 @@ class ArrowProgramGenerator:
         lines = [f"# Aggregate {comment(keys)}: {comment(aggs)}",
                  f"{var} = {self._call('aggregate')}({src}, {list(op.keys)!r}, ["]
         for name, call in op.aggs:
-            lines.append(f"    ({name!r}, {call.func!r}, {call.arg!r}, {call.distinct!r}),")
+            extra = f", {call.params!r}, {call.order!r}" if call.params or call.order else ""
+            lines.append(f"    ({name!r}, {call.func!r}, {call.arg!r}, {call.distinct!r}{extra}),")
         lines.append("])")
         return lines
 

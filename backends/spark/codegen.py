@@ -94,6 +94,10 @@ def _is_scan_chain(op: O.Op) -> bool:
 class ProgramGenerator:
     """Generates the program text for one workflow; use `generate()` once."""
 
+    #: Aggregates `_aggregate` writes and window functions `_window_function` writes.
+    AGGREGATES = frozenset(E.AGG_FUNCS)
+    WINDOW_FUNCTIONS = frozenset(E.WINDOW_FUNCS)
+
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.helpers: set[str] = set()
@@ -568,6 +572,8 @@ def _aggregate(call: E.AggCall) -> str:
     if call.func == "count_star":
         return "F.count(F.lit(1))"
     arg = col_ref(call.arg or "")
+    if call.func in ("median", "quantile_cont", "quantile_disc", "string_agg"):
+        return _holistic(call, arg)
     if call.distinct:
         if call.func == "count":
             return f"F.count_distinct({arg})"
@@ -576,6 +582,36 @@ def _aggregate(call: E.AggCall) -> str:
         if call.func == "avg":
             return f"(F.sum_distinct({arg}) / F.count_distinct({arg}))"
     return f"F.{call.func}({arg})"
+
+
+def _sql_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _holistic(call: E.AggCall, arg: str) -> str:
+    """MEDIAN / QUANTILE_CONT: Spark's exact `percentile` (linear
+    interpolation, as SQL's); QUANTILE_DISC: the ceil(q * n)-th of the sorted
+    non-NULL values; STRING_AGG: `listagg`, ordered WITHIN GROUP."""
+    values = f"F.collect_list({arg})"
+    if call.distinct:
+        values = f"F.collect_set({arg})"
+    if call.func in ("median", "quantile_cont"):
+        q = call.params[0] if call.params else 0.5
+        return f"F.percentile({arg}, {float(q)!r})"
+    if call.func == "quantile_disc":
+        q = float(call.params[0])
+        ordered = f"F.sort_array({values})"
+        index = f"F.greatest(F.ceil(F.lit({q!r}) * F.size({ordered})).cast('int'), F.lit(1))"
+        return f"F.when(F.size({values}) > 0, F.element_at({ordered}, {index}))"
+    sep = call.params[0]
+    literal = "'" + sep.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    distinct = "DISTINCT " if call.distinct else ""
+    sql = f"listagg({distinct}{_sql_name(call.arg or '')}, {literal})"
+    if call.order:
+        keys = ", ".join(f"{_sql_name(c)} {'ASC' if a else 'DESC'} NULLS {'FIRST' if nf else 'LAST'}"
+                         for c, a, nf in call.order)
+        sql += f" WITHIN GROUP (ORDER BY {keys})"
+    return f"F.expr({sql!r})"
 
 
 def generate_program(workflow: Workflow) -> str:

@@ -32,6 +32,7 @@ class ExprEnv:
     aggregate: Callable[[exp.AggFunc], E.Expr] | None = None
     subquery: Callable[[exp.Expression], E.Expr] | None = None
     window: Callable[[exp.Window], E.Expr] | None = None  # the column holding a computed window call
+    grouping: Callable[[exp.Grouping], E.Expr] | None = None  # the column holding a GROUPING(...) value
     schema: Callable[[], Schema | None] = lambda: None  # for eager type checks
     where: str = "expression"  # for "aggregates are not allowed in WHERE"
 
@@ -279,12 +280,18 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
         interval = exp.Interval(this=exp.Literal.string(amount.name), unit=unit)
         op = "+" if isinstance(node, exp.DateAdd) else "-"
         return _check(E.Arith(op, low(node.this), E.Lit.of(parse_interval(interval, env.src))), node, env)
+    if isinstance(node, exp.Grouping):
+        if env.grouping is None:
+            raise IRError(f"{user_text(node, env.src)} is only allowed in a grouped SELECT list, HAVING or ORDER BY",
+                          env.src.loc_of(node))
+        return env.grouping(node)
     if isinstance(node, exp.Window):
         if env.window is None:
             raise IRError(f"window function {user_text(node, env.src)} is not allowed in {env.where}",
                           env.src.loc_of(node))
         return env.window(node)
-    if isinstance(node, exp.AggFunc):
+    if isinstance(node, exp.AggFunc) or (isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc)) \
+            or isinstance(node, exp.WithinGroup):
         if env.aggregate is None:
             raise IRError(f"aggregate {user_text(node, env.src)} is not allowed in {env.where}", env.src.loc_of(node))
         return env.aggregate(node)

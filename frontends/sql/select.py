@@ -13,7 +13,9 @@ from typing import Callable, Iterable
 
 from sqlglot import exp
 
+from musketeer.frontends.sql.aggregates import AggregateMixin, is_aggregate
 from musketeer.frontends.sql.exprs import ExprEnv, lower_expr
+from musketeer.frontends.sql.grouping import expand_group, grouping_sets_op
 from musketeer.frontends.sql.predicates import factor_or, free_qualifiers, split_conjuncts
 from musketeer.frontends.sql.scope import Rel, fresh_name, make_disjoint
 from musketeer.frontends.sql.source import SourceText
@@ -39,7 +41,7 @@ def _has_subquery(node: exp.Expression) -> bool:
                for n in node.walk())
 
 
-class QueryLowerer(SubqueryMixin, WindowMixin):
+class QueryLowerer(SubqueryMixin, WindowMixin, AggregateMixin):
     def __init__(self, catalog: Catalog, src: SourceText, env: dict[str, Named]) -> None:
         self.catalog = catalog
         self.src = src
@@ -440,7 +442,7 @@ class QueryLowerer(SubqueryMixin, WindowMixin):
     def aggregate(self, sel: exp.Select, rel: Rel,
                   windows: WindowLookup) -> tuple[list[Rel], Callable[[exp.Expression], E.Expr]]:
         group = sel.args.get("group")
-        group_nodes = list(group.expressions) if group is not None else []
+        group_nodes, grouping_sets = expand_group(group)
         pre_names = set(rel.op.schema.names)
         pre_exprs: list[tuple[str, E.Expr]] = [(n, E.Col(n)) for n in rel.op.schema.names]
         taken = set(pre_names)
@@ -459,31 +461,45 @@ class QueryLowerer(SubqueryMixin, WindowMixin):
         key_env = self.column_env([rel], "GROUP BY")
         key_map: dict[E.Expr, str] = {}
         keys: list[str] = []
+        node_keys: list[str] = []  # the key column of each of group_nodes
         for g in group_nodes:
             e = lower_expr(g, key_env)
             k = pre_column(e, g.alias_or_name if isinstance(g, exp.Column) else "key")
             if k not in keys:
                 keys.append(k)
+            node_keys.append(k)
             key_map[e] = k
 
         aggs: list[tuple[str, E.AggCall]] = []
         agg_names: dict[str, str] = {}  # sqlglot sql text -> output name
         alias_of = {}
         for item in sel.expressions:
-            if isinstance(item, exp.Alias) and isinstance(item.this, exp.AggFunc):
+            if isinstance(item, exp.Alias) and is_aggregate(item.this):
                 alias_of[item.this.sql()] = item.alias
         arg_env = self.column_env([rel], "an aggregate argument")
 
-        def aggregate_call(node: exp.AggFunc) -> E.Expr:
+        agg_exprs: dict[str, E.Expr] = {}  # sqlglot sql text -> its IR expression
+
+        def aggregate_call(node: exp.Expression) -> E.Expr:
             text = node.sql()
-            if text in agg_names:
-                return E.Col(agg_names[text])
-            call = self._agg_call(node, arg_env, pre_column)
-            name = fresh_name(alias_of.get(text) or call.func.replace("count_star", "count"), taken | set(agg_names.values()))
-            taken.add(name)
-            agg_names[text] = name
-            aggs.append((name, call))
-            return E.Col(name)
+            if text not in agg_exprs:
+                hint = alias_of.get(text)
+
+                def add(call: E.AggCall) -> E.Col:
+                    nonlocal hint
+                    for n, c in aggs:
+                        if c == call:
+                            return E.Col(n)
+                    base = hint or call.func.replace("count_star", "count")
+                    hint = None
+                    name = fresh_name(base, taken | set(agg_names.values()))
+                    taken.add(name)
+                    agg_names[f"{text}#{len(aggs)}"] = name
+                    aggs.append((name, call))
+                    return E.Col(name)
+
+                agg_exprs[text] = self.aggregate_expr(node, arg_env, pre_column, add)
+            return agg_exprs[text]
 
         # Find every aggregate (SELECT, HAVING, ORDER BY) first, so the Aggregate node is complete.
         targets = list(sel.expressions) + ([sel.args["having"].this] if sel.args.get("having") else [])
@@ -494,10 +510,36 @@ class QueryLowerer(SubqueryMixin, WindowMixin):
         for t in targets:
             for a in _aggregates_in(t):
                 aggregate_call(a)
+        # GROUPING(...) calls: one constant column per distinct call and grouping set
+        groupings: list[tuple[str, list[str]]] = []
+        grouping_names: dict[str, str] = {}
+        for t in targets:
+            for g in (n for n in t.find_all(exp.Grouping) if not _in_subquery(n, t)):
+                if g.sql() in grouping_names:
+                    continue
+                args = []
+                for a in g.expressions:
+                    e = lower_expr(a, key_env)
+                    if e not in key_map:
+                        raise self.fail(f"GROUPING() arguments must be GROUP BY keys, not {self.text(a)}", a)
+                    args.append(key_map[e])
+                name = fresh_name("grouping", taken | set(agg_names.values()))
+                taken.add(name)
+                grouping_names[g.sql()] = name
+                groupings.append((name, args))
         pre_op = rel.op
         if len(pre_exprs) > len(rel.op.schema):
             pre_op = self.build(sel, lambda: O.Project(rel.op, tuple(pre_exprs)))
-        agg_op = self.build(sel, lambda: O.Aggregate(pre_op, tuple(keys), tuple(aggs)))
+        if grouping_sets is None:
+            sets = [list(range(len(group_nodes)))]
+        else:
+            sets = grouping_sets
+        if grouping_sets is None and not groupings:
+            agg_op = self.build(sel, lambda: O.Aggregate(pre_op, tuple(keys), tuple(aggs)))
+        else:
+            set_keys = [[node_keys[i] for i in s] for s in sets]
+            agg_op = self.build(group, lambda: grouping_sets_op(
+                pre_op, keys, [[keys.index(k) for k in ks] for ks in set_keys], tuple(aggs), groupings))
         ref = [Rel(agg_op, {q_n: ir for q_n, ir in rel.cols.items() if ir in keys})]
 
         # Post-aggregation expressions resolve columns against the pre-aggregation
@@ -506,6 +548,7 @@ class QueryLowerer(SubqueryMixin, WindowMixin):
         env = self.column_env([rel], "the SELECT list")
         env.aggregate = aggregate_call
         env.window = windows
+        env.grouping = lambda node: E.Col(grouping_names[node.sql()])
         env.subquery = lambda n: self.scalar_subquery(n, ref)
         env.schema = lambda: None
 
@@ -533,33 +576,20 @@ class QueryLowerer(SubqueryMixin, WindowMixin):
             ref[0] = Rel(self.build(having, lambda: O.Filter(ref[0].op, pred)), ref[0].cols)
         return ref, lower_post
 
-    def _agg_call(self, node: exp.AggFunc, env: ExprEnv, pre_column) -> E.AggCall:  # type: ignore[no-untyped-def]
-        funcs = {exp.Sum: "sum", exp.Count: "count", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
-        func = funcs.get(type(node))
-        if func is None:
-            raise refuse_node(node, self.src)
-        arg = node.this
-        distinct = False
-        if isinstance(arg, exp.Distinct):
-            distinct = True
-            if len(arg.expressions) != 1:
-                raise UnsupportedError(f"{func.upper()}(DISTINCT ...) over several columns", self.src.loc_of(node))
-            arg = arg.expressions[0]
-        if func == "count" and (arg is None or isinstance(arg, exp.Star)):
-            return E.AggCall("count_star")
-        if arg is None:
-            raise IRError(f"{func.upper()} needs an argument", self.src.loc_of(node))
-        if _aggregates_in(arg):
-            raise IRError("aggregate calls cannot be nested", self.src.loc_of(arg))
-        e = lower_expr(arg, env)
-        col = pre_column(e, f"{func}_arg")
-        call = E.AggCall(func, col, distinct)
-        return call
+
+def _in_subquery(node: exp.Expression, root: exp.Expression) -> bool:
+    """Whether `node` sits inside a subquery of `root`."""
+    p = node.parent
+    while p is not None and p is not root:
+        if isinstance(p, (exp.Subquery, exp.Select, exp.Exists)):
+            return True
+        p = p.parent
+    return False
 
 
-def _aggregates_in(node: exp.Expression) -> list[exp.AggFunc]:
+def _aggregates_in(node: exp.Expression) -> list[exp.Expression]:
     """Aggregate calls in `node`, not looking inside subqueries."""
-    out: list[exp.AggFunc] = []
+    out: list[exp.Expression] = []
 
     def visit(n: exp.Expression) -> None:
         if isinstance(n, (exp.Subquery, exp.Exists, exp.Select)):
@@ -570,7 +600,9 @@ def _aggregates_in(node: exp.Expression) -> list[exp.AggFunc]:
             if n.args.get("order") is not None:
                 visit(n.args["order"])
             return
-        if isinstance(n, exp.AggFunc):
+        if isinstance(n, exp.Grouping):  # GROUPING() is a property of the group, not an aggregate
+            return
+        if is_aggregate(n):
             out.append(n)
             return
         for c in n.iter_expressions():

@@ -56,7 +56,7 @@ ACCEPTED: dict[type[exp.Expression], frozenset[str]] = {
     exp.CTE: frozenset({"this", "alias"}),
     exp.From: _UNARY, exp.Where: _UNARY, exp.Having: _UNARY, exp.Qualify: _UNARY,
     exp.Group: frozenset({"expressions"}),
-    exp.Order: frozenset({"expressions"}),
+    exp.Order: frozenset({"this", "expressions"}),  # `this`: STRING_AGG(x ORDER BY ...)
     exp.Ordered: frozenset({"this", "desc", "nulls_first"}),
     exp.Limit: frozenset({"expression"}),
     exp.Offset: frozenset({"expression"}),
@@ -100,6 +100,15 @@ ACCEPTED: dict[type[exp.Expression], frozenset[str]] = {
     # aggregates
     exp.Sum: _UNARY, exp.Avg: _UNARY, exp.Count: frozenset({"this", "big_int"}),
     exp.Min: _UNARY, exp.Max: _UNARY,
+    # frontends/sql/aggregates.py
+    exp.Filter: _BINARY, exp.Variance: _UNARY, exp.VariancePop: _UNARY, exp.Stddev: _UNARY,
+    exp.StddevSamp: _UNARY, exp.StddevPop: _UNARY, exp.Median: _UNARY,
+    exp.PercentileCont: _BINARY, exp.PercentileDisc: _BINARY, exp.Quantile: frozenset({"this", "quantile"}),
+    exp.WithinGroup: _BINARY, exp.GroupConcat: frozenset({"this", "separator"}),
+    # grouping sets (frontends/sql/grouping.py)
+    exp.Rollup: frozenset({"expressions"}), exp.Cube: frozenset({"expressions"}),
+    exp.GroupingSets: frozenset({"expressions"}), exp.Tuple: frozenset({"expressions"}),
+    exp.Grouping: frozenset({"expressions"}),
     # window functions (frontends/sql/windows.py)
     exp.Window: frozenset({"this", "partition_by", "order", "spec", "over"}),
     exp.WindowSpec: frozenset({"kind", "start", "start_side", "end", "end_side"}),
@@ -119,9 +128,10 @@ REFUSED: dict[type[exp.Expression], dict[str, str]] = {
     exp.With: {"search": "WITH ... SEARCH", "cycle": "WITH ... CYCLE", "udfs": "WITH FUNCTION"},
     exp.CTE: {"scalar": "a scalar CTE", "materialized": "MATERIALIZED / NOT MATERIALIZED",
               "key_expressions": "USING KEY in a recursive CTE"},
-    exp.Group: {"grouping_sets": "GROUPING SETS", "cube": "CUBE", "rollup": "ROLLUP", "totals": "WITH TOTALS",
+    exp.Group: {"grouping_sets": "GROUP BY ... GROUPING SETS", "cube": "GROUP BY ... WITH CUBE",
+                "rollup": "GROUP BY ... WITH ROLLUP", "totals": "WITH TOTALS",
                 "all": "GROUP BY ALL"},
-    exp.Order: {"this": "ORDER BY on this expression", "siblings": "ORDER SIBLINGS BY"},
+    exp.Order: {"siblings": "ORDER SIBLINGS BY"},
     exp.Ordered: {"with_fill": "WITH FILL"},
     exp.Limit: {"this": "LIMIT here", "offset": "LIMIT offset, count", "limit_options": "FETCH ... PERCENT/WITH TIES",
                 "expressions": "LIMIT BY"},
@@ -164,6 +174,7 @@ REFUSED: dict[type[exp.Expression], dict[str, str]] = {
     exp.Round: {"truncate": "ROUND with truncation", "casts_non_integer_decimals": "ROUND with cast decimals"},
     exp.Coalesce: {"is_nvl": "NVL", "is_null": "ISNULL"},
     exp.Count: {"expressions": "COUNT over several arguments"},
+    exp.GroupConcat: {"on_overflow": "STRING_AGG ... ON OVERFLOW"},
     exp.Max: {"expressions": "MAX over several arguments", "count": "MAX(x, n)"},
     exp.Min: {"expressions": "MIN over several arguments", "count": "MIN(x, n)"},
     exp.Window: {"alias": "a named window (OVER w)", "first": "FIRST/LAST in a window"},

@@ -78,6 +78,7 @@ def _input_needs(op: O.Op, out: set[str]) -> list[set[str]]:
     if isinstance(op, O.Aggregate):
         kept_aggs = _kept_aggs(op, out)
         args = {c.arg for _, c in kept_aggs if c.arg is not None}
+        args |= {column for _, c in kept_aggs for column, _, _ in c.order}
         return [set(op.keys) | args]
     if isinstance(op, O.Window):
         kept_calls = _kept_calls(op, out)

@@ -1,0 +1,64 @@
+"""SQL constructs checked against DuckDB on the local engine where DuckDB
+cannot run our text as it is (so they are not conformance workflows), or
+where a small focused query says more than a workflow file.
+
+The engines share these constructs' code paths with the conformance
+workflows (tests/workflows/*.sql), which run on every engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from musketeer import api
+from tests import tpch
+from tests.conformance import data
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return data.write(tmp_path_factory.mktemp("ext") / "data")
+
+
+@pytest.fixture(scope="module")
+def con(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect()
+    for name in data.TABLES:
+        c.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{data_dir / name}.parquet')")
+    return c
+
+
+def ours(sql: str, data_dir: Path, tmp_path: Path, backend: str = "local"):  # type: ignore[no-untyped-def]
+    path = tmp_path / "q.sql"
+    path.write_text(sql)
+    return api.execute(path, backend=backend, data_dir=str(data_dir)).result.outputs["result"]
+
+
+def check(sql: str, oracle: str, data_dir: Path, tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    expected = tpch.arrow_to_pandas(con.execute(oracle).to_arrow_table())
+    tpch.assert_query_result(ours(sql, data_dir, tmp_path), expected, oracle)
+
+
+def test_count_distinct_over_several_columns(data_dir: Path, tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """COUNT(DISTINCT a, b) counts distinct tuples without NULLs (DuckDB has
+    no such call: the oracle counts non-NULL row values)."""
+    check("SELECT region, count(DISTINCT e.dept_id, active) AS n, count(DISTINCT name, hired) AS m "
+          "FROM emp e LEFT JOIN dept d ON e.dept_id = d.id GROUP BY region ORDER BY region NULLS FIRST",
+          "SELECT region, count(DISTINCT CASE WHEN e.dept_id IS NOT NULL AND active IS NOT NULL "
+          "THEN (e.dept_id, active) END) AS n, count(DISTINCT CASE WHEN name IS NOT NULL AND hired IS NOT NULL "
+          "THEN (name, hired) END) AS m FROM emp e LEFT JOIN dept d ON e.dept_id = d.id GROUP BY region "
+          "ORDER BY region NULLS FIRST", data_dir, tmp_path, con)
+
+
+def test_global_holistic_aggregates_and_filter_over_empty_input(data_dir: Path, tmp_path: Path,
+                                                                 con: duckdb.DuckDBPyConnection) -> None:
+    sql = ("SELECT median(salary) AS m, string_agg(name, '|') AS s, count(*) FILTER (WHERE active) AS n, "
+           "stddev_samp(salary) AS sd, quantile_disc(hired, 0.5) AS h FROM emp WHERE id < 0")
+    check(sql, sql, data_dir, tmp_path, con)
+    sql = ("SELECT median(salary) AS m, string_agg(name, '|' ORDER BY id) AS s, "
+           "count(*) FILTER (WHERE active) AS n, round(stddev_samp(salary), 6) AS sd, "
+           "quantile_disc(hired, 0.5) AS h, var_pop(bonus) AS vb FROM emp")
+    check(sql, sql, data_dir, tmp_path, con)
