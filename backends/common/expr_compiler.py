@@ -12,8 +12,8 @@ one `_<expression class>` method per IR expression.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Generic, SupportsFloat, TypeVar, cast
 
 from musketeer.backends.common.sql_semantics import add_months
 from musketeer.backends.common.values import NO_FOLD, fold_cast, interval_value, physical_kind
@@ -82,7 +82,7 @@ class BaseExprCompiler(Generic[Code]):
         if isinstance(value, str) and kind in ("date", "timestamp"):
             value = fold_cast(value, "string", t)
         if kind == "float64" and not isinstance(value, bool):
-            value = float(value)  # ints and Decimals
+            value = float(cast(SupportsFloat, value))  # ints and Decimals
         return self._constant(value, kind, t)
 
     def cast(self, code: Code, src: DataType, dst: DataType, e: E.Expr | None = None) -> Code:
@@ -137,7 +137,7 @@ class BaseExprCompiler(Generic[Code]):
             return self.code(a, target), self.code(b, target)
         return self.code(a), self.code(b)
 
-    def _in_type(self, arg_type: DataType, values: tuple[E.Expr, ...] | list[E.Expr]) -> DataType:
+    def _in_type(self, arg_type: DataType, values: Sequence[E.Expr]) -> DataType:
         """The type `x IN (values)` compares in: the common type, except that
         strings compared with a date or timestamp are read as one."""
         target = arg_type
@@ -160,7 +160,7 @@ def round_digits(e: E.Func) -> int:
 
 def constant_bounds(e: E.Func) -> tuple[int, int | None] | None:
     """SUBSTRING's (start, length or None) when they are integer constants, else None."""
-    bounds = [b.value if isinstance(b, E.Lit) and isinstance(b.value, int) else None for b in e.args[1:]]
-    if None in bounds:
+    bounds = [b.value for b in e.args[1:] if isinstance(b, E.Lit) and isinstance(b.value, int)]
+    if len(bounds) != len(e.args) - 1:
         return None
     return bounds[0], bounds[1] if len(bounds) > 1 else None

@@ -437,6 +437,7 @@ class ArrowProgramGenerator:
 
     def _write(self, op: O.Sink, src: str, fmt: str) -> list[str]:
         """Statements writing relation `src` to the file Sink `op` names, as `fmt`."""
+        assert op.path is not None  # only file sinks are written
         return [f"# Sink {comment(op.name)}: also written to {comment(op.path)}",
                 f"write_table({src}, {op.path!r}, {fmt!r})"]
 

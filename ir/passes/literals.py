@@ -102,8 +102,8 @@ def arith(op: str, a: Any, b: Any, result: DataType) -> Any:
     x, y = _dec(a), _dec(b)
     with decimal.localcontext() as ctx:
         ctx.prec = 34
-        v = {"+": x + y, "-": x - y, "*": x * y}[op]
-    return _as(_checked_float(float(v)), result)
+        d = {"+": x + y, "-": x - y, "*": x * y}[op]
+    return _as(_checked_float(float(d)), result)
 
 
 def _as(v: int | float, t: DataType) -> int | float:

@@ -112,7 +112,7 @@ def _restrict(outer: O.Op, outer_keys: tuple[str, ...], grouped: O.Op, grouped_k
             node = node.input
         elif isinstance(node, O.Project):
             exprs = dict(node.exprs)
-            names = {exprs[c].name: o for c, o in names.items() if isinstance(exprs[c], E.Col)}
+            names = {e.name: o for c, o in names.items() if isinstance(e := exprs[c], E.Col)}
             node = node.input
         else:
             return None

@@ -43,7 +43,7 @@ def _merge(op: O.Op, inputs: tuple[O.Op, ...], counts: dict[int, int]) -> O.Op:
         return new
     inner = new.input
     # The rebuilt inner node stands for op.input: its sharing is op.input's.
-    if counts.get(id(op.input), 0) > 1:
+    if counts.get(id(op.inputs[0]), 0) > 1:
         return new
     mapping = dict(inner.exprs)
     uses = Counter(

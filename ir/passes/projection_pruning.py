@@ -43,6 +43,7 @@ from musketeer.ir import operators as O
 from musketeer.ir.expr import AggCall, Col, Expr
 from musketeer.ir.passes.rewrite import rebuild_with
 from musketeer.ir.schema import Schema
+from musketeer.ir.window import WindowCall
 from musketeer.ir.workflow import Workflow
 
 
@@ -105,7 +106,7 @@ def _kept_exprs(op: O.Project, out: set[str]) -> tuple[tuple[str, Expr], ...]:
     if kept:
         return kept
     # Keep one column so the row count survives; a plain column is cheapest.
-    plain = [(n, e) for n, e in op.exprs if isinstance(e, Col)]
+    plain: list[tuple[str, Expr]] = [(n, e) for n, e in op.exprs if isinstance(e, Col)]
     return ((plain or list(op.exprs))[0],)
 
 
@@ -116,7 +117,7 @@ def _kept_aggs(op: O.Aggregate, out: set[str]) -> tuple[tuple[str, AggCall], ...
     return (op.aggs[0],)  # a global aggregate still yields one row: keep a column
 
 
-def _kept_calls(op: O.Window, out: set[str]) -> tuple[tuple[str, object], ...]:
+def _kept_calls(op: O.Window, out: set[str]) -> tuple[tuple[str, WindowCall], ...]:
     return tuple((n, c) for n, c in op.calls if n in out)
 
 
