@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from musketeer.ir.operators import TableFormat
 from musketeer.ir.schema import Schema, suggest
 from musketeer.ir.types import IRError
 
@@ -13,7 +14,7 @@ from musketeer.ir.types import IRError
 class Table:
     name: str
     path: str
-    format: str  # "parquet" | "csv"
+    format: TableFormat
     schema: Schema
     rows: int | None = None  # for the cost model, when cheaply known
 

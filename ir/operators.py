@@ -10,12 +10,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Literal, get_args
 
 from musketeer.ir.expr import AggCall, Expr
 from musketeer.ir.schema import Field, Schema, suggest
 from musketeer.ir.types import BOOL, IRError, IRTypeError, SourceLoc, common_type
 from musketeer.ir.window import WindowCall, window_schema
+
+
+#: The file formats a Scan reads (a Table's format in the catalog too).
+TableFormat = Literal["parquet", "csv"]
+#: A UDF runs per row (dict -> dict) or per partition (DataFrame -> DataFrame).
+UDFMode = Literal["row", "partition"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,7 +82,7 @@ class Scan(Op):
 
     table: str
     path: str
-    format: str  # "parquet" | "csv"
+    format: TableFormat
     columns: tuple[ScanColumn, ...]
     INPUTS = ()
 
@@ -108,7 +114,8 @@ class Project(Op):
         return Schema(tuple(Field(name, e.type_in(s)) for name, e in self.exprs))
 
 
-JOIN_KINDS = ("inner", "left", "right", "full", "semi", "anti", "cross")
+JoinKind = Literal["inner", "left", "right", "full", "semi", "anti", "cross"]
+JOIN_KINDS: tuple[JoinKind, ...] = get_args(JoinKind)
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,7 +128,7 @@ class Join(Op):
 
     left: Op
     right: Op
-    kind: str
+    kind: JoinKind
     left_keys: tuple[str, ...] = ()
     right_keys: tuple[str, ...] = ()
     residual: Expr | None = None
@@ -394,12 +401,12 @@ class UDF(Op):
     input: Op
     module: str
     qualname: str
-    mode: str  # "row" | "partition"
+    mode: UDFMode
     out_schema: Schema
     INPUTS = ("input",)
 
     def _infer_schema(self) -> Schema:
-        if self.mode not in ("row", "partition"):
+        if self.mode not in get_args(UDFMode):
             raise IRError(f"UDF mode must be 'row' or 'partition', not {self.mode!r}")
         return self.out_schema
 

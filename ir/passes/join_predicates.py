@@ -24,7 +24,7 @@ from musketeer.ir.schema import Schema
 class JoinPlan:
     """Where each conjunct of a join's filter and residual ends up."""
 
-    kind: str
+    kind: O.JoinKind
     left_schema: Schema
     right_schema: Schema
     keys: list[tuple[str, str]]
@@ -147,7 +147,7 @@ class JoinPlan:
                 target.extend(E.conjuncts(implied))
 
 
-def simplify_outer(kind: str, preds: list[Expr], left: frozenset[str], right: frozenset[str]) -> str:
+def simplify_outer(kind: O.JoinKind, preds: list[Expr], left: frozenset[str], right: frozenset[str]) -> O.JoinKind:
     """An outer join under a filter that rejects its NULL-padded rows is a
     less outer join: `a LEFT JOIN b ... WHERE b.x < 5` drops every row whose
     b side is NULL, so it equals the inner join (TPC-H Q2, Q17 and Q20 lower
@@ -158,8 +158,8 @@ def simplify_outer(kind: str, preds: list[Expr], left: frozenset[str], right: fr
     rejects_left = any(_rejects_nulls(p, left) for p in preds)
     keep_left = kind in ("left", "full") and not rejects_right
     keep_right = kind in ("right", "full") and not rejects_left
-    return {(True, True): "full", (True, False): "left", (False, True): "right"}.get(
-        (keep_left, keep_right), "inner")
+    kinds: dict[tuple[bool, bool], O.JoinKind] = {(True, True): "full", (True, False): "left", (False, True): "right"}
+    return kinds.get((keep_left, keep_right), "inner")
 
 
 def _rejects_nulls(p: Expr, cols: frozenset[str]) -> bool:
