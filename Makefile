@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.musketeer-installed
 
-.PHONY: demo test venv clean-venv
+.PHONY: demo test venv clean-venv capabilities
 
 demo: $(STAMP)
 	$(BIN)/musketeer run examples/revenue_by_region.sql --data-dir examples/data
@@ -15,6 +15,10 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)
+
+# docs/capabilities.md: what each built-in backend's generator implements.
+capabilities: $(STAMP)
+	$(BIN)/musketeer capabilities --write docs/capabilities.md
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
