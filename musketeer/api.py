@@ -121,6 +121,8 @@ LOADERS: dict[str, Callable[[str, str, Catalog], Workflow]] = {
 
 def load_workflow(path: str | os.PathLike[str], catalog: Catalog) -> Workflow:
     """Parse a workflow file into IR, choosing the frontend by extension."""
+    if isinstance(getattr(path, "text", None), str):  # SQL from -c or stdin: musketeer/inline.py
+        return _load_sql(path.name, path.text, catalog)  # type: ignore[union-attr]
     path = os.fspath(path)
     suffix = Path(path).suffix.lower()
     loader = LOADERS.get(suffix)

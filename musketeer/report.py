@@ -17,6 +17,11 @@ PROG = "musketeer"
 #: Source lines longer than this are cropped around the caret.
 MAX_SOURCE_WIDTH = 100
 
+#: Workflow text that is not in a file (`run -c SQL`, SQL on stdin), by the
+#: name its errors use (`<command line>`, `<stdin>`), so they still show the
+#: source line and caret.
+INLINE_SOURCES: dict[str, str] = {}
+
 
 def one_line(text: str) -> str:
     """Collapse newlines and runs of blanks so a message stays on one line."""
@@ -59,6 +64,9 @@ def read_line(path: str, lineno: int) -> str | None:
     deep in a big CSV does not load the whole file."""
     if lineno < 1:
         return None
+    if path in INLINE_SOURCES:
+        lines = INLINE_SOURCES[path].splitlines()
+        return lines[lineno - 1] if lineno <= len(lines) else None
     try:
         with open(path, encoding="utf-8", errors="replace", newline="") as f:
             found = next(itertools.islice(f, lineno - 1, lineno), None)
