@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from musketeer.ir import MusketeerError
-from musketeer import __version__, commands
+from musketeer import __version__, commands, logs
 from musketeer.catalog import parse_table_binding
+from musketeer.inline import workflow_source
 from musketeer.render import DEFAULT_MAX_ROWS
 from musketeer.report import PROG, format_error, format_internal, format_os_error
 
@@ -84,9 +85,12 @@ def shared_flags() -> Parents:
     # subparser from resetting a --debug given before it.
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    debug.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    debug.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     workflow = argparse.ArgumentParser(add_help=False, parents=[debug])
-    workflow.add_argument("workflow", help="workflow file: .sql, .py (defining `workflow`), "
-                                           "or .json as written by explain --json")
+    workflow.add_argument("workflow", nargs="?", help="workflow file: .sql, .py (defining `workflow`), "
+                                                      "or .json as written by explain --json; - for SQL on stdin")
+    workflow.add_argument("-c", dest="sql", metavar="SQL", help="the workflow as SQL text instead of a file")
     workflow.add_argument("--data-dir", metavar="DIR",
                           help="directory of tables: table t is DIR/t.parquet or DIR/t.csv")
     workflow.add_argument("--table", metavar="NAME=PATH", dest="table_bindings", action="append",
@@ -107,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="also log what engines print (Spark's and the JVM's warnings); -vv: debug detail")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or notes; only errors and results")
     flags = shared_flags()
     common, backend, cluster, profile = flags.workflow, flags.backend, flags.cluster, flags.profile
 
@@ -161,7 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.tables = dict(args.table_bindings)
     args.options = run_options(args)
     debug: bool = args.debug
+    logs.configure(logs.QUIET if args.quiet else args.verbose)
     try:
+        if hasattr(args, "sql"):  # WORKFLOW, '-' (stdin) or -c SQL
+            args.workflow = workflow_source(args.workflow, args.sql)
         return args.handler(args)
     except MusketeerError as e:
         return _fail(format_error(e), getattr(e, "exit_code", EXIT_USER), debug)

@@ -13,14 +13,17 @@ import os
 import sys
 
 from musketeer import api
+from musketeer.logs import engine_output, quiet
 from musketeer.outputs import check_destination, commit_text_files
 from musketeer.render import format_metrics, format_table
 from musketeer.report import PROG
 
 
 def _note(text: str) -> None:
-    """Progress and warnings go to stderr, so stdout is only the data."""
-    print(f"{PROG}: {text}", file=sys.stderr)
+    """Progress and warnings go to stderr, so stdout is only the data; -q
+    keeps only the warnings."""
+    if text.startswith("warning") or not quiet():
+        print(f"{PROG}: {text}", file=sys.stderr)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -51,8 +54,9 @@ def _compile_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Outputs written to files are reported on stderr; every other output
     is printed, the result as a bare table and the rest under a heading."""
-    run = api.execute(args.workflow, backend=args.backend, data_dir=args.data_dir,
-                      tables=args.tables, output=args.output, options=args.options)
+    with engine_output(args.backend):  # the engines' own stderr chatter goes to the log (-v)
+        run = api.execute(args.workflow, backend=args.backend, data_dir=args.data_dir,
+                          tables=args.tables, output=args.output, options=args.options)
     outputs = run.result.outputs
     for warning in run.result.metrics.get("warnings", ()):
         _note(f"warning: {warning}")
