@@ -66,15 +66,15 @@ def choose_plan(workflow: Workflow, profile: Profile, options: RunOptions | None
     for importing pyspark or probing for Java. An engine that turns out to be
     unavailable, or unable to run an operator, is dropped and we re-plan."""
     from musketeer import api
-    from musketeer.backends import registry
 
     names = list(names or candidates())
     loaded: dict[str, Backend] = {}
     card = Cardinality(workflow)
-    known = {n: registry.descriptor(n) for n in names if n in registry.entries()}
 
     def check(label: str, op: O.Op) -> bool:
-        engine = loaded.get(label) or known.get(label)
+        # An engine not loaded yet is assumed able (deriving capabilities
+        # imports its generator); the plan is checked once its engines load.
+        engine = loaded.get(label)
         return engine is None or not missing(engine.capabilities, op)
 
     while True:

@@ -159,6 +159,26 @@ def test_auto_never_plans_a_feature_on_a_backend_without_it() -> None:
     assert p.assignment[id(next(op for op in wf.ops() if isinstance(op, O.Scan)))] in ("local", "other")
 
 
+def test_choose_plan_routes_around_a_loaded_engine_that_lacks_a_feature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engines are loaded only when a plan picks them; once loaded, what
+    they lack is never planned on them (here local lacks upper())."""
+    from musketeer import autoplan
+
+    ok, reason = registry.available("dask")
+    if not ok:
+        pytest.skip(f"dask unavailable: {reason}")
+    local = registry.descriptor("local")
+    monkeypatch.setattr(local, "capabilities", local.capabilities.without(functions={"upper"}))
+    monkeypatch.setattr(autoplan, "CANDIDATES", ("local", "dask"))
+    wf = _upper_workflow()
+    p, engines, _ = autoplan.choose_plan(wf, Profile())
+    upper = next(op for op in wf.ops() if isinstance(op, O.Project))
+    assert p.assignment[id(upper)] == "dask" and "dask" in engines
+    for op in wf.ops():
+        if id(op) in p.assignment:
+            assert not missing(engines[p.assignment[id(op)]].capabilities, op)
+
+
 def test_a_named_backend_refuses_what_it_lacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     local = registry.descriptor("local")
     monkeypatch.setattr(local, "capabilities", local.capabilities.without(functions={"upper"}))
