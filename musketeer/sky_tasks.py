@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from musketeer.backends.ciel.engine import api
+from musketeer.frontends.skywriting.builtins import run_spawned_builtin
 from musketeer.frontends.skywriting.syntax import SkyError
-from musketeer.frontends.skywriting.vm import VM, Blocked, Closure, Future, PyFunction
+from musketeer.frontends.skywriting.vm import VM, Blocked, Builtin, Closure, Future, PyFunction
 from musketeer.ir.types import SourceLoc
 
 
@@ -86,7 +87,9 @@ class CielHost:
         self.fresh.add(ref.id)
         return Future(ref.id)
 
-    def spawn(self, fn: Closure | PyFunction, args: list[Any], loc: SourceLoc) -> Future:
+    def spawn(self, fn: Closure | PyFunction | Builtin, args: list[Any], loc: SourceLoc) -> Future:
+        if isinstance(fn, Builtin):
+            return self._new(api.spawn(run_builtin, fn.name, args, (loc.file, loc.line, loc.col)))
         if isinstance(fn, PyFunction):
             # top-level futures become dependencies: the function gets their values
             return self._new(api.spawn(call_python, fn.name, *[to_engine(a) for a in args]))
@@ -150,6 +153,13 @@ def run_closure(fn: Closure, args: list[Any]) -> Any:
 def resume(vm: VM, value: Any) -> Any:
     vm.resume(vm.waiting, value)  # type: ignore[attr-defined]
     return _drive(vm)
+
+
+def run_builtin(name: str, args: list[Any], where: tuple[str, int, int]) -> Any:
+    try:
+        return run_spawned_builtin(name, args, CielHost(), SourceLoc(*where))
+    except SkyError as exc:
+        raise ScriptFailed(exc.located()) from None
 
 
 def item(values: Any, i: int) -> Any:

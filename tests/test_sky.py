@@ -190,6 +190,20 @@ def test_a_blocked_dereference_pickles_and_resumes_where_it_stopped():
     assert vm.run(host) == [10 * (1 + 2 + 3), 2]
 
 
+def test_original_small_scripts():
+    hello = 'function hello(who) {\n    return "hello " + who;\n}\ngreeting = spawn(hello,["world"]);\nreturn *greeting;\n'
+    assert run(hello) == "hello world"
+    two = ('function a(i) {\n    foo = 400 + i;\n    return foo;\n}\nfunction b(j) {\n    bar = 500 + *j;\n'
+           '    return bar;\n}\naspawn = spawn(a, [1]);\nbspawn = spawn(b, [aspawn]);\nreturn (*aspawn) + (*bspawn);')
+    assert run(two) == 401 + 901
+    recurse = ('function recurse_spawner (current, limit) {\n\tif (current == limit) {\n\t    return 1;\n\t} else {\n'
+               '\t \tleft = *spawn(recurse_spawner, [current + 1, limit]);\n'
+               '\t \tright = *spawn(recurse_spawner, [current + 1, limit]);\n\t \treturn left + right;\n\t} \n}\n'
+               'return recurse_spawner(0, 8);')
+    assert run(recurse) == 2 ** 8
+    assert run("f = spawn(len, [[1, 2, 3]]);\nreturn *f;") == 3  # a built-in spawned as a task
+
+
 def test_python_functions_are_spawned_by_module_path():
     assert run('f = spawn(python("math:hypot"), [3, 4]);\nreturn *f;') == 5.0
     assert run('return *spawn("operator:add", [spawn(lambda : 2, []), 3]);') == 5

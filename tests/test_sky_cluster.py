@@ -122,10 +122,11 @@ def test_exec_runs_programs_on_the_workers(cluster, tmp_path):
     counted = exec("environ", {"inputs": [sorted[0]],
                                "command_line": ["sh", "-c", "wc -l < \\"$INPUT_FILES\\" > \\"$OUTPUT_FILES\\""]}, 1);
     both = spawn_exec("python", {"function": "divmod", "args": [17, 5]}, 2);
-    return [*sorted[0], int(*counted[0]), *both[0], *both[1]];
+    words = spawn(exec, ["stdinout", {"inputs": [data], "command_line": ["wc", "-l"]}, 1]);
+    return [*sorted[0], int(*counted[0]), *both[0], *both[1], int(*((*words)[0]))];
     '''
     text = text.replace('"divmod"', '"builtins:divmod"')
-    assert run_script(_script(tmp_path, text), {}, cluster.client()) == ["apple\nfig\npear\n", 3, 3, 2]
+    assert run_script(_script(tmp_path, text), {}, cluster.client()) == ["apple\nfig\npear\n", 3, 3, 2, 3]
 
 
 def test_exec_failure_is_located(cluster, tmp_path):

@@ -73,6 +73,14 @@ def globals_for(env: dict[str, str] | None = None, script_dir: str | None = None
     return out
 
 
+def run_spawned_builtin(name: str, args: list[Any], host: Host, loc: SourceLoc) -> Any:
+    """A spawned built-in (`spawn(exec, [...])` in the original scripts) as its own task."""
+    from musketeer.frontends.skywriting.compiler import Code
+
+    code = Code(f"<{name}>", (), loc, [("CONST", None), ("RETURN", None)], [(loc.line, loc.col)] * 2)
+    return call_builtin(VM(code), host, name, list(args), loc)
+
+
 def call_builtin(vm: VM, host: Host, name: str, args: list[Any], loc: SourceLoc) -> Any:
     lo, hi, fn = _TABLE[name]
     if not lo <= len(args) <= hi:
@@ -98,7 +106,7 @@ def _spawn(vm: VM, host: Host, a: list[Any], loc: SourceLoc) -> Future:
     fn, args = a[0], (a[1] if len(a) > 1 else [])
     if isinstance(fn, str):
         fn = _python(vm, host, [fn], loc)
-    _expect(isinstance(fn, (Closure, PyFunction)),
+    _expect(isinstance(fn, (Closure, PyFunction, Builtin)),
             f"spawn needs a function (or python(\"module:name\")), got {type_name(fn)}", loc)
     _expect(isinstance(args, list), f"spawn's arguments are a list, got {type_name(args)}", loc)
     if isinstance(fn, Closure):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from musketeer.frontends.skywriting.syntax import SkyError
-from musketeer.frontends.skywriting.vm import VM, Closure, Future, PyFunction
+from musketeer.frontends.skywriting.vm import VM, Builtin, Closure, Future, PyFunction
 from musketeer.ir.types import SourceLoc
 
 
@@ -33,8 +33,12 @@ class LocalHost:
     def resolve(self, v: Any) -> Any:
         return self.values[v.id] if isinstance(v, Future) else v
 
-    def spawn(self, fn: Closure | PyFunction, args: list[Any], loc: SourceLoc) -> Future:
+    def spawn(self, fn: Closure | PyFunction | Builtin, args: list[Any], loc: SourceLoc) -> Future:
         self.spawns += 1
+        if isinstance(fn, Builtin):
+            from musketeer.frontends.skywriting.builtins import run_spawned_builtin
+
+            return self._future(run_spawned_builtin(fn.name, args, self, loc))
         if isinstance(fn, PyFunction):
             module, _, qual = fn.name.partition(":")
             try:
