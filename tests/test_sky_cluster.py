@@ -114,6 +114,24 @@ def _script(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
+def test_workflow_runs_sql_text_and_ir_json(cluster, tmp_path):
+    """workflow() takes SQL text or a workflow file (IR JSON as explain --json
+    writes it); tables are paths or an earlier stage's rows."""
+    from musketeer import api
+    (tmp_path / "t.csv").write_text("k,v\n1,10\n2,20\n1,5\n3,\n")
+    (tmp_path / "q.sql").write_text("SELECT k, SUM(v) AS s FROM t GROUP BY k")
+    planned = api.plan_workflow(tmp_path / "q.sql", api.open_catalog(tmp_path / "q.sql", None,
+                                                                     {"t": str(tmp_path / "t.csv")}))
+    (tmp_path / "q.json").write_text(planned.to_json())
+    path = _script(tmp_path, '''
+    sums = workflow("q.json", {"t": "t.csv"});
+    top = workflow("SELECT k, s FROM sums WHERE s > 10 ORDER BY k", {"sums": sums});
+    return [len(*sums), *top];
+    ''')
+    got = run_script(path, {}, cluster.client())
+    assert got == [3, [{"k": 1, "s": 15}, {"k": 2, "s": 20}]]
+
+
 def test_exec_runs_programs_on_the_workers(cluster, tmp_path):
     text = '''
     include "stdinout";
