@@ -54,8 +54,10 @@ def configure(level: int = NORMAL, stream=None) -> None:
     _handler = logging.StreamHandler(stream or sys.stderr)
     _handler.setFormatter(logging.Formatter("musketeer: %(message)s" if level < VERBOSE + 1
                                             else "musketeer: %(name)s: %(levelname)s: %(message)s"))
+    threshold = logging.WARNING if level <= QUIET else logging.INFO if level == NORMAL else logging.DEBUG
+    _handler.setLevel(threshold)  # also for records of a child logger set lower (a test's caplog)
     LOGGER.addHandler(_handler)
-    LOGGER.setLevel(logging.WARNING if level <= QUIET else logging.INFO if level == NORMAL else logging.DEBUG)
+    LOGGER.setLevel(threshold)
     # py4j says INFO when the Spark gateway closes: only with -v -v
     logging.getLogger("py4j").setLevel(logging.DEBUG if level > VERBOSE else logging.WARNING)
 
