@@ -1,0 +1,225 @@
+"""One SQL query per IR operator, built with sqlglot's expression builders.
+
+`RelationBuilder.select(op, ref)` is the visitor: one `_<Operator>` method
+per relational operator, each returning a query over its inputs, which
+`ref(input)` names (a view, a temporary table or a CTE). Every query lists
+its output columns by name in the IR's order, so `SELECT *` over a named
+relation always means exactly the IR's columns. A relation with no columns
+(`SELECT COUNT(*)` after projection pruning) carries one NULL placeholder
+column, since SQL has no empty select list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from musketeer.backends.duckdb.sqlexprs import (
+    ENGINE,
+    SqlExprCompiler,
+    aggregate,
+    column,
+    data_type,
+    ident,
+    condition,
+)
+from musketeer.ir import operators as O
+from musketeer.ir.schema import Schema
+from musketeer.ir.types import BOOL, UnsupportedError
+
+#: The placeholder column of a relation whose IR schema has no columns.
+UNIT_COLUMN = "__musketeer_unit"
+LEFT, RIGHT = "l", "r"
+
+Ref = Callable[[O.Op], exp.Expression]
+
+
+def table(name: str, alias: str | None = None) -> exp.Table:
+    """A reference to a named relation (a view, table or CTE), optionally aliased."""
+    node = exp.Table(this=exp.to_identifier(name))  # generated names: [a-z0-9_], quoted only if needed
+    return node.as_(alias, quoted=False) if alias else node
+
+
+def star_from(source: exp.Expression) -> exp.Select:
+    return exp.select(exp.Star()).from_(source, copy=False)
+
+
+def output_columns(schema: Schema, table_alias: str | None = None) -> list[exp.Expression]:
+    """The relation's columns by name (the placeholder if it has none)."""
+    if not len(schema):
+        return [exp.alias_(exp.Null(), UNIT_COLUMN, quoted=True)]
+    return [column(f.name, table_alias) for f in schema]
+
+
+class RelationBuilder:
+    """Builds the query of one operator at a time (see module docstring)."""
+
+    def select(self, op: O.Op, ref: Ref) -> exp.Query:
+        method = getattr(self, "_" + op.opname, None)
+        if method is None:
+            raise UnsupportedError(f"operator {op.opname} in the {ENGINE}")
+        return method(op, ref)
+
+    # --- row-wise ---------------------------------------------------------------
+    def _Filter(self, op: O.Filter, ref: Ref) -> exp.Query:
+        predicate = SqlExprCompiler(op.input.schema).compile(op.predicate, BOOL)
+        return star_from(ref(op.input)).where(predicate, copy=False)
+
+    def _Project(self, op: O.Project, ref: Ref) -> exp.Query:
+        compiler = SqlExprCompiler(op.input.schema)
+        items: list[exp.Expression] = []
+        for (name, e), field in zip(op.exprs, op.schema):
+            code = compiler.compile(e, field.dtype)
+            if isinstance(code, exp.Column) and code.name == name:
+                items.append(code)
+            else:
+                items.append(exp.alias_(code, ident(name)))
+        if not items:
+            items = output_columns(op.schema)
+        return exp.select(*items).from_(ref(op.input), copy=False)
+
+    # --- joins ------------------------------------------------------------------
+    def _Join(self, op: O.Join, ref: Ref) -> exp.Query:
+        if op.kind in ("semi", "anti"):
+            return self._semi_join(op, ref)
+        left, right = op.left.schema, op.right.schema
+        side = {name: LEFT for name in left.names} | {name: RIGHT for name in right.names}
+        items = [column(name, side[name]) for name in left.names + right.names] or output_columns(op.schema)
+        query = exp.select(*items).from_(ref_as(ref, op.left, LEFT), copy=False)
+        if op.kind == "cross":
+            return query.join(ref_as(ref, op.right, RIGHT), join_type="cross", copy=False)
+        on = self._condition(op, side)
+        kind = {"inner": "inner", "left": "left", "right": "right", "full": "full"}[op.kind]
+        return query.join(ref_as(ref, op.right, RIGHT), on=on if on is not None else exp.true(),
+                          join_type=kind, copy=False)
+
+    def _condition(self, op: O.Join, side: dict[str, str]) -> exp.Expression | None:
+        """Key equalities AND the residual, every column read through its side's alias."""
+        parts: list[exp.Expression] = [
+            exp.EQ(this=column(lk, LEFT), expression=column(rk, RIGHT))
+            for lk, rk in zip(op.left_keys, op.right_keys)
+        ]
+        if op.residual is not None:
+            both = op.left.schema.concat(op.right.schema)
+            parts.append(condition(SqlExprCompiler(both, side.get).compile(op.residual, BOOL)))
+        if not parts:
+            return None
+        on = parts[0]
+        for part in parts[1:]:
+            on = exp.And(this=on, expression=part)
+        return on
+
+    def _semi_join(self, op: O.Join, ref: Ref) -> exp.Query:
+        """Left rows with (semi) or without (anti) a match, as [NOT] EXISTS,
+        which DuckDB plans as a semi or anti hash join. NOT IN (null_aware):
+        a NULL key comparison counts as a match, so one NULL right key
+        rejects every row and a NULL left key is rejected unless the right
+        side is empty (one key: DuckDB's own NOT IN does exactly that)."""
+        side = {name: RIGHT for name in op.right.schema.names}
+        if op.residual is not None:  # names are unique across the sides then
+            side |= {name: LEFT for name in op.left.schema.names}
+        inner = star_from(ref_as(ref, op.right, RIGHT))
+        keys = list(zip(op.left_keys, op.right_keys))
+        residual = None
+        if op.residual is not None:
+            both = op.left.schema.concat(op.right.schema)
+            residual = SqlExprCompiler(both, lambda name: side.get(name, LEFT)).compile(op.residual, BOOL)
+        outer = star_from(ref_as(ref, op.left, LEFT))
+        if op.kind == "anti" and op.null_aware and (len(keys) == 1 or residual is None):
+            # DuckDB's own NOT IN; with several keys a NULL in any key of either row makes the test unknown
+            lefts = [column(lk, LEFT) for lk, _ in keys]
+            sub = exp.select(*(column(rk, RIGHT) for _, rk in keys)).from_(ref_as(ref, op.right, RIGHT), copy=False)
+            if residual is not None:
+                sub = sub.where(residual, copy=False)
+            probe = lefts[0] if len(lefts) == 1 else exp.Tuple(expressions=lefts)
+            test = exp.In(this=probe, query=exp.Subquery(this=sub))
+            return outer.where(exp.Not(this=exp.Paren(this=test)), copy=False)
+        equalities = [exp.EQ(this=column(lk, LEFT), expression=column(rk, RIGHT)) for lk, rk in keys]
+        match: exp.Expression | None = None
+        for eq in equalities:
+            match = eq if match is None else exp.And(this=match, expression=eq)
+        if match is not None and op.kind == "anti" and op.null_aware:
+            # several keys and a residual (no correlated row IN in DuckDB): a NULL key on either side counts as a match
+            unknown = [exp.Is(this=column(k, side_), expression=exp.Null())
+                       for lk, rk in keys for k, side_ in ((lk, LEFT), (rk, RIGHT))]
+            match = exp.Paren(this=match)
+            for test_ in unknown:
+                match = exp.Or(this=match, expression=test_)
+        conditions = [c for c in (match, residual) if c is not None]
+        sub = exp.select(exp.Literal.number(1)).from_(ref_as(ref, op.right, RIGHT), copy=False)
+        for c in conditions:
+            sub = sub.where(condition(c), copy=False)
+        test = exp.Exists(this=sub)
+        return outer.where(exp.Not(this=test) if op.kind == "anti" else test, copy=False)
+
+    # --- grouping and sets ------------------------------------------------------
+    def _Aggregate(self, op: O.Aggregate, ref: Ref) -> exp.Query:
+        schema = op.input.schema
+        items: list[exp.Expression] = [column(k) for k in op.keys]
+        items += [exp.alias_(aggregate(call, schema), ident(name)) for name, call in op.aggs]
+        if not op.keys and not op.aggs:
+            return self._one_row(op, ref)
+        query = exp.select(*items).from_(ref(op.input), copy=False)
+        if op.keys:
+            query = query.group_by(*(column(k) for k in op.keys), copy=False)
+        return query
+
+    def _one_row(self, op: O.Aggregate, ref: Ref) -> exp.Query:
+        """A global aggregate with nothing to compute: one row, even over empty input."""
+        return exp.select(exp.alias_(exp.Null(), UNIT_COLUMN, quoted=True)).from_(
+            exp.select(exp.Count(this=exp.Star())).from_(ref(op.input)).subquery("c"), copy=False)
+
+    def _Distinct(self, op: O.Distinct, ref: Ref) -> exp.Query:
+        return star_from(ref(op.input)).distinct(copy=False)
+
+    def _setop(self, op: O.SetOp, ref: Ref, kind: type[exp.SetOperation]) -> exp.Query:
+        """Columns by position, named and typed as the IR says (the left side's names)."""
+
+        def side(child: O.Op) -> exp.Select:
+            if not len(op.schema):
+                return star_from(ref(child))
+            items = []
+            for theirs, ours in zip(child.schema, op.schema):
+                code: exp.Expression = column(theirs.name)
+                if data_type(theirs.dtype) != data_type(ours.dtype):
+                    code = exp.Cast(this=code, to=data_type(ours.dtype))
+                items.append(code if theirs.name == ours.name and not isinstance(code, exp.Cast)
+                             else exp.alias_(code, ident(ours.name)))
+            return exp.select(*items).from_(ref(child), copy=False)
+
+        return kind(this=side(op.left), expression=side(op.right), distinct=op.distinct)
+
+    def _Union(self, op: O.Union, ref: Ref) -> exp.Query:
+        return self._setop(op, ref, exp.Union)
+
+    def _Intersect(self, op: O.Intersect, ref: Ref) -> exp.Query:
+        return self._setop(op, ref, exp.Intersect)
+
+    def _Except(self, op: O.Except, ref: Ref) -> exp.Query:
+        return self._setop(op, ref, exp.Except)
+
+    # --- order ------------------------------------------------------------------
+    def _Sort(self, op: O.Sort, ref: Ref) -> exp.Query:
+        return star_from(ref(op.input)).order_by(*self._order(op), copy=False)
+
+    @staticmethod
+    def _order(op: O.Sort) -> list[exp.Ordered]:
+        return [exp.Ordered(this=column(k.column), desc=not k.ascending, nulls_first=k.nulls_first)
+                for k in op.keys]
+
+    def _Limit(self, op: O.Limit, ref: Ref, sort: O.Sort | None = None) -> exp.Query:
+        query = star_from(ref(op.input if sort is None else sort.input))
+        if sort is not None:  # ORDER BY ... LIMIT in one query: a top-N
+            query = query.order_by(*self._order(sort), copy=False)
+        if op.count is not None:
+            query = query.limit(exp.Literal.number(op.count), copy=False)
+        if op.offset:
+            query = query.offset(exp.Literal.number(op.offset), copy=False)
+        return query
+
+
+def ref_as(ref: Ref, op: O.Op, alias: str) -> exp.Expression:
+    """`ref(op)` under a table alias."""
+    node = ref(op)
+    return node.as_(alias, quoted=False) if isinstance(node, exp.Table) else node
