@@ -37,6 +37,7 @@ BUILTINS: tuple[str, ...] = (
     "dask",
     "spark",
     "ciel",
+    "duckdb",
 )
 #: The entry-point group third-party engines register under.
 ENTRY_POINT_GROUP = "musketeer.backends"

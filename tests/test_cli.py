@@ -347,7 +347,7 @@ def test_engine_data_error_leaves_no_output(fake: FakeBackend, work: Path, capsy
 def test_unknown_backend(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "run", DEMO, "--data-dir", DATA, "--backend", "sparc", "--output", "o.csv")
     assert_user_error(code, err, "musketeer: error: unknown backend 'sparc'; did you mean 'spark'? "
-                                 "(known backends: auto, local, dask, spark, ciel)")
+                                 "(known backends: auto, local, duckdb, dask, spark, ciel)")
     no_files_but(work)
 
 

@@ -57,7 +57,7 @@ def _on_duckdb(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the backend contract and the program's shape ----------------------------------------
 def test_duckdb_descriptor() -> None:
     assert DUCKDB.name == "duckdb" and isinstance(DUCKDB, DuckDBBackend)
-    assert set(O.OPERATORS) <= DUCKDB.capabilities
+    assert set(O.OPERATORS) <= DUCKDB.capabilities.operators
     assert DUCKDB.available() == (True, "")
 
 

@@ -30,7 +30,7 @@ DATA = ROOT / "examples" / "data"
 
 def test_builtins_are_listed_in_preference_order() -> None:
     names = registry.names()
-    assert [n for n in names if n in registry.BUILTINS] == ["local", "dask", "spark", "ciel"]
+    assert [n for n in names if n in registry.BUILTINS] == ["local", "duckdb", "dask", "spark", "ciel"]
     prefs = [registry.descriptor(n).preference for n in names]
     assert prefs == sorted(prefs)
     assert api.backend_names() == names and api.BACKENDS == tuple(names)
@@ -65,7 +65,8 @@ def test_cluster_flags_and_backend_help_come_from_the_registry(capsys: pytest.Ca
     args = parser.parse_args(["run", "w.sql", "--spark-master", "spark://h:7077", "--ciel-master", "h:1"])
     assert cli.run_options(args) == {"spark_master": "spark://h:7077", "ciel_master": "h:1"}
     flags = {opt.flag for _, opt in registry.cluster_options()}
-    assert flags == {"--spark-master", "--dask-scheduler", "--ciel-master"}
+    assert flags == {"--spark-master", "--dask-scheduler", "--ciel-master", "--duckdb-threads",
+                     "--duckdb-memory-limit"}
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
@@ -184,7 +185,7 @@ def test_a_named_backend_refuses_what_it_lacks(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(local, "capabilities", local.capabilities.without(functions={"upper"}))
     sql = tmp_path / "q.sql"
     sql.write_text("SELECT UPPER(region_name) AS n FROM regions\n")
-    with pytest.raises(UnsupportedError, match=r"function upper in the local backend; backends that have it: dask"):
+    with pytest.raises(UnsupportedError, match=r"function upper in the local backend; backends that have it: duckdb, dask"):
         api.execute(sql, backend="local", data_dir=str(DATA))
 
 

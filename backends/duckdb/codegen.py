@@ -27,9 +27,10 @@ from musketeer.backends.common.rendering import engine_header, render_program, t
 from musketeer.backends.common.tables import TableBindings
 from musketeer.backends.common.walk import emit_order
 from musketeer.backends.duckdb.relations import RelationBuilder, star_from, table
-from musketeer.backends.duckdb.sqlexprs import ENGINE, sql_type
+from musketeer.backends.duckdb.sqlexprs import ENGINE, SqlExprCompiler, sql_type
 from musketeer.ir import expr as E
 from musketeer.ir import operators as O
+from musketeer.ir.schema import Schema
 from musketeer.ir.text import expr_text
 from musketeer.ir.types import DataType, UnsupportedError
 from musketeer.ir.workflow import Workflow
@@ -88,14 +89,16 @@ def describe(op: O.Op) -> str:
     return op.opname
 
 
-class ProgramGenerator:
-    """Generates the program text for one workflow; use `generate()` once."""
+class ProgramGenerator(RelationBuilder):
+    """Generates the program text for one workflow; use `generate()` once.
+
+    The `op_<Operator>` methods of relational operators (RelationBuilder)
+    return a query; those of Scan, While and UDF return program lines."""
 
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.bindings = TableBindings()
         self.names = RelationNames()
-        self.builder = RelationBuilder()
         self._name_of: dict[int, str] = {}
         self.helpers: set[str] = set()
         self.uses = _consumer_counts(workflow.sinks)
@@ -106,7 +109,7 @@ class ProgramGenerator:
         lines: list[str] = []
         for op in self.workflow.ops():
             if isinstance(op, O.Scan):
-                lines += self._scan(op, env) + [""]
+                lines += self.op_Scan(op, env) + [""]
         lines += self._block(list(self.workflow.sinks), env)
         lines += ["", "return outputs"]
         env_ = template_environment(TEMPLATES, COMMON_TEMPLATES)
@@ -121,7 +124,7 @@ class ProgramGenerator:
         return self._name_of[id(op)]
 
     # --- inputs ---------------------------------------------------------------
-    def _scan(self, op: O.Scan, env: dict[int, str]) -> list[str]:
+    def op_Scan(self, op: O.Scan, env: dict[int, str]) -> list[str]:
         key = self.bindings.key(op)
         view = self.name(op)
         env[id(op)] = view
@@ -172,9 +175,9 @@ class ProgramGenerator:
             elif op is flag:
                 lines += self._flag(op, env)
             elif isinstance(op, O.While):
-                lines += self._while(op, env)
+                lines += self.op_While(op, env)
             elif isinstance(op, O.UDF):
-                lines += self._udf(op, env)
+                lines += self.op_UDF(op, env)
             elif isinstance(op, (O.Scan, O.LoopVar)):
                 raise UnsupportedError(f"{op.opname} {getattr(op, 'table', getattr(op, 'name', ''))!r} "
                                        f"outside the workflow's inputs in the {ENGINE}")
@@ -209,8 +212,8 @@ class ProgramGenerator:
 
     def _select(self, op: O.Op, ref, env: dict[int, str]) -> exp.Query:
         if isinstance(op, O.Limit) and self._absorbed(op.input, env):
-            return self.builder._Limit(op, ref, sort=op.input)  # type: ignore[arg-type]
-        return self.builder.select(op, ref)
+            return self.op_Limit(op, ref, sort=op.input)  # type: ignore[arg-type]
+        return self.select(op, ref)
 
     def _absorbed(self, op: O.Op, env: dict[int, str]) -> bool:
         """A Sort read only by a Limit: both become one ORDER BY ... LIMIT query."""
@@ -260,7 +263,7 @@ class ProgramGenerator:
         return ["# the stop relation: one boolean", *self._sql(self.query(op, env)), "stop = stop_flag(con, sql)"]
 
     # --- loops and user functions -----------------------------------------------
-    def _while(self, op: O.While, env: dict[int, str]) -> list[str]:
+    def op_While(self, op: O.While, env: dict[int, str]) -> list[str]:
         self.helpers.add("loop")
         base = self.name(op)
         number = base.split("_")[0][1:]
@@ -304,7 +307,7 @@ class ProgramGenerator:
         env[id(op)] = state[op.result]
         return lines
 
-    def _udf(self, op: O.UDF, env: dict[int, str]) -> list[str]:
+    def op_UDF(self, op: O.UDF, env: dict[int, str]) -> list[str]:
         self.helpers.add("udf")
         name = self.name(op)
         sql = self._sql(self.query(op.input, env))
@@ -317,6 +320,15 @@ class ProgramGenerator:
                 f"register(con, {name!r}, apply_udf({name}_input, load_udf({op.module!r}, {op.qualname!r}), "
                 f"{op.mode!r}, pa.schema([{out_schema}]), {label!r}))",
                 f"del {name}_input"]
+
+
+    def op_LoopVar(self, op: O.LoopVar, env: dict[int, str]) -> list[str]:
+        """A loop variable is its While's state table, named in `env` by op_While."""
+        raise UnsupportedError(f"loop variable {op.name!r} outside its loop")
+
+    def _compiler(self, schema: Schema) -> SqlExprCompiler:
+        """The expression compiler (what `capabilities` probes)."""
+        return SqlExprCompiler(schema)
 
 
 def _arrow_type(t: DataType) -> str:

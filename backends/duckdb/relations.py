@@ -1,6 +1,6 @@
 """One SQL query per IR operator, built with sqlglot's expression builders.
 
-`RelationBuilder.select(op, ref)` is the visitor: one `_<Operator>` method
+`RelationBuilder.select(op, ref)` is the visitor: one `op_<Operator>` method
 per relational operator, each returning a query over its inputs, which
 `ref(input)` names (a view, a temporary table or a CTE). Every query lists
 its output columns by name in the IR's order, so `SELECT *` over a named
@@ -56,17 +56,17 @@ class RelationBuilder:
     """Builds the query of one operator at a time (see module docstring)."""
 
     def select(self, op: O.Op, ref: Ref) -> exp.Query:
-        method = getattr(self, "_" + op.opname, None)
+        method = getattr(self, "op_" + op.opname, None)
         if method is None:
             raise UnsupportedError(f"operator {op.opname} in the {ENGINE}")
         return method(op, ref)
 
     # --- row-wise ---------------------------------------------------------------
-    def _Filter(self, op: O.Filter, ref: Ref) -> exp.Query:
+    def op_Filter(self, op: O.Filter, ref: Ref) -> exp.Query:
         predicate = SqlExprCompiler(op.input.schema).compile(op.predicate, BOOL)
         return star_from(ref(op.input)).where(predicate, copy=False)
 
-    def _Project(self, op: O.Project, ref: Ref) -> exp.Query:
+    def op_Project(self, op: O.Project, ref: Ref) -> exp.Query:
         compiler = SqlExprCompiler(op.input.schema)
         items: list[exp.Expression] = []
         for (name, e), field in zip(op.exprs, op.schema):
@@ -80,7 +80,7 @@ class RelationBuilder:
         return exp.select(*items).from_(ref(op.input), copy=False)
 
     # --- joins ------------------------------------------------------------------
-    def _Join(self, op: O.Join, ref: Ref) -> exp.Query:
+    def op_Join(self, op: O.Join, ref: Ref) -> exp.Query:
         if op.kind in ("semi", "anti"):
             return self._semi_join(op, ref)
         left, right = op.left.schema, op.right.schema
@@ -154,7 +154,7 @@ class RelationBuilder:
         return outer.where(exp.Not(this=test) if op.kind == "anti" else test, copy=False)
 
     # --- grouping and sets ------------------------------------------------------
-    def _Aggregate(self, op: O.Aggregate, ref: Ref) -> exp.Query:
+    def op_Aggregate(self, op: O.Aggregate, ref: Ref) -> exp.Query:
         schema = op.input.schema
         items: list[exp.Expression] = [column(k) for k in op.keys]
         items += [exp.alias_(aggregate(call, schema), ident(name)) for name, call in op.aggs]
@@ -170,7 +170,7 @@ class RelationBuilder:
         return exp.select(exp.alias_(exp.Null(), UNIT_COLUMN, quoted=True)).from_(
             exp.select(exp.Count(this=exp.Star())).from_(ref(op.input)).subquery("c"), copy=False)
 
-    def _Distinct(self, op: O.Distinct, ref: Ref) -> exp.Query:
+    def op_Distinct(self, op: O.Distinct, ref: Ref) -> exp.Query:
         return star_from(ref(op.input)).distinct(copy=False)
 
     def _setop(self, op: O.SetOp, ref: Ref, kind: type[exp.SetOperation]) -> exp.Query:
@@ -190,17 +190,17 @@ class RelationBuilder:
 
         return kind(this=side(op.left), expression=side(op.right), distinct=op.distinct)
 
-    def _Union(self, op: O.Union, ref: Ref) -> exp.Query:
+    def op_Union(self, op: O.Union, ref: Ref) -> exp.Query:
         return self._setop(op, ref, exp.Union)
 
-    def _Intersect(self, op: O.Intersect, ref: Ref) -> exp.Query:
+    def op_Intersect(self, op: O.Intersect, ref: Ref) -> exp.Query:
         return self._setop(op, ref, exp.Intersect)
 
-    def _Except(self, op: O.Except, ref: Ref) -> exp.Query:
+    def op_Except(self, op: O.Except, ref: Ref) -> exp.Query:
         return self._setop(op, ref, exp.Except)
 
     # --- order ------------------------------------------------------------------
-    def _Sort(self, op: O.Sort, ref: Ref) -> exp.Query:
+    def op_Sort(self, op: O.Sort, ref: Ref) -> exp.Query:
         return star_from(ref(op.input)).order_by(*self._order(op), copy=False)
 
     @staticmethod
@@ -208,7 +208,7 @@ class RelationBuilder:
         return [exp.Ordered(this=column(k.column), desc=not k.ascending, nulls_first=k.nulls_first)
                 for k in op.keys]
 
-    def _Limit(self, op: O.Limit, ref: Ref, sort: O.Sort | None = None) -> exp.Query:
+    def op_Limit(self, op: O.Limit, ref: Ref, sort: O.Sort | None = None) -> exp.Query:
         query = star_from(ref(op.input if sort is None else sort.input))
         if sort is not None:  # ORDER BY ... LIMIT in one query: a top-N
             query = query.order_by(*self._order(sort), copy=False)
