@@ -7,7 +7,8 @@ placement, loops, UDFs, injection attempts, ...) runs here again with the
 DuckDB engine in its place, against the same oracle; the few that inspect
 the local engine's program text are replaced by DuckDB-specific ones below.
 The conformance workflows and the 22 TPC-H queries run through this engine
-too, compared with DuckDB on the original query text.
+in tests/conformance (it is a registered backend), compared with DuckDB on
+the original query text.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from musketeer.ir.types import DataError, INT64, STRING
 from musketeer.ir.workflow import Workflow
 from tests import local_helpers, tpch
 from tests import test_local_backend as local_suite
-from tests.conformance import data as conformance_data
-from tests.conformance.test_conformance import CASES, WORKFLOWS, duckdb_outputs, read_csv
 from tests.local_helpers import C, L, con, duck, keep, paths, project, result, scan, workflow
 from tests.test_local_backend import *  # noqa: F403
 
@@ -144,34 +143,3 @@ def test_threads_and_memory_limit(people: O.Scan, tmp_path: Path) -> None:
     q.write_text(prog.text)
     done = subprocess.run([PY, str(q), "--threads", "1", "--memory-limit", "100MB"], capture_output=True, text=True)
     assert done.returncode == 0 and "id" in done.stdout, done.stderr
-
-
-# --- workflows: the conformance cases and TPC-H, against DuckDB on the original text -------------
-@pytest.fixture(scope="module")
-def conformance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return conformance_data.write(tmp_path_factory.mktemp("conformance") / "data")
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_conformance_workflow(case: str, conformance_dir: Path, tmp_path: Path,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
-    path = WORKFLOWS / f"{case}.sql"
-    sql = path.read_text()
-    oracle_dir, ours_dir = tmp_path / "duckdb", tmp_path / "musketeer"
-    oracle_dir.mkdir()
-    ours_dir.mkdir()
-    expected = duckdb_outputs(sql, conformance_dir, oracle_dir)
-    monkeypatch.chdir(ours_dir)
-    planned = api.plan_workflow(path, data_dir=str(conformance_dir))
-    run = DUCKDB.run(DUCKDB.generate(planned), RunOptions())
-    final_select = sqlglot.parse(sql, read="duckdb")[-1].sql(dialect="duckdb")
-    tpch.assert_query_result(run.outputs["result"], expected, final_select)
-    for copy in (s for s in planned.sinks if s.path):
-        tpch.assert_same_rows(read_csv(ours_dir / copy.path), read_csv(oracle_dir / copy.path), None)
-
-
-@pytest.mark.parametrize("n", range(1, 23))
-def test_tpch_query(n: int, tpch_data_dir: Path, tpch_query_file, tpch_expected) -> None:
-    planned = api.plan_workflow(tpch_query_file(n), data_dir=str(tpch_data_dir))
-    run = DUCKDB.run(DUCKDB.generate(planned), RunOptions())
-    tpch.assert_query_result(run.outputs["result"], tpch_expected(n), tpch.queries()[n])

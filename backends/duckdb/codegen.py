@@ -82,6 +82,10 @@ def describe(op: O.Op) -> str:
         return f"Aggregate {keys}: " + ", ".join(f"{n} := {c}" for n, c in op.aggs)
     if isinstance(op, O.Sort):
         return "Sort: " + ", ".join(str(k) for k in op.keys)
+    if isinstance(op, O.Window):
+        over = ([f"partition [{', '.join(op.partition_by)}]"] if op.partition_by else []) + \
+               ([f"order [{', '.join(str(k) for k in op.order_by)}]"] if op.order_by else [])
+        return f"Window {' '.join(over) or '(one partition)'}: " + ", ".join(f"{n} := {c}" for n, c in op.calls)
     if isinstance(op, O.Limit):
         return f"Limit {op.count}" + (f" OFFSET {op.offset}" if op.offset else "")
     if isinstance(op, O.SetOp):
@@ -90,6 +94,10 @@ def describe(op: O.Op) -> str:
 
 
 class ProgramGenerator(RelationBuilder):
+    #: Window functions op_Window translates (DuckDB has each, with SQL's meaning).
+    WINDOW_FUNCTIONS = ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
+                        "first_value", "last_value", "nth_value", "sum", "avg", "count", "count_star", "min", "max")
+
     """Generates the program text for one workflow; use `generate()` once.
 
     The `op_<Operator>` methods of relational operators (RelationBuilder)

@@ -19,14 +19,17 @@ from musketeer.backends.duckdb.sqlexprs import (
     ENGINE,
     SqlExprCompiler,
     aggregate,
+    cast,
     column,
     data_type,
     ident,
     condition,
 )
 from musketeer.ir import operators as O
+from musketeer.ir.expr import AggCall
 from musketeer.ir.schema import Schema
-from musketeer.ir.types import BOOL, UnsupportedError
+from musketeer.ir.types import BOOL, DataType, UnsupportedError
+from musketeer.ir.window import Frame, FrameBound, WindowCall
 
 #: The placeholder column of a relation whose IR schema has no columns.
 UNIT_COLUMN = "__musketeer_unit"
@@ -205,8 +208,24 @@ class RelationBuilder:
 
     @staticmethod
     def _order(op: O.Sort) -> list[exp.Ordered]:
-        return [exp.Ordered(this=column(k.column), desc=not k.ascending, nulls_first=k.nulls_first)
-                for k in op.keys]
+        return order_keys(op.keys)
+
+    # --- windows ----------------------------------------------------------------
+    def op_Window(self, op: O.Window, ref: Ref) -> exp.Query:
+        """The input's columns and one `f(...) OVER (PARTITION BY ... ORDER BY ... frame)` per call."""
+        schema = op.input.schema
+        order_type = schema.dtype(op.order_by[0].column) if len(op.order_by) == 1 else None
+        items: list[exp.Expression] = [column(f.name) for f in schema]
+        for name, call in op.calls:
+            function, bigint = window_function(call, schema)
+            window = exp.Window(
+                this=function,
+                partition_by=[column(k) for k in op.partition_by] or None,
+                order=exp.Order(expressions=order_keys(op.order_by)) if op.order_by else None,
+                spec=frame_spec(call.frame, order_type) if call.frame is not None else None,
+                over="OVER")
+            items.append(exp.alias_(cast(window, "BIGINT") if bigint else window, ident(name)))
+        return exp.select(*items).from_(ref(op.input), copy=False)
 
     def op_Limit(self, op: O.Limit, ref: Ref, sort: O.Sort | None = None) -> exp.Query:
         query = star_from(ref(op.input if sort is None else sort.input))
@@ -217,6 +236,63 @@ class RelationBuilder:
         if op.offset:
             query = query.offset(exp.Literal.number(op.offset), copy=False)
         return query
+
+
+def order_keys(keys: tuple[O.SortKey, ...]) -> list[exp.Ordered]:
+    return [exp.Ordered(this=column(k.column), desc=not k.ascending, nulls_first=k.nulls_first) for k in keys]
+
+
+_NO_ARGUMENT = {"row_number": "ROW_NUMBER", "rank": "RANK", "dense_rank": "DENSE_RANK",
+                "percent_rank": "PERCENT_RANK", "cume_dist": "CUME_DIST"}
+_VALUE = {"first_value": "FIRST_VALUE", "last_value": "LAST_VALUE", "nth_value": "NTH_VALUE",
+          "lag": "LAG", "lead": "LEAD", "ntile": "NTILE"}
+
+
+def window_function(call: WindowCall, schema: Schema) -> tuple[exp.Expression, bool]:
+    """The function of one window call, and whether its result is cast to
+    BIGINT (a SUM of integers, as for Aggregate)."""
+    if call.func in _NO_ARGUMENT:
+        return exp.Anonymous(this=_NO_ARGUMENT[call.func], expressions=[]), False
+    if call.func == "ntile":
+        return exp.Anonymous(this="NTILE", expressions=[exp.Literal.number(call.params[0])]), False
+    if call.func in _VALUE:
+        assert call.arg is not None
+        args: list[exp.Expression] = [column(call.arg)]
+        if call.func in ("lag", "lead"):
+            args.append(exp.Literal.number(call.params[0]))
+            if len(call.params) > 1 and call.params[1] is not None:
+                t = schema.dtype(call.arg)
+                args.append(SqlExprCompiler(schema).literal(call.params[1], t))
+        elif call.func == "nth_value":
+            args.append(exp.Literal.number(call.params[0]))
+        return exp.Anonymous(this=_VALUE[call.func], expressions=args), False
+    if call.func in ("sum", "avg", "count", "count_star", "min", "max"):
+        agg = aggregate(AggCall(call.func, call.arg, call.distinct), schema)
+        if isinstance(agg, exp.Cast):  # SUM of integers: cast the windowed value
+            return agg.this, True
+        return agg, False
+    raise UnsupportedError(f"window function {call.func} in the {ENGINE}")
+
+
+def frame_spec(frame: Frame, order_type: DataType | None) -> exp.WindowSpec:
+    """ROWS / RANGE / GROUPS BETWEEN ... AND ...; a RANGE offset over a date
+    or timestamp key is a number of days."""
+
+    def bound(b: FrameBound) -> tuple[exp.Expression | str, str | None]:
+        if b.kind == "unbounded_preceding":
+            return "UNBOUNDED", "PRECEDING"
+        if b.kind == "unbounded_following":
+            return "UNBOUNDED", "FOLLOWING"
+        if b.kind == "current_row":
+            return "CURRENT ROW", None
+        offset: exp.Expression = exp.Literal.number(repr(b.offset) if isinstance(b.offset, float) else b.offset)
+        if frame.kind == "range" and order_type is not None and order_type.is_temporal:
+            offset = exp.Interval(this=exp.Literal.string(str(b.offset)), unit=exp.var("DAY"))
+        return offset, b.kind.upper()
+
+    start, start_side = bound(frame.start)
+    end, end_side = bound(frame.end)
+    return exp.WindowSpec(kind=frame.kind.upper(), start=start, start_side=start_side, end=end, end_side=end_side)
 
 
 def ref_as(ref: Ref, op: O.Op, alias: str) -> exp.Expression:
