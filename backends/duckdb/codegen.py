@@ -94,6 +94,8 @@ def describe(op: O.Op) -> str:
 
 
 class ProgramGenerator(RelationBuilder):
+    #: Aggregates sqlexprs.aggregate translates (every IR aggregate).
+    AGGREGATES = frozenset(E.AGG_FUNCS)
     #: Window functions op_Window translates (DuckDB has each, with SQL's meaning).
     WINDOW_FUNCTIONS = ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
                         "first_value", "last_value", "nth_value", "sum", "avg", "count", "count_star", "min", "max")

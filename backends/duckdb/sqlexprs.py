@@ -55,7 +55,8 @@ SIMPLE_FUNCTIONS = {
     "length": "LENGTH", "abs": "ABS", "sqrt": "SQRT", "ln": "LN", "exp": "EXP", "substring": "SUBSTRING",
 }
 #: Aggregate functions: IR name -> DuckDB name (count_star is COUNT(*)).
-AGGREGATES = {"sum": "SUM", "count": "COUNT", "avg": "AVG", "min": "MIN", "max": "MAX"}
+AGGREGATES = {"sum": "SUM", "count": "COUNT", "avg": "AVG", "min": "MIN", "max": "MAX", "median": "MEDIAN",
+              "quantile_cont": "QUANTILE_CONT", "quantile_disc": "QUANTILE_DISC", "string_agg": "STRING_AGG"}
 
 #: Node types made of operators, which need parentheses as an operand (in
 #: sqlglot, AND and OR are also Funcs, so the test is on these, not on atoms).
@@ -332,6 +333,19 @@ def aggregate(call_: AggCall, schema: Schema) -> exp.Expression:
     arg: exp.Expression = column(call_.arg)
     if call_.distinct:
         arg = exp.Distinct(expressions=[arg])
+    if call_.func in ("median", "quantile_cont", "quantile_disc"):
+        q = call_.params[0] if call_.params else 0.5
+        code = call("QUANTILE_DISC" if call_.func == "quantile_disc" else "QUANTILE_CONT", arg, number(float(q)))
+        if call_.func != "quantile_disc" and physical_kind(schema.dtype(call_.arg)) != "float64":
+            code = cast(code, "DOUBLE")
+        return code
+    if call_.func == "string_agg":  # STRING_AGG(x, sep ORDER BY ...)
+        separator: exp.Expression = string(str(call_.params[0]))
+        if call_.order:
+            separator = exp.Order(this=separator, expressions=[
+                exp.Ordered(this=column(c), desc=not ascending, nulls_first=nulls_first)
+                for c, ascending, nulls_first in call_.order])
+        return call("STRING_AGG", arg, separator)
     code: exp.Expression = call(AGGREGATES[call_.func], arg)
     if call_.func == "sum" and physical_kind(schema.dtype(call_.arg)) == "int64":
         code = cast(code, "BIGINT")
