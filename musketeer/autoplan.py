@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import jinja2
@@ -66,6 +67,7 @@ def choose_plan(workflow: Workflow, profile: Profile, options: RunOptions | None
     for importing pyspark or probing for Java. An engine that turns out to be
     unavailable, or unable to run an operator, is dropped and we re-plan."""
     from musketeer import api
+    from musketeer.backends import registry
 
     names = list(names or candidates())
     loaded: dict[str, Backend] = {}
@@ -89,8 +91,16 @@ def choose_plan(workflow: Workflow, profile: Profile, options: RunOptions | None
             return p, {b: loaded[b] for b in p.backends}, card
         for b in unloaded:
             try:
-                loaded[b] = api.get_backend(b, options)
+                engine = api.get_backend(b, options)
+                engine.capabilities  # noqa: B018 - a plugin that cannot say what it runs is dropped
+                loaded[b] = engine
             except UsageError:
+                names.remove(b)
+            except Exception as e:  # noqa: BLE001 - one broken engine must not stop auto
+                if b in registry.BUILTINS:
+                    raise
+                warnings.warn(f"--backend auto skips backend {b!r}: its capabilities failed "
+                              f"({type(e).__name__}: {e})", RuntimeWarning, stacklevel=2)
                 names.remove(b)
         # Loaded and able to run every operator they were given: the plan
         # stands (planning again would find the same one).
