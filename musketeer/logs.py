@@ -32,8 +32,9 @@ QUIET, NORMAL, VERBOSE = -1, 0, 1
 _verbosity = NORMAL
 _handler: logging.Handler | None = None
 
-#: An engine's line that reports a failure is shown even without -v.
-_ERROR_LINE = re.compile(r"\b(ERROR|FATAL|SEVERE|Exception|Error:)\b")
+#: An engine's line that reports a failure, or a Python warning (`x.py:3:
+#: UserWarning: ...`, from the user's code too), is shown even without -v.
+_ERROR_LINE = re.compile(r"\b(ERROR|FATAL|SEVERE|Exception|Error:|[A-Z]\w*Warning:)")
 
 
 def verbosity() -> int:

@@ -25,6 +25,7 @@ def _engine_chatter() -> None:
     os.write(2, b"WARNING: Using incubator modules: jdk.incubator.vector\n")
     os.write(2, b"26/12/08 01:00:00 WARN NativeCodeLoader: Unable to load native-hadoop library\n")
     os.write(2, b"26/12/08 01:00:01 ERROR Executor: Exception in task 0.0\n")
+    os.write(2, b"wf.py:3: UserWarning: the user's own warning\n")
 
 
 def test_engine_output_is_captured_and_logged(log_stream, capfd) -> None:
@@ -35,7 +36,8 @@ def test_engine_output_is_captured_and_logged(log_stream, capfd) -> None:
     lines = log_stream.getvalue().splitlines()
     assert lines == ["musketeer: spark: WARNING: Using incubator modules: jdk.incubator.vector",
                      "musketeer: spark: 26/12/08 01:00:00 WARN NativeCodeLoader: Unable to load native-hadoop library",
-                     "musketeer: spark: 26/12/08 01:00:01 ERROR Executor: Exception in task 0.0"]
+                     "musketeer: spark: 26/12/08 01:00:01 ERROR Executor: Exception in task 0.0",
+                     "musketeer: spark: wf.py:3: UserWarning: the user's own warning"]
 
 
 def test_default_shows_only_engine_errors_and_quiet_hides_notes(log_stream, capfd) -> None:
@@ -43,7 +45,8 @@ def test_default_shows_only_engine_errors_and_quiet_hides_notes(log_stream, capf
     with logs.engine_output("spark"):
         _engine_chatter()
     assert capfd.readouterr().err == ""
-    assert log_stream.getvalue() == "musketeer: spark: 26/12/08 01:00:01 ERROR Executor: Exception in task 0.0\n"
+    assert log_stream.getvalue() == ("musketeer: spark: 26/12/08 01:00:01 ERROR Executor: Exception in task 0.0\n"
+                                     "musketeer: spark: wf.py:3: UserWarning: the user's own warning\n")
     out = io.StringIO()
     Progress(2, out).note("[1/2] local: 0.1 s")
     assert out.getvalue() == "[1/2] local: 0.1 s\n"
