@@ -448,6 +448,15 @@ def test_tls_cluster_runs_tasks_and_moves_objects(tmp_path):
             connect(c.address, c.token.encode(), tls=TLSConfig(make_keys(tmp_path / "other")))
         with pytest.raises(MasterLost):  # and so is plain TCP
             Client(c.address, c.token, tls=False, reconnect_timeout=0.5)
+        silent = [socket.create_connection(parse_address(c.address)) for _ in range(70)]
+        try:  # more silent peers than handshake slots: they time out instead of holding them
+            assert client.deref(client.spawn(ex.add, 1, 1), timeout=60) == 2
+            fresh = Client(c.address, c.token, tls=c.tls, reconnect_timeout=60)
+            assert fresh.deref(fresh.spawn(ex.add, 2, 2), timeout=60) == 4
+            fresh.close()
+        finally:
+            for s in silent:
+                s.close()
         # the original cluster still works
         assert client.deref(client.spawn(ex.add, 40, 2), timeout=60) == 42
 

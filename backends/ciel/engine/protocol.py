@@ -163,6 +163,7 @@ def accept_loop(srv: socket.socket, token: bytes, on_peer: Callable[[socket.sock
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if tls is not None:
+                    sock.settimeout(HANDSHAKE_TIMEOUT)  # a silent peer must not hold its slot forever
                     sock = tls.wrap_server(sock)
                 server_handshake(sock, token)
             except (OSError, AuthError, struct.error, ValueError):
