@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import SupportsFloat, cast
 
 from musketeer.cost_model.stats import ColumnStats, column_stats, file_stats
 from musketeer.ir import expr as E
@@ -381,7 +382,7 @@ def _as_number(v: object) -> float | None:
     if isinstance(v, dt.date):
         return float(v.toordinal())
     try:
-        return float(v)  # decimals
+        return float(cast(SupportsFloat, v))  # decimals
     except (TypeError, ValueError):
         return None
 

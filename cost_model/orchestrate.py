@@ -127,9 +127,9 @@ def _run_stages(workflow: Workflow, engines: Mapping[str, Backend], profile: Pro
         for s in stage_wf.sinks:
             frame = result.outputs.get(s.name)
             run.real_rows[s.name] = len(frame) if frame is not None else 0
-        for s in stage.outputs:
-            if isinstance(s, O.Sink):
-                outputs[s.name] = result.outputs[s.name]
+        for out in stage.outputs:
+            if isinstance(out, O.Sink):
+                outputs[out.name] = result.outputs[out.name]
         runs.append(run)
         number += 1
         if replan:

@@ -1,4 +1,5 @@
-"""mypy over the bottom layers: musketeer.ir and musketeer.backends.common.
+"""mypy over the layers others build on: musketeer.ir, musketeer.backends.common,
+the backend contract and registry, and musketeer.cost_model.
 
 The repository's folders install as subpackages of `musketeer` (package-dir),
 which mypy cannot follow through an editable install, so the test lays the
@@ -16,7 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("ir", "frontends", "backends", "cost_model", "mpc")
-CHECKED = ("musketeer.ir", "musketeer.backends.common")
+#: Packages (-p) and modules (-m) checked: the IR, what engines share, the
+#: backend contract and registry, and the cost model.
+CHECKED = ("musketeer.ir", "musketeer.backends.common", "musketeer.cost_model")
+MODULES = ("musketeer.backends.base", "musketeer.backends.registry", "musketeer.backends.capabilities")
 
 
 def _installed_layout(dest: Path) -> Path:
@@ -30,12 +34,14 @@ def _installed_layout(dest: Path) -> Path:
     return dest
 
 
-def test_mypy_finds_no_errors_in_ir_and_backends_common(tmp_path: Path) -> None:
+def test_mypy_finds_no_errors(tmp_path: Path) -> None:
     root = _installed_layout(tmp_path / "src")
     args = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
             "--cache-dir", str(tmp_path / "cache")]
     for package in CHECKED:
         args += ["-p", package]
+    for module in MODULES:
+        args += ["-m", module]
     done = subprocess.run(args, cwd=root, env={**os.environ, "MYPYPATH": str(root)},
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
