@@ -386,6 +386,11 @@ def _concat(f: Func, types: list[DataType]) -> DataType:
     return STRING
 
 
+def _single_value(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) == 2 and types[0].kind in ("int64", "null"), f, "takes a row count and a value")
+    return types[1]
+
+
 def _float_math(f: Func, types: list[DataType]) -> DataType:
     _want(len(types) == 1 and (types[0].is_numeric or types[0].kind == "null"), f, "takes one number")
     return FLOAT64
@@ -407,6 +412,9 @@ FUNCTIONS: dict[str, Callable[[Func, list[DataType]], DataType]] = {
     "exp": _float_math,
     "floor": _abs,
     "ceil": _abs,
+    # single_value(rows, value): `value`, or a run-time error when rows > 1 (a
+    # scalar subquery that returned several rows); NULL rows is fine.
+    "single_value": _single_value,
 }
 
 

@@ -62,3 +62,25 @@ def test_global_holistic_aggregates_and_filter_over_empty_input(data_dir: Path, 
            "count(*) FILTER (WHERE active) AS n, round(stddev_samp(salary), 6) AS sd, "
            "quantile_disc(hired, 0.5) AS h, var_pop(bonus) AS vb FROM emp")
     check(sql, sql, data_dir, tmp_path, con)
+
+
+SEVERAL_ROWS = [
+    "SELECT id, (SELECT s.amount FROM sales s WHERE s.emp_id = e.id) AS a FROM emp e ORDER BY id",
+    "SELECT id FROM emp WHERE salary > (SELECT salary FROM emp WHERE dept_id = 20)",
+]
+
+
+@pytest.mark.parametrize("backend", list(api.BACKENDS))
+@pytest.mark.parametrize("sql", SEVERAL_ROWS, ids=["correlated", "uncorrelated"])
+def test_scalar_subquery_with_several_rows_is_a_data_error(backend: str, sql: str, data_dir: Path, tmp_path: Path,
+                                                           con: duckdb.DuckDBPyConnection) -> None:
+    """As in DuckDB (and PostgreSQL): a run-time error, one line, on every engine."""
+    from musketeer.ir import DataError
+    from tests.conformance.test_conformance import require_backend
+
+    require_backend(backend)
+    with pytest.raises(duckdb.Error, match="More than one row returned by a subquery"):
+        con.execute(sql).fetchall()
+    with pytest.raises(DataError) as info:
+        ours(sql, data_dir, tmp_path, backend)
+    assert str(info.value.message).startswith("more than one row returned by a subquery used as an expression")

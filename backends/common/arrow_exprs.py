@@ -19,7 +19,7 @@ from typing import Callable
 
 from musketeer.ir import expr as E
 from musketeer.ir.schema import Schema
-from musketeer.ir.types import BOOL, STRING, DataType, UnsupportedError
+from musketeer.ir.types import BOOL, INT64, STRING, DataType, UnsupportedError
 
 from musketeer.backends.common.expr_compiler import BaseExprCompiler, constant_bounds, round_digits
 from musketeer.backends.common.sql_semantics import add_months, like_plan, slice_bounds
@@ -235,6 +235,9 @@ class ExprCompiler(BaseExprCompiler[str]):
         if name == "coalesce":
             args = [self.compile(a, t) for a, at in zip(e.args, types) if at.kind != "null"]
             return args[0] if len(args) == 1 else f"pc.coalesce({', '.join(args)})"
+        if name == "single_value":
+            self.need("single_value")
+            return f"single_value({self.compile(e.args[0], INT64)}, {self.compile(e.args[1], t)})"
         if name == "concat":  # the IR's concat is SQL's `||`: NULL if any argument is NULL
             if any(at.kind == "null" for at in types):
                 return self.null(t)

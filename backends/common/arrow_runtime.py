@@ -20,7 +20,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 #: The runtime library's templates, in the order a program inlines them.
 RUNTIME_TEMPLATES: tuple[str, ...] = (
-    "arrow_core.py.j2", "arrow_io.py.j2", "arrow_scalars.py.j2", "arrow_relational.py.j2", "arrow_window.py.j2",
+    "arrow_core.py.j2", "arrow_io.py.j2", "arrow_scalars.py.j2", "arrow_functions.py.j2", "arrow_relational.py.j2", "arrow_window.py.j2",
     "arrow_loops.py.j2",
 )
 

@@ -284,6 +284,11 @@ class ExprCompiler(BaseExprCompiler[Code]):
         if name == "coalesce":
             args = [self.column(self.code(a, t)).text for a, at in zip(e.args, types) if at.kind != "null"]
             return Code(args[0]) if len(args) == 1 else Code(f"F.coalesce({', '.join(args)})")
+        if name == "single_value":  # a scalar subquery's value; several rows are an error
+            rows, value = self.column(self.code(e.args[0])).text, self.column(self.code(e.args[1], t)).text
+            message = "DataError: more than one row returned by a subquery used as an expression"
+            return Code(f"F.when({rows} > 1, F.raise_error(F.lit({message!r})).cast({cast_type(t)!r}))"
+                        f".otherwise({value})")
         if any(at.kind == "null" for at in types):
             return self.null(t)  # every other function is NULL on a NULL argument
         args = [self.column(self.code(a)) for a in e.args]

@@ -16,6 +16,7 @@ from sqlglot import exp
 from musketeer.frontends.sql.aggregates import AggregateMixin, is_aggregate
 from musketeer.frontends.sql.exprs import ExprEnv, lower_expr
 from musketeer.frontends.sql.grouping import expand_group, grouping_sets_op
+from musketeer.frontends.sql.marks import MarkMixin
 from musketeer.frontends.sql.predicates import factor_or, free_qualifiers, split_conjuncts
 from musketeer.frontends.sql.scope import Rel, fresh_name, make_disjoint
 from musketeer.frontends.sql.source import SourceText
@@ -41,7 +42,7 @@ def _has_subquery(node: exp.Expression) -> bool:
                for n in node.walk())
 
 
-class QueryLowerer(SubqueryMixin, WindowMixin, AggregateMixin):
+class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin):
     def __init__(self, catalog: Catalog, src: SourceText, env: dict[str, Named]) -> None:
         self.catalog = catalog
         self.src = src

@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from musketeer.frontends.sql.exprs import ExprEnv, lower_expr
 from musketeer.frontends.sql.predicates import factor_or, free_qualifiers, select_aliases, split_conjuncts
-from musketeer.frontends.sql.scope import Rel, make_disjoint
+from musketeer.frontends.sql.scope import Rel, fresh_name, make_disjoint
 from musketeer.ir import expr as E
 from musketeer.ir import operators as O
 from musketeer.ir.types import IRError, UnsupportedError
@@ -159,8 +159,7 @@ class SubqueryMixin:
     def scalar_or_predicate_subquery(self: "QueryLowerer", node: exp.Expression, ref: list[Rel]) -> E.Expr:
         if isinstance(node, exp.Subquery):
             return self.scalar_subquery(node, ref)
-        raise UnsupportedError(f"{'EXISTS' if isinstance(node, exp.Exists) else 'IN (subquery)'} "
-                               "inside OR/CASE/NOT of a larger expression", self.src.loc_of(node))
+        return self.mark_subquery(node, ref)  # EXISTS / IN inside OR, CASE, NOT, the SELECT list
 
     def scalar_subquery(self: "QueryLowerer", node: exp.Expression, ref: list[Rel]) -> E.Expr:
         """Attach a scalar subquery's value to ref[0] as a column; return it."""
@@ -176,16 +175,16 @@ class SubqueryMixin:
         single_row = sel.args.get("group") is None and _has_agg(sel.expressions[0])
         if not correlated:
             if not single_row and not _limit_one(sel):
-                raise UnsupportedError("a scalar subquery that may return several rows (aggregate it or add LIMIT 1)",
-                                       self.src.loc_of(node))
+                return self._checked_single_row(node, sel, ref)
             inner = make_disjoint(rel, self.lower_query(sel))
             kind = "cross" if single_row else "left"
             op = self.build(node, lambda: O.Join(rel.op, inner.op, kind))
             ref[0] = Rel(op, {**rel.cols, **{k: v for k, v in inner.cols.items() if k[0]}})
             return E.Col(inner.op.schema.names[0])
-        if not single_row or sel.args.get("having") or sel.args.get("limit"):
-            raise UnsupportedError("a correlated scalar subquery that is not a single aggregate",
-                                   self.src.loc_of(node))
+        several = not single_row  # may return several rows per outer row: checked at run time
+        if sel.args.get("having") or sel.args.get("limit") or (several and sel.args.get("group")):
+            raise UnsupportedError("a correlated scalar subquery with GROUP BY, HAVING or LIMIT "
+                                   f"({self.text(node)})", self.src.loc_of(node))
         inner_quals = select_aliases(sel)
         pairs = []
         for c in correlated:
@@ -203,8 +202,15 @@ class SubqueryMixin:
         grouped.set("where", exp.Where(this=exp.and_(*local)) if local else None)
         grouped.set("group", exp.Group(expressions=[i.copy() for i, _ in pairs]))
         value_node = sel.expressions[0].unalias()
+        counted = []
+        if several:  # one row per key: how many rows the subquery has for it, and (at most one) value
+            rows = exp.Count(this=exp.Distinct(expressions=[value_node.copy()])) if sel.args.get("distinct") \
+                else exp.Count(this=exp.Star())
+            counted = [exp.alias_(rows, "rows")]
+            grouped.set("distinct", None)
+            value_node = exp.Max(this=value_node.copy())
         grouped.set("expressions", [exp.alias_(i.copy(), f"corr_{n}") for n, (i, _) in enumerate(pairs)]
-                    + [exp.alias_(value_node.copy(), "value")])
+                    + counted + [exp.alias_(value_node.copy(), "value")])
         inner = make_disjoint(rel, self.lower_query(grouped))
         outer_keys = []
         for _, ocol in pairs:
@@ -217,12 +223,29 @@ class SubqueryMixin:
         op = self.build(node, lambda: O.Join(rel.op, inner.op, "left", tuple(outer_keys), tuple(inner_keys)))
         ref[0] = Rel(op, dict(rel.cols))
         value = E.Col(inner.op.schema.names[-1])
+        if several:
+            return E.Func("single_value", (E.Col(inner.op.schema.names[-2]), value))
         if isinstance(value_node, exp.Count):
             return E.Func("coalesce", (value, E.Lit.of(0)))
         if any(isinstance(n, exp.Count) for n in value_node.walk()):
             raise UnsupportedError("COUNT inside a larger expression in a correlated scalar subquery",
                                    self.src.loc_of(node))
         return value
+
+
+    def _checked_single_row(self: "QueryLowerer", node: exp.Expression, sel: exp.Select, ref: list[Rel]) -> E.Expr:
+        """An uncorrelated scalar subquery that may return several rows: its
+        row count and (at most one) value, one row cross-joined; the value
+        is `single_value(rows, value)`, a run-time error for several rows."""
+        rel = ref[0]
+        inner = self.lower_query(sel)
+        taken = set(rel.op.schema.names) | set(inner.op.schema.names)
+        rows, value = fresh_name("subquery_rows", taken), fresh_name("subquery_value", taken | {"subquery_rows"})
+        column = inner.op.schema.names[0]
+        agg = self.build(node, lambda: O.Aggregate(inner.op, (), ((rows, E.AggCall("count_star")),
+                                                                  (value, E.AggCall("max", column)))))
+        ref[0] = Rel(O.Join(rel.op, agg, "cross"), dict(rel.cols), list(rel.names))
+        return E.Func("single_value", (E.Col(rows), E.Col(value)))
 
 
 def _has_agg(node: exp.Expression) -> bool:
