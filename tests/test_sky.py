@@ -120,6 +120,11 @@ def test_while_continue_and_top_level_return_ends_the_script():
     assert run(script) == 1 + 3 + 5 + 7 + 9
 
 
+def test_print_writes_a_line_to_stderr(capsys):
+    assert run('x = print("Hello world: " + str(1));\nreturn x;') is None
+    assert capsys.readouterr().err == "Hello world: 1\n"
+
+
 def test_env_holds_the_arguments():
     assert run('return [env["n"], get_key(env, "m", "none")];', n="5") == ["5", "none"]
 

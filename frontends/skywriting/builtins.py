@@ -6,7 +6,8 @@ utilities `len`, `range`, `int`, `has_key`, `get_key`. Added here:
 `python("module:qualname")` (a Python function to spawn), `workflow(source,
 tables[, options])` (a Musketeer workflow as a task), string helpers
 (`str`, `float`, `split`, `join`, `strip`, `lower`, `upper`), `keys`,
-`abs`, `min`, `max`, `sqrt`, `exp`, `log` and `floor`. `map` and `mapreduce` come from
+`abs`, `min`, `max`, `sqrt`, `exp`, `log`, `floor` and `print` (to the
+stderr of the process running the task). `map` and `mapreduce` come from
 `include "mapreduce";` (stdlib/mapreduce.sky), as in the original.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -296,6 +298,13 @@ def _log(vm: VM, host: Host, a: list[Any], loc: SourceLoc) -> float:
 @_builtin("floor", 1)
 def _floor(vm: VM, host: Host, a: list[Any], loc: SourceLoc) -> int:
     return math.floor(_numbers("floor", a, loc)[0])
+
+
+@_builtin("print", 1)
+def _print(vm: VM, host: Host, a: list[Any], loc: SourceLoc) -> None:
+    """As in the original: a line on the stderr of the process running the task
+    (a worker's, under a cluster), for debugging."""
+    print(a[0] if isinstance(a[0], str) else show(a[0]), file=sys.stderr, flush=True)
 
 
 # --- printing ------------------------------------------------------------------------
