@@ -37,15 +37,18 @@ def test_builtins_are_listed_in_preference_order() -> None:
 
 
 def test_listing_backends_imports_no_engine_library() -> None:
-    """Descriptors and capabilities load without dask or pyspark: the CLI
-    lists every backend and auto prices them all before loading one."""
+    """Descriptors and their capabilities load no engine library (not even
+    pandas or pyarrow), nor does the CLI's parser: it lists every backend
+    and its flags, and auto prices them all before loading one."""
     code = ("import sys\n"
             "from musketeer.backends import registry\n"
             "for d in registry.descriptors():\n"
             "    d.capabilities; d.default_profile; d.cluster_options\n"
+            "heavy = [m for m in ('dask', 'distributed', 'pyspark', 'duckdb', 'pandas', 'pyarrow') if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
             "from musketeer import cli\n"
             "cli.build_parser()\n"
-            "heavy = [m for m in ('dask', 'distributed', 'pyspark') if m in sys.modules]\n"
+            "heavy = [m for m in ('dask', 'distributed', 'pyspark', 'duckdb') if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
