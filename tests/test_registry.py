@@ -251,3 +251,24 @@ def test_compiling_a_mixed_plan_to_one_file_is_a_one_line_error(monkeypatch: pyt
     monkeypatch.setattr(autoplan, "choose_plan", two_stages)
     with pytest.raises(Exception, match=r"several engines \(local -> dask\).*-o DIR"):
         api.compile_workflow(EXAMPLE, data_dir=str(DATA))
+
+
+def test_cost_model_imports_no_engine_and_no_glue() -> None:
+    """The cost model reads the backend contract and registry, never an
+    engine's package (it is handed engines) nor the facade."""
+    import ast
+
+    engines = set(registry.BUILTINS)
+    bad = []
+    for path in sorted((ROOT / "cost_model").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            for name in names:
+                parts = name.split(".")
+                if parts[:2] == ["musketeer", "backends"] and len(parts) > 2 and parts[2] in engines:
+                    bad.append(f"{path.name}: {name}")
+                if parts[0] == "musketeer" and len(parts) > 1 and parts[1] not in (
+                        "ir", "backends", "cost_model"):
+                    bad.append(f"{path.name}: {name}")
+    assert bad == []
