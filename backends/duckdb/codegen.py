@@ -141,7 +141,7 @@ class ProgramGenerator(RelationBuilder):
         cols = ", ".join(c.name if c.name == c.source else f"{c.source} AS {c.name}" for c in op.columns)
         lines = [f"# Scan {comment(op.table)} ({comment(op.format)}): {comment(cols)}",
                  f"bind_table(con, {view!r}, paths[{key!r}], FORMATS[{key!r}], ["]
-        lines += [f"    ({c.source!r}, {c.name!r}, {sql_type(c.dtype)!r})," for c in op.columns]
+        lines += [f"    ({c.source!r}, {c.name!r}, {_view_type(c.dtype)!r})," for c in op.columns]
         return lines + ["])"]
 
     # --- statements -------------------------------------------------------------
@@ -339,6 +339,13 @@ class ProgramGenerator(RelationBuilder):
     def _compiler(self, schema: Schema) -> SqlExprCompiler:
         """The expression compiler (what `capabilities` probes)."""
         return SqlExprCompiler(schema)
+
+
+def _view_type(t: DataType) -> str:
+    """The type a view gives a column: the IR's, except that a decimal column
+    stored as DECIMAL stays one (bind_table: exact and fast sums and
+    comparisons, as DuckDB runs the original query); other decimals are DOUBLE."""
+    return f"DECIMAL({t.precision},{t.scale})" if t.kind == "decimal" else sql_type(t)
 
 
 def _arrow_type(t: DataType) -> str:

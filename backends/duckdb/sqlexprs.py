@@ -211,6 +211,8 @@ class SqlExprCompiler(BaseExprCompiler[exp.Expression]):
             if physical_kind(lt) != "float64" and physical_kind(rt) != "float64":
                 left = cast(left, "DOUBLE")
             return exp.Div(this=left, expression=right, typed=False, safe=False)
+        if e.op == "%" and "decimal" in (lt.kind, rt.kind):  # a double's rule (x % 0 is NaN), not a DECIMAL's
+            left = cast(left, "DOUBLE")
         return _ARITH[e.op](this=left, expression=right)
 
     def _operands(self, a: E.Expr, b: E.Expr, at: DataType, bt: DataType) -> tuple[exp.Expression, exp.Expression]:
