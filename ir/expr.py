@@ -391,10 +391,50 @@ def _single_value(f: Func, types: list[DataType]) -> DataType:
     return types[1]
 
 
+def _kinds(types: list[DataType], *kinds: tuple[str, ...]) -> bool:
+    return len(types) == len(kinds) and all(t.kind in k + ("null",) for t, k in zip(types, kinds))
+
+
+_S, _I = ("string",), ("int64",)
+
+
+def _regexp_matches(f: Func, types: list[DataType]) -> DataType:
+    _want(_kinds(types, _S, _S), f, "takes a string and a pattern")
+    return BOOL
+
+
+def _regexp_replace(f: Func, types: list[DataType]) -> DataType:
+    _want(_kinds(types, _S, _S, _S), f, "takes a string, a pattern and a replacement")
+    return STRING
+
+
+def _string_int_string(f: Func, types: list[DataType]) -> DataType:
+    """regexp_extract(s, pattern, group), split_part(s, sep, n), lpad/rpad(s, n, fill)."""
+    if f.name in ("lpad", "rpad"):
+        _want(_kinds(types, _S, _I, _S), f, "takes a string, a length and a fill string")
+    else:
+        _want(_kinds(types, _S, _S, _I), f, "takes two strings and a whole number")
+    return STRING
+
+
+def _concat_ws(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) >= 2 and all(t.kind in ("string", "null") for t in types), f,
+          "takes a separator and strings")
+    return STRING
+
+
+def _date_trunc(f: Func, types: list[DataType]) -> DataType:
+    _want(len(types) == 1 and (types[0].kind in ("date", "timestamp", "null")), f, "takes a date or timestamp")
+    return TIMESTAMP
+
+
 def _float_math(f: Func, types: list[DataType]) -> DataType:
     _want(len(types) == 1 and (types[0].is_numeric or types[0].kind == "null"), f, "takes one number")
     return FLOAT64
 
+
+#: DATE_TRUNC units: `date_trunc_<unit>(x)` is a timestamp (weeks start on Monday).
+DATE_TRUNC_UNITS = ("year", "quarter", "month", "week", "day", "hour", "minute", "second")
 
 #: Scalar functions every backend implements. Each is NULL when any argument
 #: is NULL (SQL's rule), except coalesce. `concat` is SQL's `||`; frontends
@@ -415,6 +455,17 @@ FUNCTIONS: dict[str, Callable[[Func, list[DataType]], DataType]] = {
     # single_value(rows, value): `value`, or a run-time error when rows > 1 (a
     # scalar subquery that returned several rows); NULL rows is fine.
     "single_value": _single_value,
+    # regular expressions (RE2 / Python / Java syntax: the common subset);
+    # regexp_replace replaces the first match, regexp_replace_all every one
+    "regexp_matches": _regexp_matches,
+    "regexp_replace": _regexp_replace,
+    "regexp_replace_all": _regexp_replace,
+    "regexp_extract": _string_int_string,  # '' when there is no match
+    "split_part": _string_int_string,  # 1-based; negative from the end; '' out of range
+    "lpad": _string_int_string,  # pad or truncate to n characters
+    "rpad": _string_int_string,
+    "concat_ws": _concat_ws,  # concat_ws(sep, a, ...): skips NULL arguments; NULL if sep is
+    **{f"date_trunc_{unit}": _date_trunc for unit in DATE_TRUNC_UNITS},
 }
 
 

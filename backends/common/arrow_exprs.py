@@ -19,7 +19,7 @@ from typing import Callable
 
 from musketeer.ir import expr as E
 from musketeer.ir.schema import Schema
-from musketeer.ir.types import BOOL, INT64, STRING, DataType, UnsupportedError
+from musketeer.ir.types import BOOL, INT64, STRING, TIMESTAMP, DataType, UnsupportedError
 
 from musketeer.backends.common.expr_compiler import BaseExprCompiler, constant_bounds, round_digits
 from musketeer.backends.common.sql_semantics import add_months, like_plan, slice_bounds
@@ -41,6 +41,9 @@ _ARROW_TYPES = {
     "timestamp": 'pa.timestamp("us")',
     "null": "pa.null()",
 }
+
+#: Functions computed row by row by a helper `<name>_row` (arrow_functions.py.j2).
+_ROWWISE = ("regexp_matches", "regexp_replace", "regexp_replace_all", "regexp_extract", "split_part", "lpad", "rpad")
 
 _COMPARE_FUNCS = {"=": "equal", "<>": "not_equal", "<": "less", "<=": "less_equal",
                   ">": "greater", ">=": "greater_equal"}
@@ -238,6 +241,15 @@ class ExprCompiler(BaseExprCompiler[str]):
         if name == "single_value":
             self.need("single_value")
             return f"single_value({self.compile(e.args[0], INT64)}, {self.compile(e.args[1], t)})"
+        if name == "concat_ws":  # NULL arguments are skipped; a NULL separator gives NULL
+            if types[0].kind == "null":
+                return self.null(t)
+            parts = [self.compile(a, STRING) for a, at in zip(e.args[1:], types[1:]) if at.kind != "null"]
+            sep = self.compile(e.args[0], STRING)
+            if len(parts) < 2:  # (pyarrow's join drops the NULL rows of a single array)
+                value = f'pc.coalesce({parts[0]}, "")' if parts else 'pa.scalar("", pa.string())'
+                return f"pc.if_else(pc.is_null({sep}), pa.scalar(None, pa.string()), {value})"
+            return f'pc.binary_join_element_wise({", ".join(parts)}, {sep}, null_handling="skip")'
         if name == "concat":  # the IR's concat is SQL's `||`: NULL if any argument is NULL
             if any(at.kind == "null" for at in types):
                 return self.null(t)
@@ -256,6 +268,21 @@ class ExprCompiler(BaseExprCompiler[str]):
             return code if _kind(types[0]) == "float64" else f"pc.cast({code}, pa.int64())"
         if name in ("floor", "ceil"):
             return f"pc.{name}({args[0]})" if _kind(types[0]) == "float64" else args[0]
+        if name.startswith("date_trunc_"):
+            unit = name[len("date_trunc_"):]
+            value = self.compile(e.args[0], TIMESTAMP)
+            return f"pc.floor_temporal({value}, unit={unit!r}, week_starts_monday=True)"
+        constants = [a.value if isinstance(a, E.Lit) else None for a in e.args]
+        if name == "regexp_matches" and isinstance(constants[1], str):
+            return f"pc.match_substring_regex({args[0]}, pattern={constants[1]!r})"
+        if name in ("regexp_replace", "regexp_replace_all") and isinstance(constants[1], str) \
+                and isinstance(constants[2], str) and "$" not in constants[2]:
+            most = ", max_replacements=1" if name == "regexp_replace" else ""
+            return (f"pc.replace_substring_regex({args[0]}, pattern={constants[1]!r}, "
+                    f"replacement={constants[2]!r}{most})")
+        if name in _ROWWISE:
+            self.need("rowwise")
+            return f"rowwise({name}_row, {arrow_type(t)}, {', '.join(args)})"
         raise UnsupportedError(f"function {name}() in the pandas/pyarrow engines")
 
     def _substring(self, e: E.Func, args: list[str]) -> str:

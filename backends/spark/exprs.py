@@ -33,6 +33,7 @@ from musketeer.backends.common.values import (
 from musketeer.ir import expr as E
 from musketeer.ir.types import (
     BOOL,
+    TIMESTAMP,
     STRING,
     DataType,
     UnsupportedError,
@@ -289,6 +290,12 @@ class ExprCompiler(BaseExprCompiler[Code]):
             message = "DataError: more than one row returned by a subquery used as an expression"
             return Code(f"F.when({rows} > 1, F.raise_error(F.lit({message!r})).cast({cast_type(t)!r}))"
                         f".otherwise({value})")
+        if name == "concat_ws":  # Spark's concat_ws also skips NULLs; a NULL separator gives NULL
+            if types[0].kind == "null":
+                return self.null(t)
+            parts = [self.column(self.code(a, STRING)).text for a, at in zip(e.args[1:], types[1:]) if at.kind != "null"]
+            sep = self.column(self.code(e.args[0], STRING)).text
+            return Code(f"F.call_function('concat_ws', {', '.join([sep, *parts])})")
         if any(at.kind == "null" for at in types):
             return self.null(t)  # every other function is NULL on a NULL argument
         args = [self.column(self.code(a)) for a in e.args]
@@ -309,6 +316,32 @@ class ExprCompiler(BaseExprCompiler[Code]):
             if physical_kind(types[0]) != "float64":
                 return args[0]
             return self.method(Code(f"F.{name}({args[0].text})"), "cast('double')")  # Spark's are bigint
+        if name.startswith("date_trunc_"):  # Spark's weeks start on Monday too
+            unit = name[len("date_trunc_"):]
+            value = self.column(self.code(e.args[0], TIMESTAMP)).text
+            return Code(f"F.date_trunc({unit!r}, {value})")
+        texts = ", ".join(a.text for a in args)
+        if name == "regexp_matches":  # Java regex `find`: a match anywhere, as DuckDB's
+            return Code(f"F.call_function('regexp_like', {texts})")
+        if name in ("regexp_replace", "regexp_replace_all"):
+            # DuckDB's group references are \N, Java's $N (a constant replacement is converted)
+            replacement = e.args[2]
+            rep = args[2].text
+            if isinstance(replacement, E.Lit):
+                java = re.sub(r"\\(\d)", r"$\1", str(replacement.value).replace("$", "\\$"))
+                rep = f"F.lit({java!r})"
+            s_, p_ = args[0].text, args[1].text
+            if name == "regexp_replace_all":
+                return Code(f"F.regexp_replace({s_}, {p_}, {rep})")
+            # the first match only: the text before it, the match replaced, the text after it
+            pos = f"F.call_function('regexp_instr', {s_}, {p_})"
+            match = f"F.call_function('regexp_extract', {s_}, {p_}, F.lit(0))"
+            return Code(f"F.when({pos} == 0, {s_}).otherwise(F.concat("
+                        f"F.call_function('substr', {s_}, F.lit(1), {pos} - 1), "
+                        f"F.regexp_replace({match}, {p_}, {rep}), "
+                        f"F.call_function('substr', {s_}, {pos} + F.length({match}))))")
+        if name in ("regexp_extract", "split_part", "lpad", "rpad"):  # '' when nothing matches / out of range
+            return Code(f"F.call_function({name!r}, {texts})")
         raise UnsupportedError(f"function {name}() in the {ENGINE}")
 
     def _substring(self, e: E.Func, args: list[Code]) -> Code:

@@ -157,6 +157,9 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
     low = lambda n: lower_expr(n, env)  # noqa: E731
     if isinstance(node, exp.Paren):
         return low(node.this)
+    function = _lower_function(node, env, low)  # first: ConcatWs is a kind of sqlglot Concat
+    if function is not None:
+        return _check(function, node, env)
     if isinstance(node, exp.Column):
         return env.column(node)
     if isinstance(node, exp.Literal):
@@ -173,7 +176,9 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
     if isinstance(node, exp.Interval):
         return E.Lit.of(parse_interval(node, env.src))
     if type(node) in _ARITH:
-        return _check(E.Arith(_ARITH[type(node)], low(node.this), low(node.expression)), node, env)
+        left, right = low(node.this), low(node.expression)
+        shifted = _date_plus_days(type(node), left, right, env)
+        return _check(shifted or E.Arith(_ARITH[type(node)], left, right), node, env)
     if type(node) in _COMPARE:
         a, b = _coerce_pair(low(node.this), low(node.expression), node.this, node.expression, env)
         return _check(E.Compare(_COMPARE[type(node)], a, b), node, env)
@@ -302,3 +307,111 @@ def _lower(node: exp.Expression, env: ExprEnv) -> E.Expr:  # noqa: C901 - one di
     if isinstance(node, exp.Star):
         raise UnsupportedError("* here", env.src.loc_of(node))
     raise refuse_node(node, env.src)
+
+
+def _date_plus_days(kind: type, left: E.Expr, right: E.Expr, env: ExprEnv) -> E.Expr | None:
+    """`date + n` / `n + date` / `date - n` with an integer constant n: n days
+    (as DuckDB); None when this is not such an expression."""
+    schema = env.schema()
+    if schema is None or kind not in (exp.Add, exp.Sub):
+        return None
+
+    def t(e: E.Expr) -> DataType | None:
+        try:
+            return e.type_in(schema)
+        except MusketeerError:
+            return None
+
+    lt, rt = t(left), t(right)
+    if lt is not None and lt.kind == "date" and rt is not None and rt.kind == "int64":
+        date, days = left, right
+    elif kind is exp.Add and rt is not None and rt.kind == "date" and lt is not None and lt.kind == "int64":
+        date, days = right, left
+    else:
+        return None
+    if not (isinstance(days, E.Lit) and isinstance(days.value, int)):
+        raise UnsupportedError("date + a non-constant number of days (write date + INTERVAL (n) DAY "
+                               "with a constant, or join a calendar)", None)
+    op = "+" if kind is exp.Add else "-"
+    return E.Arith(op, date, E.Lit.of(E.Interval(0, days.value)))
+
+
+_REGEXP_FLAGS = {"": "first", "g": "all"}
+
+
+def _literal_text(node: exp.Expression | None, what: str, env: ExprEnv) -> str:
+    if isinstance(node, exp.Literal) and node.is_string:
+        return node.this
+    if isinstance(node, exp.Var):
+        return node.name
+    raise UnsupportedError(f"{what} that is not a string constant ({user_text(node, env.src) if node else ''})",
+                           env.src.loc_of(node))
+
+
+def _lower_function(node: exp.Expression, env: ExprEnv, low: Callable[[exp.Expression], E.Expr]) -> E.Expr | None:
+    """NULLIF, GREATEST/LEAST, DATE_TRUNC, date_part, string and regexp
+    functions; None for other nodes."""
+    if isinstance(node, exp.Nullif):
+        a, b = _coerce_pair(low(node.this), low(node.expression), node.this, node.expression, env)
+        return E.Case(((E.Compare("=", a, b), E.Lit.of(None)),), a)
+    if isinstance(node, (exp.Greatest, exp.Least)):
+        args = [low(node.this)] + [low(a) for a in node.expressions]
+        op = ">=" if isinstance(node, exp.Greatest) else "<="
+        skip_nulls = node.args.get("ignore_nulls") is not False
+        result = args[0]
+        for arg in args[1:]:
+            a, b = result, arg
+            pick = E.Case(((E.Compare(op, a, b), a),), b)
+            if skip_nulls:  # DuckDB: NULLs are ignored; NULL only when every argument is
+                result = E.Case(((E.IsNull(a), b), (E.IsNull(b), a)), pick)
+            else:
+                result = E.Case(((E.Or((E.IsNull(a), E.IsNull(b))), E.Lit.of(None)),), pick)
+        return result
+    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
+        unit = _literal_text(node.args.get("unit"), "a DATE_TRUNC unit", env).lower()
+        if unit not in E.DATE_TRUNC_UNITS:
+            raise UnsupportedError(f"DATE_TRUNC to {unit!r} (units: {', '.join(E.DATE_TRUNC_UNITS)})",
+                                   env.src.loc_of(node))
+        return E.Func(f"date_trunc_{unit}", (low(node.this),))
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("date_part", "datepart") \
+            and len(node.expressions) == 2:
+        part = _literal_text(node.expressions[0], "a date_part part", env).lower()
+        if part not in _EXTRACT_PARTS:
+            raise UnsupportedError(f"date_part({part!r}, ...)", env.src.loc_of(node))
+        return E.Extract(_EXTRACT_PARTS[part], low(node.expressions[1]))
+    if isinstance(node, exp.SplitPart):
+        return E.Func("split_part", (low(node.this), low(node.args["delimiter"]), low(node.args["part_index"])))
+    if isinstance(node, exp.RegexpLike):
+        if node.args.get("flag") is not None:
+            raise UnsupportedError(f"REGEXP_MATCHES options ({user_text(node.args['flag'], env.src)})",
+                                   env.src.loc_of(node.args["flag"]))
+        return E.Func("regexp_matches", (low(node.this), low(node.expression)))
+    if isinstance(node, exp.RegexpReplace):
+        flags = _literal_text(node.args["modifiers"], "REGEXP_REPLACE options", env) \
+            if node.args.get("modifiers") is not None else ""
+        if flags not in _REGEXP_FLAGS:
+            raise UnsupportedError(f"REGEXP_REPLACE options {flags!r} (only 'g')", env.src.loc_of(node))
+        name = "regexp_replace_all" if flags == "g" else "regexp_replace"
+        return E.Func(name, (low(node.this), low(node.expression), low(node.args["replacement"])))
+    if isinstance(node, exp.RegexpExtract):
+        group = low(node.args["group"]) if node.args.get("group") is not None else E.Lit(0, INT64)
+        return E.Func("regexp_extract", (low(node.this), low(node.expression), group))
+    if isinstance(node, exp.Pad):
+        fill = low(node.args["fill_pattern"]) if node.args.get("fill_pattern") is not None else E.Lit(" ", STRING)
+        name = "lpad" if node.args.get("is_left") else "rpad"
+        return E.Func(name, (low(node.this), low(node.expression), fill))
+    if isinstance(node, exp.StartsWith):  # substring(s, 1, length(p)) = p: every engine has these
+        s, p = low(node.this), low(node.expression)
+        return E.Compare("=", E.Func("substring", (s, E.Lit(1, INT64), E.Func("length", (p,)))), p)
+    if isinstance(node, exp.ConcatWs):
+        args = [low(a) for a in node.expressions]
+        return E.Func("concat_ws", tuple(a if _is_string(a, env) else E.Cast(a, STRING) for a in args))
+    return None
+
+
+def _is_string(e: E.Expr, env: ExprEnv) -> bool:
+    schema = env.schema()
+    try:
+        return schema is not None and e.type_in(schema).kind in ("string", "null")
+    except MusketeerError:
+        return False

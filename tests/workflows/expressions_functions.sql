@@ -1,0 +1,37 @@
+-- Date arithmetic with whole days, DATE_TRUNC, date_part, NULLIF,
+-- GREATEST/LEAST (NULLs ignored), and string functions: SPLIT_PART,
+-- REGEXP_MATCHES/REPLACE/EXTRACT, LPAD/RPAD, STARTS_WITH, CONCAT_WS; NULLs in
+-- every argument position.
+SELECT
+    id,
+    hired + 30 AS plus_30,
+    hired - 1 AS minus_1,
+    7 + hired AS seven_plus,
+    date_trunc('month', hired) AS month_start,
+    date_trunc('quarter', hired) AS quarter_start,
+    date_trunc('week', hired) AS week_start,
+    date_trunc('year', hired) AS year_start,
+    date_part('year', hired) AS yr,
+    date_part('dow', hired) AS dow,
+    nullif(dept_id, 20) AS not_20,
+    nullif(name, 'Bob') AS not_bob,
+    greatest(salary, 4000.0, bonus) AS g,
+    least(dept_id, id, 15) AS l,
+    greatest(hired, DATE '2020-01-01') AS g_date,
+    split_part(note, ' ', 1) AS first_word,
+    split_part(note, ' ', -1) AS last_word,
+    split_part(note, ' ', 3) AS third_word,
+    regexp_matches(note, '^[a-z]+ [a-z]+$') AS two_words,
+    regexp_replace(note, '[aeiou]', '*') AS first_vowel,
+    regexp_replace(note, '[aeiou]', '*', 'g') AS all_vowels,
+    regexp_replace(note, '(\w+) (\w+)', '\2 \1') AS swapped,
+    regexp_extract(note, '([a-z]+) deal', 1) AS dealer,
+    regexp_extract(note, 'x.y') AS xy,
+    lpad(name, 5, '.') AS lp,
+    rpad(name, 4, 'ab') AS rp,
+    lpad(note, 3, '-') AS cut,
+    starts_with(note, 'big') AS big,
+    concat_ws('/', name, note, dept_id) AS joined,
+    concat_ws(', ', NULL, name) AS joined_null
+FROM emp e LEFT JOIN (SELECT emp_id, min(note) AS note FROM sales GROUP BY emp_id) s ON s.emp_id = e.id
+ORDER BY id;
