@@ -104,6 +104,12 @@ def render(workflow: Workflow, profile: Profile, runs: Sequence[Any], skipped: S
                                   f"the other {len(ok)} agree"), "bad"
     else:
         verdict, verdict_class = f"All {len(ok)} backend(s) agree", "good"
+    cores = os.cpu_count() or 1
+    loads = [r.load_average for r in runs if getattr(r, "load_average", None) is not None]
+    busy = ""
+    if loads and max(loads) > cores:
+        busy = (f"The machine was busy: load average up to {max(loads):.1f} on {cores} core(s) while the engines "
+                "ran, so measured times are inflated against the predictions.")
     plan_text = ""
     svg = ""
     if plan is not None:
@@ -113,7 +119,7 @@ def render(workflow: Workflow, profile: Profile, runs: Sequence[Any], skipped: S
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
     return template.render(
         name=workflow.name, profile=profile.source, verdict=verdict, verdict_class=verdict_class,
-        fastest=fastest, runs=runs, skipped=skipped,
+        fastest=fastest, runs=runs, skipped=skipped, busy=busy,
         totals_svg=totals_chart(runs) if runs else "", breakdown_svg=breakdown_chart(runs),
         plan_text=plan_text, plan_svg=svg, machine=machine(runs),
         code={r.backend: highlight(r.code) for r in runs if r.code}, code_css=code_css(),

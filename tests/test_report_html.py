@@ -6,6 +6,7 @@ predictions it shows are explain's (the oracle: cost_section's numbers)."""
 from __future__ import annotations
 
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -115,6 +116,9 @@ def test_failed_backend_is_shown_with_its_error(small: Path) -> None:
     bad = BackendRun("spark", math.nan, 12.6, 0, "", {}, {}, 12.0, 0.7,
                      error="Py4JJavaError: Java gateway process exited <before> sending its port number")
     html = render(wf, profile, [ok, bad], [], None)
+    assert 'id="busy"' not in html  # load 0.5 and 0.7: not busy
+    busy = BackendRun("dask", 2.0, 1.6, 10, "", {}, {"run": 2.0}, 1.6, 50.0 * (os.cpu_count() or 1))
+    assert "The machine was busy: load average up to" in render(wf, profile, [ok, busy], [], None)
     assert '<tr class="failed"><td>spark</td>' in html
     assert "failed: Py4JJavaError: Java gateway process exited &lt;before&gt; sending" in html
     assert 'class="verdict bad"' in html and "1 of 2 backend(s) failed" in html
