@@ -173,7 +173,7 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _one_line(e: BaseException) -> str:
+def _one_line(e: BaseException | str) -> str:
     return " ".join(str(e).split())
 
 

@@ -132,10 +132,10 @@ def describe(op: O.Op, ref: dict[int, str] | None = None) -> tuple[str, list[str
         keys = f"by {', '.join(op.keys)}" if op.keys else "no keys (one row)"
         return "Aggregate", [keys, *(f"{n} := {c}" for n, c in op.aggs)]
     if isinstance(op, O.Window):
-        keys = [f"partition by {', '.join(op.partition_by)}" if op.partition_by else "one partition"]
+        spec = [f"partition by {', '.join(op.partition_by)}" if op.partition_by else "one partition"]
         if op.order_by:
-            keys.append(f"order by {', '.join(str(k).replace(' NULLS LAST', '') for k in op.order_by)}")
-        return "Window", keys + [f"{n} := {c}" for n, c in op.calls]
+            spec.append(f"order by {', '.join(str(k).replace(' NULLS LAST', '') for k in op.order_by)}")
+        return "Window", spec + [f"{n} := {c}" for n, c in op.calls]
     if isinstance(op, O.Sort):
         return "Sort", [", ".join(str(k).replace(" NULLS LAST", "").replace(" NULLS FIRST", " nulls first")
                                   for k in op.keys)]

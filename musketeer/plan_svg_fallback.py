@@ -116,23 +116,23 @@ def render(graph: PlanGraph) -> str:
     any_loop = bool(block_w)
     row_h = {r: max(size[k][1] for k in keys) for r, keys in rows.items()}
     y_of: dict[int, float] = {}
-    y = MARGIN + 2 * LINE_H + (LINE_H if graph.subtitle else 0) + (FRAME_PAD + LINE_H if graph.clusters else 0)
+    y: float = MARGIN + 2 * LINE_H + (LINE_H if graph.subtitle else 0) + (FRAME_PAD + LINE_H if graph.clusters else 0)
     for r in sorted(rows):
         y_of[r] = y
         y += row_h[r] + GAP_Y
     xy: dict[str, tuple[float, float]] = {}
     widths: dict[int, float] = {}
     for r, keys in rows.items():
-        x = MARGIN + (FRAME_PAD if any_loop else 0)
+        x: float = MARGIN + (FRAME_PAD if any_loop else 0)
         current_block: str | None = None
         block_start = x
         for k in keys:
             top = loops.get(k, [])[:1]
-            ck = top[0].key if top else None
-            if ck != current_block:
+            block = top[0].key if top else None
+            if block != current_block:
                 if current_block is not None:
                     x = max(x, block_start + block_w[current_block]) + 2 * FRAME_PAD
-                current_block, block_start = ck, x
+                current_block, block_start = block, x
             xy[k] = (x, y_of[r] + (row_h[r] - size[k][1]) / 2)
             x += size[k][0] + GAP_X
         if current_block is not None:
@@ -175,20 +175,20 @@ def render(graph: PlanGraph) -> str:
                        f'fill="#333">{html.escape(e.label)}</text>')
     # boxes
     for k, n in graph.nodes.items():
-        x, y0 = xy[k]
+        bx, by = xy[k]
         w, h = size[k]
         texts = []
         for i, line in enumerate(n.lines):
             weight = ' font-weight="bold"' if i == 0 else ""
-            texts.append(f'<text x="{x + PAD_X:.1f}" y="{y0 + PAD_Y + (i + 1) * LINE_H - 3:.1f}" '
+            texts.append(f'<text x="{bx + PAD_X:.1f}" y="{by + PAD_Y + (i + 1) * LINE_H - 3:.1f}" '
                          f'font-size="{FONT}"{weight}>{html.escape(line)}</text>')
         out.append(f'<g class="plan-node" id="{k}"><title>{html.escape(n.tooltip)}</title>'
-                   f'<rect x="{x:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" rx="5" '
+                   f'<rect x="{bx:.1f}" y="{by:.1f}" width="{w:.1f}" height="{h:.1f}" rx="5" '
                    f'fill="{n.colour}" stroke="#444"/>{"".join(texts)}</g>')
     height = y + MARGIN
     # legend
     if graph.engines:
-        lx = MARGIN
+        lx: float = MARGIN
         out.append(f'<text x="{lx}" y="{height + 4:.1f}" font-size="{FONT}">engines:</text>')
         lx += 60
         for name in graph.engines:
