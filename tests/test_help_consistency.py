@@ -112,3 +112,13 @@ def test_the_usage_block_names_no_option_that_does_not_exist() -> None:
             known.update(action.option_strings)
     for token in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", usage_block()):
         assert token in known, f"README's usage block names {token}, which no command accepts"
+
+
+def test_readme_names_every_built_in_backend() -> None:
+    """The README's `--backend` paragraph names what `--backend` accepts."""
+    from musketeer.backends import registry
+
+    text = README.read_text(encoding="utf-8")
+    paragraph = text[text.index("`--backend` is `auto`"):][:600]
+    for name in registry.BUILTINS:  # third-party engines are whatever is installed
+        assert f"`{name}`" in paragraph, f"backend {name} is registered but README's --backend paragraph omits it"
