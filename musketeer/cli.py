@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from musketeer.ir import MusketeerError
-from musketeer import __version__, commands, logs
-from musketeer.catalog import parse_table_binding
+from musketeer import __version__, logs
 from musketeer.inline import workflow_source
 from musketeer.render import DEFAULT_MAX_ROWS
 from musketeer.report import PROG, format_error, format_internal, format_os_error
@@ -30,7 +29,22 @@ from musketeer.report import PROG, format_error, format_internal, format_os_erro
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
 
+def _command(name: str):  # noqa: ANN202 - a handler (args) -> exit code
+    """`musketeer.commands.<name>`, imported when the command runs: the
+    commands import the engines' libraries (pandas, pyarrow, sqlglot), which
+    `--help`, `--version` and usage errors never need."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from musketeer import commands
+
+        return getattr(commands, name)(args)
+
+    return handler
+
+
 def _table_arg(text: str) -> tuple[str, str]:
+    from musketeer.catalog import parse_table_binding
+
     try:
         return parse_table_binding(text)
     except ValueError as e:
@@ -121,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", parents=[common, backend, profile],
                        help="generate a standalone program for a backend")
     p.add_argument("-o", "--output", metavar="OUT", help="write the program here (default or '-': stdout)")
-    p.set_defaults(handler=commands.cmd_compile)
+    p.set_defaults(handler=_command("cmd_compile"))
 
     p = sub.add_parser("run", parents=[common, backend, cluster, profile],
                        help="run a workflow and print or save its result")
@@ -130,20 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=_row_count, default=DEFAULT_MAX_ROWS, metavar="N",
                    help=f"print at most N rows (default {DEFAULT_MAX_ROWS}; 0 = all)")
     p.add_argument("--metrics", action="store_true", help="print timings and backend metrics to stderr")
-    p.set_defaults(handler=commands.cmd_run)
+    p.set_defaults(handler=_command("cmd_run"))
 
     p = sub.add_parser("explain", parents=[common, profile], help="print the workflow's IR after optimization")
     p.add_argument("--dot", metavar="FILE", help="also write the plan as Graphviz DOT")
     p.add_argument("--svg", metavar="FILE", help="also draw the plan as SVG (Graphviz's dot, else a built-in layout)")
     p.add_argument("--json", metavar="FILE", help="also write the IR as JSON (runnable as a workflow)")
     p.add_argument("--no-passes", action="store_true", help="show the IR as lowered, before optimization")
-    p.set_defaults(handler=commands.cmd_explain)
+    p.set_defaults(handler=_command("cmd_explain"))
     p = sub.add_parser("capabilities", parents=[flags.debug],
                        help="print which operators, functions, ... each backend implements")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--write", metavar="FILE", help="write the Markdown matrix to FILE (docs/capabilities.md)")
     target.add_argument("--check", metavar="FILE", help="exit 1 if FILE is not what --write would write")
-    p.set_defaults(handler=commands.cmd_capabilities, table_bindings=[])
+    p.set_defaults(handler=_command("cmd_capabilities"), table_bindings=[])
     from musketeer.mpc_cli import register as register_mpc
 
     register_mpc(sub)

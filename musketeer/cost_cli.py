@@ -11,10 +11,6 @@ import argparse
 import sys
 from typing import Any
 
-from musketeer.backends.base import RunOptions
-from musketeer.cost_model import load_profile
-from musketeer import api
-from musketeer.outputs import check_destination, commit_text_files
 from musketeer.report import PROG
 
 
@@ -56,6 +52,7 @@ def register(sub: argparse._SubParsersAction, flags: Any) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from musketeer.autoplan import available_engines
+    from musketeer.backends.base import RunOptions
     from musketeer.calibrate import DEFAULT_SIZES, calibrate, recalibrate_loops
 
     options = RunOptions(extra=dict(args.options))
@@ -71,7 +68,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from musketeer import api
+    from musketeer.backends.base import RunOptions
     from musketeer.compare import ResultsDiffer, compare, html_report
+    from musketeer.cost_model import load_profile
+    from musketeer.outputs import check_destination, commit_text_files
 
     if args.report:
         check_destination(args.report, "--report")

@@ -12,9 +12,10 @@ import datetime as dt
 import decimal
 import html
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a table is rendered: `musketeer --help` never pays for it
+    import pandas as pd
 
 DEFAULT_MAX_ROWS = 100
 MAX_CELL_WIDTH = 60
@@ -24,6 +25,8 @@ def format_value(value: Any, nan_is_null: bool = False) -> str:
     """One cell. `nan_is_null` is for numpy-backed columns, where pandas
     itself uses NaN for a missing value; Arrow-backed columns keep a real
     NaN (0.0 / 0.0) apart from NULL."""
+    import pandas as pd
+
     if value is None or value is pd.NA or value is pd.NaT:
         return "NULL"
     if isinstance(value, bool):
@@ -50,6 +53,8 @@ def format_value(value: Any, nan_is_null: bool = False) -> str:
 
 
 def _is_numeric(series: pd.Series) -> bool:
+    import pandas as pd
+
     try:
         return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
     except TypeError:
@@ -58,6 +63,8 @@ def _is_numeric(series: pd.Series) -> bool:
 
 def format_table(df: pd.DataFrame, max_rows: int | None = DEFAULT_MAX_ROWS) -> str:
     """The whole table as text, ending with a newline; `max_rows` None = all."""
+    import pandas as pd
+
     total = len(df)
     shown = df if max_rows is None or total <= max_rows else df.head(max_rows)
     names = [str(c) for c in df.columns]
@@ -124,6 +131,8 @@ HTML_MAX_ROWS = 20
 def html_table(df: pd.DataFrame, max_rows: int | None = HTML_MAX_ROWS) -> str:
     """The result as an HTML table with the same cell text as `format_table`
     (NULL, ISO dates, numbers right-aligned) and the same row-count note."""
+    import pandas as pd
+
     total = len(df)
     shown = df if max_rows is None or total <= max_rows else df.head(max_rows)
     names = [str(c) for c in df.columns]
