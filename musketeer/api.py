@@ -282,6 +282,7 @@ class Execution:
     workflow: Workflow
     result: RunResult
     written: list[OutputTarget]
+    program: Program | None = None  # the single program that ran, when one did
 
 
 def run_workflow(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
@@ -311,11 +312,33 @@ def execute(path: str | os.PathLike[str], catalog: Catalog | None = None, *,
         output_target("result", output)  # a bad --output fails before parsing
     run_options = RunOptions(extra=dict(options or {}))
     engine = None if backend == "auto" else get_backend(backend, run_options)  # None: the cost model picks
+    from musketeer import cache  # an unchanged workflow over unchanged inputs skips parse and plan
+
+    entry_key = cache.key(path, backend, data_dir, tables, run_options.extra) \
+        if catalog is None and cache.enabled() else None
+    hit = cache.lookup(entry_key) if entry_key else None
+    if hit is not None:
+        timings: Timings = {}
+        with _timed(timings, "cache"):
+            workflow = Workflow.from_json(hit.workflow_json)
+            program = Program(backend=hit.backend, text=hit.program, workflow=workflow)
+        run = _run_planned(engine or get_backend(hit.backend, run_options), run_options, workflow, output,
+                           timings, program=program)
+        run.result.metrics["cache"] = "hit"
+        return run
     if catalog is None:
         catalog = open_catalog(path, data_dir, tables)
-    timings: Timings = {}
+    timings = {}
     workflow = plan_workflow(path, catalog, timings=timings)
-    return _run_planned(engine, run_options, workflow, output, timings)
+    run = _run_planned(engine, run_options, workflow, output, timings)
+    if entry_key:
+        program = run.program
+        chosen = run.result.metrics.get("backend")
+        if program is None and chosen not in (None, "auto"):  # auto ran one program: keep it for next time
+            program = get_backend(chosen, run_options).generate(workflow)
+        if program is not None:
+            cache.store(entry_key, program.backend, program.text, workflow)
+    return run
 
 
 def execute_workflow(workflow: Workflow, *, backend: str = "auto", output: str | None = None,
@@ -340,7 +363,7 @@ def optimize_workflow(workflow: Workflow) -> Workflow:
 
 
 def _run_planned(engine: Backend | None, run_options: RunOptions, workflow: Workflow, output: str | None,
-                 timings: Timings) -> Execution:
+                 timings: Timings, program: Program | None = None) -> Execution:
     """Generate and run a planned workflow; write `output` atomically.
     With no engine (`--backend auto`) the cost model chooses the backend(s):
     see musketeer/autoplan.py."""
@@ -353,7 +376,7 @@ def _run_planned(engine: Backend | None, run_options: RunOptions, workflow: Work
         with _timed(timings, "run"), warnings.catch_warnings(record=True) as caught:
             result, _ = execute_auto(workflow, run_options, load_profile(run_options.extra.get("profile")))
     else:
-        program = _generate(engine, workflow, timings)
+        program = program or _generate(engine, workflow, timings)
         with _timed(timings, "run"), warnings.catch_warnings(record=True) as caught:
             # Every Scan already names the file the catalog bound (--table
             # overrides included), so no run-time rebinding is needed.
@@ -366,4 +389,5 @@ def _run_planned(engine: Backend | None, run_options: RunOptions, workflow: Work
         with _timed(timings, "write"):
             write_frame_atomic(result_file, result.outputs["result"])
     result.metrics = {**{f"{k}_seconds": v for k, v in timings.items()}, **result.metrics}
-    return Execution(workflow, result, copies + ([result_file] if result_file else []))
+    return Execution(workflow, result, copies + ([result_file] if result_file else []),
+                     program if engine is not None else None)

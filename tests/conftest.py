@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests import tpch
+
+# Tests run each workflow afresh; tests/test_program_cache.py turns the compiled-program cache on where it is tested.
+os.environ.setdefault("MUSKETEER_CACHE", "off")
 
 TPCH_TEST_SF = 0.01
 
