@@ -37,7 +37,7 @@ class Leak:
     also the label the runtime records when the value actually arrives."""
 
     party: str
-    kind: str  # "size" | "public" | "stp" | "output" | "pad" (one-time pads, random positions)
+    kind: str  # "size" | "nulls" (whether an input column has NULLs) | "public" | "stp" | "output" | "pad"
     text: str
     columns: tuple[str, ...] = ()
     op: str = ""  # %N of the relation the columns belong to

@@ -127,10 +127,10 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, backend: Backe
         _fail_fast_on_tls(mpc, config)
     state = {"phase": "connecting"}
     grace_timers: list[threading.Timer] = []
-    original_lost = asyncoro.MessageExchanger.connection_lost
 
-    def connection_lost(self: Any, exc: Any) -> None:
-        peer = config.names[self.peer_pid] if getattr(self, "peer_pid", None) is not None else "a peer"
+    def lost(protocol: Any, exc: Any) -> None:
+        """An identified peer's connection ended."""
+        peer = config.names[protocol.peer_pid]
         if state["phase"] in ("connecting", "computing"):
             _die(f"party {peer!r} disconnected mid-protocol ({exc or 'connection closed'}); aborting, no output")
         if exc is not None:  # a clean shutdown closes without an error; MPyC would raise into asyncio's log
@@ -144,9 +144,21 @@ def run_party(plan: SplitPlan, config: PartiesConfig, me: str, *, backend: Backe
             grace.daemon = True
             grace.start()
             grace_timers.append(grace)
-        original_lost(self, exc)
+        base.connection_lost(protocol, exc)
 
-    asyncoro.MessageExchanger.connection_lost = connection_lost
+    def log(text: str) -> None:
+        print(f"musketeer: mpc: party {me}: {text}", file=sys.stderr, flush=True)
+
+    from musketeer.mpc.listener import fingerprint, guarded_exchanger, log_tls_handshake_failures
+
+    base = asyncoro.MessageExchanger
+    while getattr(base, "_musketeer_base", None) is not None:  # a second run in one process (tests)
+        base = base._musketeer_base
+    guarded = guarded_exchanger(base, session=fingerprint(plan.to_text()), say=log, lost=lost)
+    guarded._musketeer_base = base
+    asyncoro.MessageExchanger = guarded
+    if tls is not None:
+        log_tls_handshake_failures(log)
     deadline = threading.Timer(timeout, lambda: _die(
         f"could not reach every party within {timeout:g} s (phase: {state['phase']}); aborting, no output"))
     deadline.daemon = True

@@ -147,9 +147,13 @@ def split(workflow: Workflow, config: PartiesConfig, *, mpc_only: bool = False) 
         else:
             pub = [n for n, c in rel.cols.items() if c.trust == EVERYONE]
             places[id(op)] = Placement({n: (PUBLIC_PLACE if n in pub else party) for n in rel.cols})
+        private = [n for n in rel.cols if n not in pub]
         for q in config.names:
             if q != party:
                 leaks.append(Leak(q, "size", f"row count of {ref[id(op)]} (input from {party})", (), ref[id(op)]))
+                if private:  # one bit per column: whether it needs a secret validity bit per value
+                    leaks.append(Leak(q, "nulls", f"NULLs in columns [{', '.join(private)}] of {ref[id(op)]} "
+                                                  f"(input from {party}): whether each has any", (), ref[id(op)]))
                 if pub:
                     leaks.append(Leak(q, "public", f"public columns [{', '.join(pub)}] of {ref[id(op)]} "
                                                    f"(input from {party})", tuple(pub), ref[id(op)]))
@@ -240,8 +244,8 @@ def _check_output(reveal: O.Op, info: dict[int, RelInfo], recipients: tuple[str,
     rel = info[id(reveal)]
     for name, col in rel.cols.items():
         for r in recipients:
-            if col.lineage and not allows(col.trust, r):
-                trust = ", ".join(sorted(col.trust)) or "nobody"
+            if col.lineage and not allows(col.result_trust, r):
+                trust = ", ".join(sorted(col.result_trust)) or "nobody"
                 raise LeakRefused(
                     f"refused: {reveal.opname} {ref[id(reveal)]} would reveal column {name!r} "
                     f"(row-level values of {', '.join(sorted(col.lineage))}) to recipient {r!r}, "

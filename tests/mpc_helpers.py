@@ -105,3 +105,43 @@ def run_parties(script: str, n: int, args: list[str], out_dir: Path, *, env: dic
     for p, err in zip(procs, errs):
         assert p.returncode == 0, err[-3000:]
     return [json.loads(out.read_text()) for out in outs]
+
+
+def write_parties(directory: Path, parties: list[str], recipients: list[str], ports: list[int],
+                  tables: dict[str, tuple[str, pd.DataFrame, dict[str, str], dict[str, list[str]]]]) -> Path:
+    """A parties config and its inputs (parquet, NULLs kept): `tables`
+    maps name -> (owner, rows, column types, visible_to). Returns the
+    config path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = ["recipients = [" + ", ".join(f'"{r}"' for r in recipients) + "]", ""]
+    for p, port in zip(parties, ports):
+        lines += ["[[party]]", f'name = "{p}"', 'host = "127.0.0.1"', f"port = {port}", ""]
+    for name, (owner, frame, types, visible) in tables.items():
+        frame.to_parquet(directory / f"{name}.parquet", index=False)
+        lines += [f"[tables.{name}]", f'owner = "{owner}"', f'path = "{name}.parquet"',
+                  "columns = { " + ", ".join(f'{c} = "{t}"' for c, t in types.items()) + " }"]
+        if visible:
+            lines.append("visible_to = { " + ", ".join(
+                f"{c} = [" + ", ".join(f'"{w}"' for w in who) + "]" for c, who in visible.items()) + " }")
+        lines.append("")
+    path = directory / "parties.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def run_query(config_path: Path, sql: str, parties: list[str], *, name: str = "q", timeout: float = 600,
+              extra: list[str] | None = None) -> tuple[dict, pd.DataFrame | None]:
+    """`musketeer mpc run` for every party (one process each) on `sql`;
+    returns the runs and the first recipient's result (parquet, NULLs
+    kept), or None if it wrote none."""
+    from musketeer.mpc.launch import run_all
+
+    directory = config_path.parent
+    query = directory / f"{name}.sql"
+    query.write_text(sql)
+    out = directory / f"{name}.result.parquet"
+    if out.exists():
+        out.unlink()
+    runs = run_all(str(query), str(config_path), parties, timeout=timeout,
+                   extra=["--output", str(out), *(extra or [])])
+    return runs, (pd.read_parquet(out) if out.exists() else None)

@@ -43,8 +43,8 @@ def test_credit_modes_and_leaks(tmp_path):
     assert plan.pushup is not None
     # banks never see a key or a score in the clear: only sizes, and bank_c
     # the padded gather's random pads and positions (no column behind them)
-    assert {leak.kind for leak in plan.leakage("bank_b")} == {"size"}
-    assert {leak.kind for leak in plan.leakage("bank_c")} == {"size", "pad"}
+    assert {leak.kind for leak in plan.leakage("bank_b")} == {"size", "nulls"}
+    assert {leak.kind for leak in plan.leakage("bank_c")} == {"size", "nulls", "pad"}
     assert all(not leak.columns for leak in plan.leaks if leak.kind == "pad")
 
 
@@ -58,7 +58,8 @@ def test_mpc_only_keeps_everything_secure(tmp_path):
 @pytest.mark.parametrize("name", ["hhi", "credit", "patients"])
 def test_mpc_only_leaks_only_input_sizes_and_the_result(tmp_path, name):
     """The all-oblivious baseline: every boundary column secret, no public /
-    hybrid step, no push-up, and a leakage report of sizes + result only
+    hybrid step, no push-up, and a leakage report of sizes, which input
+    columns hold NULLs, and the result only
     (even where the trust config would allow more, e.g. public pids)."""
     config, sql, _ = _scenario(tmp_path, name)
     plan = plan_query(sql, config, mpc_only=True)
@@ -67,7 +68,7 @@ def test_mpc_only_leaks_only_input_sizes_and_the_result(tmp_path, name):
     assert plan.pushup is None
     for p in config.names:
         kinds = [leak.kind for leak in plan.leakage(p)]
-        assert set(kinds) <= {"size", "output"}
+        assert set(kinds) <= {"size", "nulls", "output"}
         assert kinds.count("output") == (1 if p in config.recipients else 0)
         assert kinds.count("size") == len(plan.inputs) - sum(1 for q, _ in plan.inputs.values() if q == p)
 
@@ -172,3 +173,82 @@ def test_window_runs_in_one_partys_stage_and_is_refused_across_parties(tmp_path)
               "SELECT SUM(score) AS total FROM (SELECT score, RANK() OVER (ORDER BY score) AS r FROM s) t WHERE r < 3")
     with pytest.raises(UnsupportedError, match=r"Window \(r\) over the rows of several parties"):
         plan_query(across, config)
+
+
+# --- trust rules (mpc/README.md "Trust rules"; mpc/trust.py), one test each ----
+
+@pytest.fixture(scope="module")
+def four_parties(tmp_path_factory):
+    """The four-party config of tests/test_mpc_nulls.py: pid and region
+    public, hosp_a's ins_id visible to the agency, everything else private
+    to its owner; the agency is the recipient."""
+    from tests.mpc_helpers import write_parties
+    from tests.test_mpc_nulls import PARTIES, _tables
+
+    path = write_parties(tmp_path_factory.mktemp("trust"), PARTIES, ["agency"], [19301, 19302, 19303, 19304],
+                         _tables())
+    return load_config(str(path))
+
+
+BOTH = "(SELECT pid, region, ins_id, cost FROM visits_a UNION ALL SELECT pid, region, ins_id, cost FROM visits_b)"
+
+
+def _result_col(plan, name):
+    return plan.info[id(plan.workflow.sinks[0].input)].cols[name]
+
+
+def test_rule_1_input_columns_trusted_by_owner_and_visible_to(four_parties):
+    plan_query("SELECT pid, region FROM visits_b", four_parties)  # public: the agency may see them
+    with pytest.raises(LeakRefused, match=r"column 'cost'.*recipient 'agency'"):
+        plan_query("SELECT pid, cost FROM visits_b", four_parties)
+
+
+def test_rule_2_a_computed_column_is_trusted_by_what_it_reads(four_parties):
+    plan_query("SELECT pid + 1 AS x, region * 2 AS y FROM visits_b", four_parties)
+    with pytest.raises(LeakRefused, match=r"column 'x'"):
+        plan_query("SELECT pid + cost AS x FROM visits_b", four_parties)
+
+
+def test_rule_3_filters_and_joins_narrow_by_what_they_read(four_parties):
+    plan_query("SELECT pid FROM visits_b WHERE region = 2", four_parties)
+    with pytest.raises(LeakRefused, match=r"would reveal column 'pid'"):
+        plan_query("SELECT pid FROM visits_b WHERE cost > 5", four_parties)
+    with pytest.raises(LeakRefused, match=r"column 'region'"):
+        plan_query("SELECT b.region FROM visits_b b JOIN claims c ON b.ins_id = c.ins_id", four_parties)
+    plan_query("SELECT a.region FROM visits_a a JOIN claims c ON a.ins_id = c.ins_id", four_parties)  # keys: agency
+
+
+def test_rule_4_count_star_reads_no_column(four_parties):
+    """COUNT(*) over unfiltered rows is as public as the row counts;
+    COUNT(cost) is trusted like cost. So the HAVING COUNT(*) below runs on
+    a public count, and the issue's refusal ("Filter would reveal column
+    'region'") is gone."""
+    star = plan_query(f"SELECT region, COUNT(*) AS n FROM {BOTH} u GROUP BY region", four_parties)
+    assert "*" in _result_col(star, "n").trust
+    col = plan_query(f"SELECT region, COUNT(cost) AS n FROM {BOTH} u GROUP BY region", four_parties)
+    assert "*" not in _result_col(col, "n").trust
+    having = plan_query(f"SELECT region, COUNT(*) AS n FROM {BOTH} u GROUP BY region HAVING COUNT(*) > 3",
+                        four_parties)
+    assert "*" in _result_col(having, "region").trust  # the HAVING read nothing private
+
+
+def test_rule_5_recipients_may_see_group_keys_and_aggregates(four_parties):
+    """A HAVING over a private aggregate, and a GROUP BY a public column
+    after a cross-party WHERE, show the public keys to the recipient (which
+    groups exist is aggregate information); every intermediate step keeps
+    its strict trust, and a key equal to a private column stays refused."""
+    having = plan_query(f"SELECT region, SUM(cost) AS s FROM {BOTH} u GROUP BY region HAVING SUM(cost) > 100",
+                        four_parties)
+    region = _result_col(having, "region")
+    assert region.lineage and "agency" in region.result_trust and "*" not in region.trust
+    plan_query("SELECT a.region, COUNT(*) AS n FROM visits_a a JOIN claims c ON a.ins_id = c.ins_id "
+               "WHERE c.amount > a.cost GROUP BY a.region", four_parties)
+    with pytest.raises(LeakRefused, match=r"column 'region'"):  # region = cost on every surviving row
+        plan_query("SELECT a.region, COUNT(*) AS n FROM visits_a a JOIN visits_b b ON a.region = b.cost "
+                   "GROUP BY a.region", four_parties)
+
+
+def test_rule_6_row_level_results_need_every_recipients_trust(four_parties):
+    with pytest.raises(LeakRefused, match=r"column 'amount' \(row-level values of claims.amount\)"):
+        plan_query("SELECT c.amount FROM claims c JOIN visits_a a ON c.ins_id = a.ins_id", four_parties)
+    plan_query("SELECT SUM(c.amount) AS s FROM claims c JOIN visits_a a ON c.ins_id = a.ins_id", four_parties)

@@ -14,8 +14,16 @@ PUBLIC, SECRET = "public", "secret"
 
 @dataclass
 class Column:
+    """One column of a secure relation. SQL NULL: in the clear (public or
+    held) as NaN (numbers, booleans as 1.0/0.0) or None (text); secret
+    values carry a secret 0/1 validity bit per row (`valid`, the value
+    itself is then 0), or `valid` is None when no row can be NULL, which
+    every party knows from public facts (`nullable` of the inputs)."""
+
     place: str  # PUBLIC | SECRET | holder party name
     values: Any  # numpy array (public / at the holder), secure array (secret), None (held elsewhere)
+    valid: Any = None  # SECRET only: secure 0/1 array, None = never NULL
+    nullable: bool = False  # held only: may hold NULLs (a fact every party knows)
 
 
 @dataclass
