@@ -16,6 +16,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from musketeer.plan_picture import COLOURS as STAGE_COLOURS
+
 MEASURED = "#1f78b4"
 PREDICTED = "#a6cee3"
 FAILED = "#d62728"
@@ -42,13 +44,18 @@ def _svg(fig: Any) -> str:
 
 
 def seconds_label(x: float) -> str:
+    """A duration as a person writes it: 145 s, 12.6 s, 0.76 s, 5 ms, 10 µs."""
+    if x == 0:
+        return "0"
     if x >= 100:
         return f"{x:,.0f} s"
     if x >= 10:
         return f"{x:.1f} s"
-    if x >= 0.01:
+    if x >= 0.1:
         return f"{x:.2f} s"
-    return f"{x * 1000:.1f} ms"
+    if x >= 1e-3:
+        return f"{x * 1000:.3g} ms"
+    return f"{x * 1e6:.3g} µs"
 
 
 def _style(ax: Any) -> None:
@@ -147,6 +154,33 @@ def breakdown_chart(runs: Sequence[Any]) -> str:
     order = [k for k in PHASES if k in handles]
     fig.legend([handles[k] for k in order], order, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     axes[-1].set_xlabel("seconds (each engine on its own scale)", fontsize=9)
+    return _svg(fig)
+
+
+def stages_chart(stages: Sequence[Any], startups: Sequence[float]) -> str:
+    """The chosen plan's stages: each stage's estimated seconds (as explain
+    prints them), labelled with its operator count and its engine's
+    start-up (the planner charges it once per engine)."""
+    if not stages:
+        return ""
+    fig = _figure(8.0, 0.7 + 0.45 * len(stages))
+    ax = fig.add_subplot()
+    top = max([s.estimate for s in stages] + [1e-6])
+    for i, (stage, startup) in enumerate(zip(stages, startups)):
+        y = len(stages) - 1 - i
+        colour = STAGE_COLOURS.get(stage.backend, "#bbbbbb")
+        ax.barh(y, stage.estimate, height=0.6, color=colour, edgecolor="#333333", linewidth=0.5)
+        note = f"{seconds_label(stage.estimate)}, {len(stage.ops)} ops"
+        if startup > 0:
+            note += f" (engine start-up {seconds_label(startup)})"
+        ax.text(stage.estimate + top * 0.01, y, note, va="center", ha="left", fontsize=8)
+    ax.set_yticks(range(len(stages)), [f"stage {n}: {s.backend}" for n, s in reversed(list(enumerate(stages)))],
+                  fontsize=9)
+    ax.set_xlim(0, top * 1.6)
+    ax.xaxis.set_major_formatter(_formatter())
+    ax.set_xlabel("estimated seconds per stage", fontsize=9)
+    ax.set_title("The plan's stages (estimated)", fontsize=10, loc="left")
+    _style(ax)
     return _svg(fig)
 
 

@@ -26,7 +26,7 @@ import jinja2
 from musketeer.cost_model import Plan, Profile
 from musketeer.ir import Workflow
 from musketeer.plan_picture import plan_svg
-from musketeer.report_charts import breakdown_chart, totals_chart
+from musketeer.report_charts import breakdown_chart, stages_chart, totals_chart
 
 TEMPLATE = Path(__file__).parent / "templates" / "compare.html.j2"
 
@@ -112,16 +112,23 @@ def render(workflow: Workflow, profile: Profile, runs: Sequence[Any], skipped: S
                 "ran, so measured times are inflated against the predictions.")
     plan_text = ""
     svg = ""
+    stages = ""
     if plan is not None:
         plan_text = " -> ".join(f"{s.backend} ({len(s.ops)} ops, est. {s.estimate:.3f} s)" for s in plan.stages)
         svg = plan_svg(workflow, plan)
+        seen: set[str] = set()
+        startups = []
+        for stage in plan.stages:  # an engine's start-up is charged once, with its first stage
+            startups.append(0.0 if stage.backend in seen else profile.get(stage.backend).startup)
+            seen.add(stage.backend)
+        stages = stages_chart(plan.stages, startups)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
     return template.render(
         name=workflow.name, profile=profile.source, verdict=verdict, verdict_class=verdict_class,
         fastest=fastest, runs=runs, skipped=skipped, busy=busy,
         totals_svg=totals_chart(runs) if runs else "", breakdown_svg=breakdown_chart(runs),
-        plan_text=plan_text, plan_svg=svg, machine=machine(runs),
+        plan_text=plan_text, plan_svg=svg, stages_svg=stages, machine=machine(runs),
         code={r.backend: highlight(r.code) for r in runs if r.code}, code_css=code_css(),
         lines={r.backend: r.code.count("\n") + 1 for r in runs if r.code},
         generated=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),

@@ -84,11 +84,11 @@ def test_report_charts_have_log_axis_values_and_legend(small: Path, monkeypatch,
     measured = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\| (\w+) \| ([\d.]+) \|", out, re.M)}
     assert set(measured) == {"local", "dask"}
     svgs = _svgs(html)
-    assert set(svgs) == {"totals-chart", "breakdown-chart"}
+    assert set(svgs) == {"totals-chart", "breakdown-chart", "stages-chart"}
     totals = _texts(svgs["totals-chart"])
     assert "measured" in totals and "predicted (explain)" in totals  # the legend
     assert any("log scale" in t for t in totals)  # the axis says so
-    ticks = [t for t in totals if re.fullmatch(r"[\d.,]+ (s|ms)", t)]
+    ticks = [t for t in totals if re.fullmatch(r"[\d.,]+ (s|ms|µs)", t)]
     decades = [t for t in ticks if re.fullmatch(r"(0\.0*1|1(,?0+)?(\.0+)?) s|1\.0 ms|10\.0 ms", t)]
     assert len(decades) >= 2, ticks  # log axis: powers of ten as tick labels
     for backend, seconds in measured.items():
@@ -125,3 +125,25 @@ def test_failed_backend_is_shown_with_its_error(small: Path) -> None:
     totals = _texts(_svgs(html)["totals-chart"])
     assert any(t.startswith("failed: Py4JJavaError") for t in totals)
     assert "0.90 s" in totals and "12.6 s" in totals
+
+
+def test_stages_chart_splits_each_stage_of_a_mixed_plan(small: Path) -> None:
+    """A plan over two engines: one bar per stage, labelled with the plan's
+    estimate, operator count and the engine's start-up."""
+    from musketeer.cost_model import plan
+    from tests.test_cost_model import _local_dask_profile
+
+    import dataclasses
+
+    wf = api.plan_workflow(small / "q.sql", data_dir=str(small / "data"))
+    profile = _local_dask_profile()
+    for name in profile.backends:  # a small start-up each, so the split shows
+        profile.backends[name] = dataclasses.replace(profile.backends[name], startup=1e-5)
+    p = plan(wf, Cardinality(wf), profile, ["local", "dask"])
+    assert [s.backend for s in p.stages] == ["local", "dask"]
+    run = BackendRun("local", 0.9, 0.76, 10, "", {}, {"run": 0.9}, 0.74, 0.5)
+    html = render(wf, profile, [run], [], p)
+    texts = _texts(_svgs(html)["stages-chart"])
+    assert {"stage 0: local", "stage 1: dask"} <= set(texts)
+    for stage in p.stages:
+        assert f"{seconds_label(stage.estimate)}, {len(stage.ops)} ops (engine start-up 10 µs)" in texts
