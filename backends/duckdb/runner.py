@@ -9,6 +9,7 @@ one-line DataErrors, as the other engines report them.
 
 from __future__ import annotations
 
+import re
 import types
 
 from musketeer.backends.base import Program, RunOptions, RunResult
@@ -22,7 +23,7 @@ def _error(module: types.ModuleType, exc: BaseException) -> MusketeerError | Non
         return error
     duckdb = module.duckdb
     if isinstance(exc, (duckdb.OutOfRangeException, duckdb.InvalidInputException, duckdb.ConversionException)):
-        return DataError(module.first_line(exc))
+        return DataError(re.sub(r"^[A-Za-z ]+ Error: ", "", module.first_line(exc)))  # without "Out of Range Error: "
     return None
 
 

@@ -53,6 +53,10 @@ _EXTRACT = {"year": "YEAR", "quarter": "QUARTER", "month": "MONTH", "day": "DAY"
 SIMPLE_FUNCTIONS = {
     "upper": "UPPER", "lower": "LOWER", "trim": "TRIM", "ltrim": "LTRIM", "rtrim": "RTRIM",
     "length": "LENGTH", "abs": "ABS", "sqrt": "SQRT", "ln": "LN", "exp": "EXP", "substring": "SUBSTRING",
+    # DuckDB's regular expressions are RE2; REGEXP_EXTRACT gives '' without a match, SPLIT_PART counts
+    # from 1 (negative: from the end), LPAD/RPAD pad or truncate, as the IR defines them.
+    "regexp_matches": "REGEXP_MATCHES", "regexp_replace": "REGEXP_REPLACE", "regexp_extract": "REGEXP_EXTRACT",
+    "split_part": "SPLIT_PART", "lpad": "LPAD", "rpad": "RPAD",
 }
 #: Aggregate functions: IR name -> DuckDB name (count_star is COUNT(*)).
 AGGREGATES = {"sum": "SUM", "count": "COUNT", "avg": "AVG", "min": "MIN", "max": "MAX", "median": "MEDIAN",
@@ -285,6 +289,17 @@ class SqlExprCompiler(BaseExprCompiler[exp.Expression]):
         if e.name == "coalesce":
             args = [self.code(a, t) for a, at in zip(e.args, types) if at.kind != "null"]
             return args[0] if len(args) == 1 else exp.Coalesce(this=args[0], expressions=args[1:])
+        if e.name == "concat_ws":  # skips NULL arguments; NULL when the separator is
+            if types[0].kind == "null":
+                return self.null(t)
+            return call("CONCAT_WS", *(self.code(a, STRING) for a, at in zip(e.args, types) if at.kind != "null"))
+        if e.name == "single_value":  # a scalar subquery's value: several rows are an error
+            if types[1].kind == "null":
+                return self.null(t)
+            too_many = exp.GT(this=operand(self.code(e.args[0])), expression=exp.Literal.number(1))
+            fail = call("ERROR", exp.Literal.string("more than one row returned by a subquery used as an expression"))
+            return exp.Case(ifs=[exp.If(this=too_many, true=exp.Cast(this=fail, to=data_type(t)))],
+                            default=self.code(e.args[1], t))
         if any(at.kind == "null" for at in types):
             return self.null(t)  # every other function is NULL on a NULL argument (concat is SQL's ||)
         if e.name == "concat":
@@ -294,8 +309,16 @@ class SqlExprCompiler(BaseExprCompiler[exp.Expression]):
                 code = exp.DPipe(this=code, expression=part, safe=True)
             return code
         args = [self.code(a) for a in e.args]
+        if e.name in ("regexp_extract", "split_part", "lpad", "rpad"):  # their counts are INTEGERs in DuckDB
+            args = [bare(a) if isinstance(arg, E.Lit) else (cast(a, "INTEGER") if at.kind == "int64" else a)
+                    for a, arg, at in zip(args, e.args, types)]
         if e.name in SIMPLE_FUNCTIONS:
             return call(SIMPLE_FUNCTIONS[e.name], *args)
+        if e.name == "regexp_replace_all":
+            return call("REGEXP_REPLACE", *args, exp.Literal.string("g"))
+        if e.name.startswith("date_trunc_"):  # a TIMESTAMP, whatever DuckDB gives for a DATE
+            unit = e.name[len("date_trunc_"):]
+            return cast(call("DATE_TRUNC", exp.Literal.string(unit), args[0]), "TIMESTAMP")
         if e.name == "round":  # DuckDB rounds half away from zero; integers stay integers
             code = call("ROUND", args[0], exp.Literal.number(round_digits(e)))
             return code if physical_kind(types[0]) == "float64" else cast(code, "BIGINT")
