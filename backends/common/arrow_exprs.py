@@ -111,11 +111,30 @@ class ExprCompiler(BaseExprCompiler[str]):
         if dst.kind == "decimal":
             inner = code if s == "float64" else f"pc.cast({code}, pa.float64())"
             return f'pc.round({inner}, {dst.scale or 0}, round_mode="half_towards_infinity")'
+        if s == "float64" and src.kind != "decimal" and d == "string":
+            self.need("float_text")
+            return f"float_text({code})"
         if s == "timestamp" and d == "date":
             return f"pc.cast({code}, pa.date32(), safe=False)"
         if s == d:
             return code
         return f"pc.cast({code}, {arrow_type(dst)})"
+
+    def _fits(self, code: str, dst: DataType, label: str) -> str:
+        self.need("decimal_fits")
+        limit = 10 ** ((dst.precision or 18) - (dst.scale or 0))
+        return f"decimal_fits({code}, {limit}, {label!r}, {str(dst)!r})"
+
+    def _parse(self, code: str, dst: DataType, label: str) -> str:
+        """Strings to `dst` by the runtime's cast_text: a value that does not
+        convert is one InputDataError naming `label` and the value."""
+        self.need("cast_text")
+        # per row, so a constant that does not convert fails only if some row reaches it (as in DuckDB)
+        code = f"as_array({code}, len({self.frame}), pa.string())"
+        if dst.kind == "decimal":  # as doubles (the engine's decimals), rounded to the scale
+            inner = f"cast_text({code}, pa.float64(), {label!r}, {str(dst)!r})"
+            return f'pc.round({inner}, {dst.scale or 0}, round_mode="half_towards_infinity")'
+        return f"cast_text({code}, {arrow_type(dst)}, {label!r}, {str(dst)!r})"
 
     def _shift(self, base: E.Expr, bt: DataType, months: int, days: int) -> str:
         self.need("add_interval")

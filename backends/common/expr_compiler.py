@@ -19,7 +19,7 @@ from musketeer.backends.common.sql_semantics import add_months
 from musketeer.backends.common.values import NO_FOLD, fold_cast, interval_value, physical_kind
 from musketeer.ir import expr as E
 from musketeer.ir.schema import Schema
-from musketeer.ir.types import NULL, TIMESTAMP, DataType, UnsupportedError, common_type
+from musketeer.ir.types import NULL, STRING, TIMESTAMP, DataType, UnsupportedError, common_type
 
 Code = TypeVar("Code")
 
@@ -95,7 +95,25 @@ class BaseExprCompiler(Generic[Code]):
             folded = fold_cast(e.value, s, dst)
             if folded is not NO_FOLD:
                 return self.literal(folded, dst)
-        return self._convert(code, src, dst)
+        if s == "string" and physical_kind(dst) != "string":
+            converted = self._parse(code, dst, cast_label(e))
+        else:
+            converted = self._convert(code, src, dst)
+        if dst.kind == "decimal" and dst.precision is not None and src.kind != "decimal":
+            return self._fits(converted, dst, cast_label(e))
+        return converted
+
+    def _fits(self, code: Code, dst: DataType, label: str) -> Code:
+        """`code` (already cast to decimal `dst`), checked against its
+        precision: engines that can override this to raise one data error
+        naming `label` and the value, as DuckDB does."""
+        return code
+
+    def _parse(self, code: Code, dst: DataType, label: str) -> Code:
+        """A run-time cast of strings to `dst`, where a value may not convert:
+        engines that can override this to raise one data error naming
+        `label` and the value (what DuckDB reports), the same on every engine."""
+        return self._convert(code, STRING, dst)
 
     # --- dispatch -------------------------------------------------------------
     def _compile(self, e: E.Expr, t: DataType) -> Code:
@@ -164,3 +182,10 @@ def constant_bounds(e: E.Func) -> tuple[int, int | None] | None:
     if len(bounds) != len(e.args) - 1:
         return None
     return bounds[0], bounds[1] if len(bounds) > 1 else None
+
+
+def cast_label(e: E.Expr | None) -> str:
+    """How a data error names the value being cast: its column, else the expression."""
+    if isinstance(e, E.Col):
+        return f"column {e.name!r}"
+    return "CAST" if e is None else f"CAST({e})"

@@ -168,6 +168,23 @@ class ExprCompiler(BaseExprCompiler[Code]):
             return code
         return self.method(code, f"cast({cast_type(dst)!r})")
 
+    def _fits(self, code: Code, dst: DataType, label: str) -> Code:
+        self.need("decimal_fits")
+        limit = 10 ** ((dst.precision or 18) - (dst.scale or 0))
+        return Code(f"decimal_fits({self.column(code).text}, {limit}, {label!r}, {str(dst)!r})")
+
+    def _parse(self, code: Code, dst: DataType, label: str) -> Code:
+        """Strings to `dst` by the runtime's cast_text: a value that does not
+        convert is one data error naming `label` and the value (Spark's own
+        cast would make it NULL)."""
+        self.need("cast_text")
+        as_double = dst.kind == "decimal"  # the engine's decimals are doubles, rounded to the scale
+        target = "double" if as_double else cast_type(dst)
+        parsed = Code(f"cast_text({self.column(code).text}, {target!r}, {label!r}, {str(dst)!r})")
+        if as_double:
+            return Code(f"F.round({parsed.text}, {dst.scale or 0})")
+        return parsed
+
     def _shift(self, base: E.Expr, bt: DataType, months: int, days: int) -> Code:
         code = self.column(self.code(base))
         if bt.kind == "date":  # months first (clamped to the month's end), then days

@@ -10,6 +10,7 @@ cost seconds less each. Errors the program raises for bad input data become
 
 from __future__ import annotations
 
+import re
 import types
 
 from musketeer.backends.base import Program, RunOptions, RunResult
@@ -19,7 +20,7 @@ from musketeer.backends.common.running import (
     run_loaded_program,
 )
 from musketeer.backends.spark.environment import master_problem
-from musketeer.ir.types import MusketeerError
+from musketeer.ir.types import DataError, MusketeerError
 
 
 def run_program(program: Program, options: RunOptions) -> RunResult:
@@ -38,5 +39,10 @@ def _spark_error(module: types.ModuleType, exc: BaseException) -> MusketeerError
     (PySpark passes a failed UDF's traceback on as text)."""
     error = program_error(module, exc)
     if error is None and type(exc).__module__.startswith(("pyspark", "py4j")):
-        error = error_in_traceback(str(exc))
+        raised = _USER_RAISED.search(str(exc))  # the program's F.raise_error: a data error (cast_text)
+        error = DataError(raised.group(1).strip()) if raised else error_in_traceback(str(exc))
     return error
+
+
+#: What Spark says when a job hits F.raise_error(message).
+_USER_RAISED = re.compile(r"\[USER_RAISED_EXCEPTION\] (.*?)(?: SQLSTATE: \w+|$)", re.MULTILINE)
