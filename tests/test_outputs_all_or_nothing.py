@@ -45,7 +45,7 @@ def _umask() -> int:
 def test_a_failing_step_leaves_no_output_file(workdir: Path, backend: str,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "wf.sql", "--table", "t=t.parquet", "--backend", backend]) == 2
-    assert "cannot cast 'shipped' to int64" in capsys.readouterr().err
+    assert "'shipped'" in capsys.readouterr().err
     assert sorted(p.name for p in workdir.iterdir()) == ["ok.parquet", "t.parquet", "wf.sql"]
     assert main(["run", "wf.sql", "--table", "t=ok.parquet", "--backend", backend]) == 0
     for name in ("first.csv", "second.parquet"):

@@ -4,10 +4,12 @@ like the fuzzer judges them: the same rows as DuckDB on the same SQL text,
 or the same data error, or (a TLP case, a UNION ALL of the three
 partitions) the same rows as the query it partitions; a refusal is allowed
 only when every engine refuses. `-- xfail: reason` in query.sql marks a
-known failure (strict: it must still fail)."""
+known failure (strict: it must still fail); `-- xfail[duckdb]: reason` on
+the engines named only."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,10 +22,12 @@ from tests.fuzz.shrink import REGRESSIONS
 CASES = sorted(p.parent for p in REGRESSIONS.glob("*/query.sql"))
 
 
-def _xfail(case: Path) -> str | None:
+def _xfail(case: Path, backend: str) -> str | None:
+    """`-- xfail: reason` (every engine) or `-- xfail[engine,...]: reason`."""
     for line in (case / "query.sql").read_text(encoding="utf-8").splitlines():
-        if line.startswith("-- xfail:"):
-            return line.removeprefix("-- xfail:").strip()
+        found = re.match(r"-- xfail(?:\[([\w,]+)\])?: (.*)", line)
+        if found and (found.group(1) is None or backend in found.group(1).split(",")):
+            return found.group(2).strip()
     return None
 
 
@@ -31,7 +35,7 @@ def _params() -> list:
     out = []
     for backend in api.BACKENDS:
         for case in CASES:
-            reason = _xfail(case)
+            reason = _xfail(case, backend)
             marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
             out.append(pytest.param(backend, case, marks=marks, id=f"{backend}-{case.name}"))
     return out
