@@ -476,3 +476,34 @@ def test_peek_never_waits(cluster, tmp_path):
     _until(lambda: c.info()["tasks"].get("failed", 0) > failed, "the task to fail")
     with pytest.raises(TaskError, match="unsupported operand"):
         c.peek(bad)
+
+
+def test_a_stalled_master_does_not_blame_its_workers():
+    # Under heavy load the master's own monitor ran late and dropped every live
+    # worker for silence it could not have observed (TPC-H Q17 at SF 1 failed
+    # with "all 12 workers died" while both workers were alive).
+    from musketeer.backends.ciel.engine.master import Master, WorkerInfo
+
+    class Conn:  # a worker's connection, as far as the master's tables are concerned
+        def send(self, msg):
+            pass
+
+        def close(self):
+            pass
+    m = Master(b"token", heartbeat_timeout=1.0, worker_grace=1000.0)
+    w = WorkerInfo("127.0.0.1:1", Conn(), 2)
+    w.last_seen = 100.0
+    m.workers[w.address] = w
+    m.tick(100.5)
+    m.tick(105.0)  # the monitor itself was held up for 4.5 s
+    assert w.address in m.workers
+    m.tick(105.9)
+    assert w.address in m.workers
+    m.tick(106.2)  # 1.2 s of silence the monitor did watch
+    assert w.address not in m.workers and m.dead == [(w.address, "no heartbeat for 1s")]
+    again = WorkerInfo("127.0.0.1:1", Conn(), 2)  # it comes back and is lost again
+    again.last_seen = 106.3
+    m.workers[again.address] = again
+    m.tick(106.4)
+    m.tick(107.5)
+    assert m.dead == [(w.address, "no heartbeat for 1s")]  # one worker, counted once

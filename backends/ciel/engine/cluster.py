@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[3]  # the repository: children import ba
 
 class Cluster:
     def __init__(self, workers: int = 2, slots: int = 4, token: str | None = None, host: str = "127.0.0.1",
-                 spill_threshold: int = 64 << 20, journal: bool = True, heartbeat_timeout: float = 3.0,
+                 spill_threshold: int = 64 << 20, journal: bool = True, heartbeat_timeout: float = 30.0,
                  grace: float = 0.5, worker_grace: float = 2.0, tls: bool = False) -> None:
         """`tls=True`: make keys for this cluster and run every connection over TLS."""
         self.n_workers = workers
