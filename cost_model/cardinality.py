@@ -106,6 +106,8 @@ class Cardinality:
         if isinstance(op, O.Scan):
             fs = file_stats(op.path, op.format)
             return float(fs.rows) if fs is not None else DEFAULT_ROWS
+        if isinstance(op, O.Values):
+            return float(len(op.rows))
         if isinstance(op, O.Filter):
             return self.rows(op.input) * self.selectivity(op.predicate, op.input)
         if isinstance(op, (O.Project, O.Sort, O.Sink, O.UDF, O.Window)):

@@ -91,6 +91,26 @@ class Scan(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class Values(Op):
+    """Constant rows (SQL's VALUES, and the one row of a SELECT without
+    FROM): `rows` of plain Python values (None for NULL) in the columns of
+    `values_schema`."""
+
+    values_schema: Schema
+    rows: tuple[tuple[Any, ...], ...]
+    INPUTS = ()
+
+    def _infer_schema(self) -> Schema:
+        width = len(self.values_schema)
+        if width == 0:
+            raise IRError("a Values operator needs at least one column")
+        for row in self.rows:
+            if len(row) != width:
+                raise IRError(f"VALUES rows must all have {width} values, one has {len(row)}")
+        return self.values_schema
+
+
+@dataclass(frozen=True, eq=False)
 class Filter(Op):
     input: Op
     predicate: Expr
@@ -463,6 +483,6 @@ def replace_nodes(root: Op, swap: dict[int, Op], memo: dict[int, Op] | None = No
 
 OPERATORS: dict[str, type[Op]] = {
     cls.__name__: cls
-    for cls in (Scan, Filter, Project, Join, Aggregate, Distinct, Union, Intersect,
+    for cls in (Scan, Values, Filter, Project, Join, Aggregate, Distinct, Union, Intersect,
                 Except, Sort, Limit, Window, LoopVar, While, UDF, Sink)
 }

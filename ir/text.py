@@ -81,6 +81,9 @@ def op_args(op: O.Op, ref: dict[int, str]) -> str:
         return f"{op.table} [{cols}]"
     if isinstance(op, O.Filter):
         return f"{r(op.input)}, {expr_text(op.predicate)}"
+    if isinstance(op, O.Values):
+        shown = ", ".join("(" + ", ".join(literal_text(v) for v in row) + ")" for row in op.rows[:3])
+        return f"{len(op.rows)} rows" + (f": {shown}" if shown else "") + (", ..." if len(op.rows) > 3 else "")
     if isinstance(op, O.Project):
         items = ", ".join(name if isinstance(e, E.Col) and e.name == name else f"{name} := {expr_text(e)}"
                           for name, e in op.exprs)

@@ -84,3 +84,32 @@ def test_scalar_subquery_with_several_rows_is_a_data_error(backend: str, sql: st
     with pytest.raises(DataError) as info:
         ours(sql, data_dir, tmp_path, backend)
     assert str(info.value.message).startswith("more than one row returned by a subquery used as an expression")
+
+
+def test_recursive_cte_that_never_ends_stops_at_the_guard_and_says_so(data_dir: Path, tmp_path: Path) -> None:
+    """An unbounded UNION ALL recursion runs MAX_ITERATIONS passes, then the
+    loop metrics say it did not converge (DuckDB would run until memory ends)."""
+    from musketeer.frontends.sql.recursive import MAX_ITERATIONS
+
+    path = tmp_path / "q.sql"
+    path.write_text("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT max(n) AS m FROM c")
+    run = api.execute(path, backend="local", data_dir=str(data_dir))
+    assert run.result.outputs["result"]["m"].tolist() == [MAX_ITERATIONS + 1]
+    loops = run.result.metrics["loops"]
+    (loop,) = loops.values()
+    assert loop["converged"] is False and loop["iterations"] == MAX_ITERATIONS
+
+
+def test_values_and_statement_errors_are_located(data_dir: Path, tmp_path: Path) -> None:
+    from musketeer.ir import MusketeerError
+
+    for sql, message in [
+        ("SELECT * FROM (VALUES (1, 2), (3)) t(a, b)", "VALUES rows must all have 2 values"),
+        ("SELECT * FROM (VALUES (1), ('x')) t(a)", "mixes int64 and string"),
+        ("SELECT * FROM emp FETCH FIRST 2 ROWS WITH TIES", "WITH TIES"),
+        ("WITH RECURSIVE r(n) AS (SELECT 1 INTERSECT SELECT n FROM r) SELECT * FROM r", "base UNION"),
+    ]:
+        with pytest.raises(MusketeerError) as info:
+            ours(sql, data_dir, tmp_path)
+        assert message in info.value.message, info.value.message
+        assert info.value.loc is not None

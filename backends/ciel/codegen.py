@@ -92,6 +92,12 @@ class CielGenerator(ArrowProgramGenerator):
         var = local_names[id(op)]
         fn = f"task_{var}"
         header = body[0] if body and body[0].startswith("#") else f"# {op.opname}"
+        if isinstance(op, O.Values):  # constant rows: one task, one partition
+            self.task_defs.append([f"def {fn}() -> pd.DataFrame:",
+                                   f'    """{docstring_text(header[2:])} (one partition)."""',
+                                   *indent(body, 1), f"    return {var}"])
+            names[id(op)] = var
+            return [header, f"{var} = [spawn(T({fn!r}))]"]
         if isinstance(op, O.Scan):
             # read only this slice (read_part): a whole table per partition task multiplied memory
             read = f"{var} = read_table("

@@ -364,6 +364,14 @@ class ArrowProgramGenerator:
         return [f"# Sort: {comment(', '.join(str(k) for k in op.keys))}",
                 f"{var} = {self._call('sort')}({src}, {sort_key_specs(op.keys)!r})"]
 
+    def op_Values(self, op: O.Values, names: dict[int, str]) -> list[str]:
+        var = self._var(op, names, "values")
+        lines = [f"# Values: {len(op.rows)} constant rows", f"{var} = make_frame({len(op.rows)}, ["]
+        for i, field in enumerate(op.schema):
+            column = [row[i] for row in op.rows]
+            lines.append(f"    ({field.name!r}, {arrow_type(field.dtype)}, pa.array({column!r}, {arrow_type(field.dtype)})),")
+        return lines + ["])"]
+
     def op_Window(self, op: O.Window, names: dict[int, str]) -> list[str]:
         src = names[id(op.input)]
         var = self._var(op, names, "window")

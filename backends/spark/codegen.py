@@ -389,6 +389,12 @@ class ProgramGenerator:
             code += f".limit({op.count})"
         return Chain([f"# Limit {text}", code], "limit")
 
+    def op_Values(self, op: O.Values, scope: Scope) -> Chain:
+        fields = ", ".join(f"T.StructField({f.name!r}, {schema_type(f.dtype)}, True)" for f in op.schema)
+        rows = [tuple(row) for row in op.rows]
+        return Chain([f"# Values: {len(op.rows)} constant rows",
+                      f"spark.createDataFrame({rows!r}, T.StructType([{fields}]))"], "values")
+
     def op_Window(self, op: O.Window, scope: Scope) -> Chain:
         """pyspark.sql.Window specs. Spark has no GROUPS frames: a GROUPS
         frame is a RANGE frame over the row's peer-group number (DENSE_RANK

@@ -17,6 +17,7 @@ from musketeer.frontends.sql.aggregates import AggregateMixin, is_aggregate
 from musketeer.frontends.sql.exprs import ExprEnv, lower_expr
 from musketeer.frontends.sql.grouping import expand_group, grouping_sets_op
 from musketeer.frontends.sql.marks import MarkMixin
+from musketeer.frontends.sql.recursive import RecursiveMixin
 from musketeer.frontends.sql.predicates import factor_or, free_qualifiers, split_conjuncts
 from musketeer.frontends.sql.scope import Rel, fresh_name, make_disjoint
 from musketeer.frontends.sql.source import SourceText
@@ -26,8 +27,8 @@ from musketeer.frontends.sql.windows import WindowLookup, WindowMixin
 from musketeer.ir import expr as E
 from musketeer.ir import operators as O
 from musketeer.ir.catalog import Catalog
-from musketeer.ir.schema import suggest
-from musketeer.ir.types import IRError, MusketeerError, UnsupportedError, common_type
+from musketeer.ir.schema import Schema, suggest
+from musketeer.ir.types import BOOL, IRError, MusketeerError, UnsupportedError, common_type
 
 
 @dataclass
@@ -42,7 +43,7 @@ def _has_subquery(node: exp.Expression) -> bool:
                for n in node.walk())
 
 
-class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin):
+class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin, RecursiveMixin):
     def __init__(self, catalog: Catalog, src: SourceText, env: dict[str, Named]) -> None:
         self.catalog = catalog
         self.src = src
@@ -79,6 +80,8 @@ class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin):
             self._lower_ctes(node)
             if isinstance(node, exp.Select):
                 return self.lower_select(node)
+            if isinstance(node, exp.Values):
+                return self.values(node)
             if isinstance(node, (exp.Union, exp.Intersect, exp.Except)):
                 return self.lower_setop(node)
         finally:
@@ -89,9 +92,10 @@ class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin):
         with_ = node.args.get("with_") or node.args.get("with")
         if not with_:
             return
-        if with_.args.get("recursive"):
-            raise UnsupportedError("WITH RECURSIVE (use a While loop from the Python API)", self.src.loc_of(with_))
         for cte in with_.expressions:
+            if with_.args.get("recursive"):
+                self.env[cte.alias_or_name.lower()] = self.recursive_cte(cte)
+                continue
             rel = self.lower_query(cte.this)
             self.env[cte.alias_or_name.lower()] = Named(rel)
 
@@ -118,6 +122,8 @@ class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin):
             cols = tuple(O.ScanColumn(f.name, f.name, f.dtype) for f in table.schema)
             op = O.Scan(table.name, table.path, table.format, cols)
             return Rel(op, {(alias, f.name): f.name for f in table.schema}, list(table.schema.names))
+        if isinstance(item, exp.Values):
+            return self.values(item)
         if isinstance(item, exp.Subquery):
             inner = self.lower_query(item.this)
             names = inner.names
@@ -126,6 +132,49 @@ class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin):
                 names = col_aliases + names[len(col_aliases):]
             return Rel(inner.op, {(alias, n): ir for n, ir in zip(names, inner.op.schema.names)}, list(names))
         raise UnsupportedError(f"{item.key.upper()} in FROM", self.src.loc_of(item))
+
+    def values(self, node: exp.Values) -> Rel:
+        """VALUES (...), (...) [AS alias(columns)]: constant rows, each column
+        typed by the common type of its values (DuckDB names them col0, ...)."""
+        from musketeer.frontends.sql.exprs import ExprEnv
+
+        def no_columns(col: exp.Column) -> E.Expr:
+            raise UnsupportedError(f"a column reference in VALUES ({self.text(col)})", self.src.loc_of(col))
+
+        env = ExprEnv(self.src, no_columns, where="VALUES")
+        rows: list[list[E.Lit]] = []
+        for tup in node.expressions:
+            cells = tup.expressions if isinstance(tup, exp.Tuple) else [tup]
+            row = []
+            for cell in cells:
+                e = lower_expr(cell, env)
+                if not isinstance(e, E.Lit):
+                    raise UnsupportedError(f"a VALUES entry that is not a constant ({self.text(cell)})",
+                                           self.src.loc_of(cell))
+                row.append(e)
+            if rows and len(row) != len(rows[0]):
+                raise self.fail(f"VALUES rows must all have {len(rows[0])} values, this one has {len(row)}", tup)
+            rows.append(row)
+        alias = node.args.get("alias")
+        width = len(rows[0])
+        names = [c.name for c in (alias.columns if alias is not None else [])]
+        names = (names + [f"col{i}" for i in range(len(names), width)])[:width]
+        types = []
+        for i in range(width):
+            t = rows[0][i].dtype
+            for row in rows[1:]:
+                t2 = common_type(t, row[i].dtype)
+                if t2 is None:
+                    raise self.fail(f"VALUES column {names[i]!r} mixes {t} and {row[i].dtype}", node)
+                t = t2
+            types.append(t)
+        values = tuple(tuple(_as_type(row[i].value, types[i]) for i in range(width)) for row in rows)
+        op = O.Values(Schema.of(list(zip(names, types))), values)
+        qualifier = alias.name if alias is not None and alias.name else ""
+        cols = {(qualifier, n): n for n in names}
+        if qualifier:
+            cols.update({("", n): n for n in names})
+        return Rel(op, cols, names)
 
     @staticmethod
     def _named_ref(rel: Rel, alias: str) -> Rel:
@@ -156,9 +205,10 @@ class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin):
         Returns the joined relation and the conjuncts left for later (those
         with subqueries, and those applied above outer joins)."""
         from_ = sel.args.get("from_") or sel.args.get("from")
-        if from_ is None:
-            raise UnsupportedError("SELECT without FROM", self.src.loc_of(sel))
         joins = sel.args.get("joins") or []
+        if from_ is None:  # SELECT without FROM: one row
+            op = O.Values(Schema.of([("__one_row", BOOL)]), ((True,),))
+            return self.filter(Rel(op, {}, []), where_conjuncts), []
         items = [from_.this] + [j.this for j in joins]
         rels = [self.from_item(i) for i in items]
         plain = [c for c in where_conjuncts if not _has_subquery(c)]
@@ -576,6 +626,16 @@ class QueryLowerer(SubqueryMixin, MarkMixin, WindowMixin, AggregateMixin):
             pred = lower_post(having.this)
             ref[0] = Rel(self.build(having, lambda: O.Filter(ref[0].op, pred)), ref[0].cols)
         return ref, lower_post
+
+
+def _as_type(value: object, t: object) -> object:
+    """A VALUES constant in its column's type (ints in a float column become floats)."""
+    if value is None:
+        return None
+    kind = getattr(t, "kind", "")
+    if kind in ("float64", "decimal") and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _in_subquery(node: exp.Expression, root: exp.Expression) -> bool:

@@ -19,6 +19,7 @@ from sqlglot.optimizer.qualify import qualify
 from musketeer.frontends.sql.scope import Rel
 from musketeer.frontends.sql.select import Named, QueryLowerer
 from musketeer.frontends.sql.source import SourceText
+from musketeer.frontends.sql.rewrites import rewrite_sugar
 from musketeer.frontends.sql.strict import check_tree, user_text
 from musketeer.ir import operators as O
 from musketeer.ir.catalog import Catalog, Table
@@ -149,6 +150,7 @@ class WorkflowBuilder:
     # --- statements --------------------------------------------------------
     def lower_query(self, query: exp.Expression) -> Rel:
         self._bind_tables(query)
+        query = rewrite_sugar(query, self.src)
         qualified = self._qualify(query)
         check_tree(qualified, self.src)
         return QueryLowerer(self.catalog, self.src, dict(self.env)).lower_query(qualified)
@@ -189,7 +191,7 @@ class WorkflowBuilder:
             self._check_statement(stmt, {"this", "kind", "files"})
             self._copy(stmt)
             return
-        if isinstance(stmt, exp.Query):
+        if isinstance(stmt, (exp.Query, exp.Values)):
             if not is_last:
                 raise IRError("only the last statement may be a bare SELECT; name earlier results "
                               "with CREATE TABLE name AS ... or write them with COPY", self.src.loc_of(stmt))

@@ -52,6 +52,7 @@ ACCEPTED: dict[type[exp.Expression], frozenset[str]] = {
     exp.Select: _SELECT_ACCEPTED,
     exp.Union: _SETOP_ACCEPTED, exp.Intersect: _SETOP_ACCEPTED, exp.Except: _SETOP_ACCEPTED,
     exp.Subquery: _SUBQUERY_ACCEPTED,
+    exp.Values: frozenset({"expressions", "alias"}),
     exp.With: frozenset({"expressions", "recursive"}),
     exp.CTE: frozenset({"this", "alias"}),
     exp.From: _UNARY, exp.Where: _UNARY, exp.Having: _UNARY, exp.Qualify: _UNARY,
@@ -136,6 +137,8 @@ REFUSED: dict[type[exp.Expression], dict[str, str]] = {
     **{t: {k: v for k, v in _QUERY_REFUSED.items() if k not in _SETOP_ACCEPTED}
        for t in (exp.Union, exp.Intersect, exp.Except)},
     exp.Subquery: {k: v for k, v in _QUERY_REFUSED.items() if k not in _SUBQUERY_ACCEPTED},
+    exp.Values: {"order": "ORDER BY on VALUES", "limit": "LIMIT on VALUES", "offset": "OFFSET on VALUES",
+                 "pivots": "PIVOT on VALUES"},
     exp.With: {"search": "WITH ... SEARCH", "cycle": "WITH ... CYCLE", "udfs": "WITH FUNCTION"},
     exp.CTE: {"scalar": "a scalar CTE", "materialized": "MATERIALIZED / NOT MATERIALIZED",
               "key_expressions": "USING KEY in a recursive CTE"},
