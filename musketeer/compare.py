@@ -31,7 +31,13 @@ from musketeer.progress import Progress
 
 
 class ResultsDiffer(MusketeerError):
-    """Two backends returned different rows: exit 1, naming the backend."""
+    """Two backends returned different rows (or one failed): exit 1, naming
+    the backend. Carries the runs, so the report can still be written."""
+
+    def __init__(self, message: str, runs: Sequence["BackendRun"] = (),
+                 skipped: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.runs, self.skipped = list(runs), list(skipped)
 
 
 @dataclass
@@ -138,15 +144,23 @@ def compare(workflow: Workflow, profile: Profile, backends: Sequence[str] | None
         progress(f"{name}: running")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         start = time.perf_counter()
-        program = engine.generate(workflow)
-        generated = time.perf_counter()
-        with engine_output(name):  # the JVM's WARN lines go to the log (-v), not between ours
-            result = engine.run(program, options)
+        predicted = single_backend_seconds(workflow, card, profile, name, supports({name: engine}))
+        program = None
+        try:
+            program = engine.generate(workflow)
+            generated = time.perf_counter()
+            with engine_output(name):  # the JVM's WARN lines go to the log (-v), not between ours
+                result = engine.run(program, options)
+        except MusketeerError as e:  # a data error, a refusal: shown in the report, compared below
+            runs.append(BackendRun(name, time.perf_counter() - start, predicted, 0,
+                                   program.text if program is not None else "", {}, {}, profile.get(name).startup,
+                                   load, error=str(e)))
+            progress.note(f"[{n}/{len(names)}] {name}: failed: {e}")
+            continue
         ran = time.perf_counter() - generated
         inside = float(result.metrics.get("seconds", ran))
         phases = {"process start": shared, "generate": generated - start,
                   "load program": max(0.0, ran - inside), "run": min(inside, ran)}
-        predicted = single_backend_seconds(workflow, card, profile, name, supports({name: engine}))
         rows = sum(len(f) for f in result.outputs.values())
         measured = sum(phases.values())
         runs.append(BackendRun(name, measured, predicted, rows, program.text, result.outputs, phases,
@@ -155,22 +169,43 @@ def compare(workflow: Workflow, profile: Profile, backends: Sequence[str] | None
     progress.close()
     if not runs:
         raise UsageError(f"none of the backends {', '.join(names)} is available here")
+    problem = disagreement(runs)
+    if problem is not None:
+        raise ResultsDiffer(problem, runs, skipped)
+    return runs, skipped, markdown(workflow.name, runs, skipped)
+
+
+def disagreement(runs: Sequence[BackendRun]) -> str | None:
+    """Why the runs disagree (other rows, or an error on some engines but not
+    on others, or different errors), or None."""
     first = runs[0]
     for other in runs[1:]:
+        if first.error is not None or other.error is not None:
+            if first.error != other.error:
+                def said(r: BackendRun) -> str:
+                    return f"failed: {r.error}" if r.error is not None else f"returned {r.rows:,} rows"
+                return (f"results differ: backend {other.backend} {said(other)}, "
+                        f"backend {first.backend} {said(first)}")
+            continue
         for sink, frame in first.outputs.items():
             diff = difference(frame, other.outputs.get(sink, pd.DataFrame()))
             if diff is not None:
-                raise ResultsDiffer(f"results differ: backend {other.backend} disagrees with {first.backend} "
-                                    f"on output {sink!r}: {diff}")
-    return runs, skipped, markdown(workflow.name, runs, skipped)
+                return (f"results differ: backend {other.backend} disagrees with {first.backend} "
+                        f"on output {sink!r}: {diff}")
+    return None
 
 
 def markdown(name: str, runs: Sequence[BackendRun], skipped: Sequence[tuple[str, str]]) -> str:
     lines = [f"## {name}", "", "| backend | measured s | predicted s | rows |", "|---|---:|---:|---:|"]
     for r in runs:
-        lines.append(f"| {r.backend} | {r.measured:.3f} | {r.predicted:.3f} | {r.rows:,} |")
-    fastest = min(runs, key=lambda r: r.measured)
-    lines += ["", f"All {len(runs)} backend(s) agree; fastest: {fastest.backend}."]
+        rows = f"failed: {r.error}" if r.error is not None else f"{r.rows:,}"
+        lines.append(f"| {r.backend} | {r.measured:.3f} | {r.predicted:.3f} | {rows} |")
+    ok = [r for r in runs if r.error is None]
+    if ok:
+        fastest = min(ok, key=lambda r: r.measured)
+        lines += ["", f"All {len(runs)} backend(s) agree; fastest: {fastest.backend}."]
+    else:
+        lines += ["", f"All {len(runs)} backend(s) fail with the same error."]
     if skipped:
         lines.append("Not available: " + ", ".join(b for b, _ in skipped) + ".")
     return "\n".join(lines) + "\n"

@@ -81,10 +81,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     options = RunOptions(extra=dict(args.options))
     try:
         runs, skipped, summary = compare(workflow, profile, args.backends, options)
-    except ResultsDiffer as e:
+    except ResultsDiffer as e:  # the report still shows what each engine did
+        if args.report:
+            commit_text_files({args.report: html_report(workflow, profile, e.runs, e.skipped, options)})
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     if args.report:
         commit_text_files({args.report: html_report(workflow, profile, runs, skipped, options)})
     sys.stdout.write(summary)
+    failed = [r for r in runs if r.error is not None]
+    if failed:  # every engine failed alike (a data error): that is the answer, as `run` reports it
+        print(f"{PROG}: error: {failed[0].error}", file=sys.stderr)
+        return 2
     return 0

@@ -73,3 +73,29 @@ def test_a_bad_cast_is_the_same_data_error_on_every_engine(tmp_path: Path, backe
     monkeypatch.chdir(tmp_path)
     assert main(["run", "q.sql", "--table", f"t={data}", "--backend", backend]) == 2
     assert capsys.readouterr().err.endswith(f"musketeer: error: {message}\n")
+
+
+def test_compare_writes_its_report_with_the_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """It used to abort on the first engine's error and write no report."""
+    data = _table(tmp_path / "t.parquet", ["1", "shipped"])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.sql").write_text("SELECT id, CAST(status AS INTEGER) AS n FROM t;\n")
+    code = main(["compare", "q.sql", "--table", f"t={data}", "--backends", "local,duckdb", "--report", "r.html"])
+    captured = capsys.readouterr()
+    message = "column 'status': cannot cast 'shipped' to int64"
+    assert code == 2 and captured.err.endswith(f"musketeer: error: {message}\n"), captured.err
+    assert captured.out.count(f"failed: {message}") == 2
+    assert message.replace("'", "&#39;") in (tmp_path / "r.html").read_text()
+
+
+def test_compare_flags_an_engine_that_fails_where_another_answers() -> None:
+    from musketeer.compare import BackendRun, disagreement
+
+    import pandas as pd
+
+    ok = BackendRun("local", 0.1, 0.1, 1, "", {"result": pd.DataFrame({"n": [1]})})
+    failed = BackendRun("dask", 0.1, 0.1, 0, "", {}, error="column 'status': cannot cast 'x' to int64")
+    assert disagreement([ok, failed]) == ("results differ: backend dask failed: column 'status': cannot cast 'x' "
+                                          "to int64, backend local returned 1 rows")
+    assert disagreement([failed, failed]) is None and disagreement([ok, ok]) is None
