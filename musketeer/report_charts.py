@@ -95,7 +95,7 @@ def totals_chart(runs: Sequence[Any]) -> str:
                     label=label if i == 0 or not ax.get_legend_handles_labels()[1].count(label) else None)
             ax.text(value * 1.08, yy, seconds_label(value), va="center", ha="left", fontsize=9)
         if r.error is not None:
-            ax.text(left * 1.1, y + h / 2, "failed: " + _short(r.error, 70), va="center", ha="left", fontsize=9,
+            ax.text(left * 1.1, y + h / 2, "failed: " + _short(r.error, 60), va="center", ha="left", fontsize=9,
                     color=FAILED, fontweight="bold")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
@@ -103,7 +103,9 @@ def totals_chart(runs: Sequence[Any]) -> str:
         from matplotlib.patches import Patch
 
         unique = {"measured": Patch(color=MEASURED), **unique}
-    ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=9, frameon=True)
+    # above the bars, right of the title: never over a bar or a failure label
+    ax.legend(unique.values(), unique.keys(), loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=9,
+              frameon=False)
     ax.set_xscale("log")
     ax.set_xlim(left, right)
     ax.xaxis.set_major_locator(LogLocator(base=10))
