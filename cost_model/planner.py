@@ -185,6 +185,7 @@ def cut_stages(model: CostModel, assign: Sequence[int]) -> list[Stage]:
     stage_of = {k: n for n, k in enumerate(keys)}
     stages = [Stage(model.backends[b], []) for (_, b) in keys]
     seen_backends: set[int] = set()
+    charged: dict[int, int] = {}  # backend -> the stage charged its start-up
     for v, op in enumerate(model.nodes):
         st = stages[stage_of[(wave[v], assign[v])]]
         st.ops.append(op)
@@ -193,6 +194,8 @@ def cut_stages(model: CostModel, assign: Sequence[int]) -> list[Stage]:
     for n, (w, b) in enumerate(keys):
         st = stages[n]
         est = 0.0 if b in seen_backends else model.startup[b]
+        if b not in seen_backends:
+            charged[b] = n
         seen_backends.add(b)
         members = [v for v in range(len(model.nodes)) if (wave[v], assign[v]) == (w, b)]
         for v in members:
@@ -210,7 +213,15 @@ def cut_stages(model: CostModel, assign: Sequence[int]) -> list[Stage]:
                         producer.outputs.insert(0, model.nodes[u])
         st.estimate = est
     # A stage left with only Scans that other stages re-read produces nothing.
-    return [s for s in stages if s.outputs]
+    kept = [s for s in stages if s.outputs]
+    # If that stage was the one charged its engine's start-up, the engine's
+    # first kept stage pays it, so the stages add up to the plan's total.
+    for b, n in charged.items():
+        if not stages[n].outputs:
+            first = next((s for s in kept if s.backend == model.backends[b]), None)
+            if first is not None:
+                first.estimate += model.startup[b]
+    return kept
 
 
 def plan(workflow: Workflow, card: Cardinality, profile: Profile, backends: Sequence[str],

@@ -152,6 +152,26 @@ def test_dp_picks_mixed_plan_and_agrees_with_exhaustive(facts) -> None:
     assert len(same.stages) == 1
 
 
+def test_stage_estimates_add_up_to_the_plan_total(facts) -> None:
+    """Each engine's start-up is in exactly one stage's estimate, also when
+    the stage first charged it held only a Scan that a later stage re-reads
+    (it was dropped, and its engine's start-up went with it)."""
+    f, d = facts
+    fs = _scan(f, {"k": INT64, "v": INT64, "s": STRING})
+    ds = _scan(d, {"dk": INT64, "name": STRING})
+    filt = O.Filter(fs, E.Compare("<", E.Col("v"), E.Lit.of(15000)))
+    join = O.Join(filt, ds, "inner", ("k",), ("dk",))
+    agg = O.Aggregate(join, ("name",), (("n", AggCall("count_star")),))
+    wf = Workflow((O.Sink(agg, "result"),))
+    profile = _local_dask_profile()
+    for name in profile.backends:
+        profile.backends[name] = dataclasses.replace(profile.backends[name], startup=0.5)
+    p = plan(wf, Cardinality(wf), profile, ["local", "dask"])
+    assert p.backends == ["local", "dask"]
+    assert math.isclose(sum(s.estimate for s in p.stages), p.total, rel_tol=1e-9)
+    assert all(s.estimate >= 0.5 for s in p.stages)  # each engine used once: each stage pays its start-up
+
+
 def test_dp_matches_exhaustive_on_random_profiles(facts) -> None:
     import random
 
