@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from musketeer.ir import UnsupportedError, Workflow
 from musketeer.ir import operators as O
+from musketeer.ir import expr as E
 from musketeer.ir.expr import Col, Lit
 from musketeer.ir.passes import merge_projects, optimize, remove_redundant
 from musketeer.mpc.config import ConfigError, PartiesConfig
@@ -314,7 +315,28 @@ class _Chooser:
             if q != stp:
                 self.leaks.append(Leak(q, "size", f"{what} of {self.ref[id(op)]} (from stp {stp})", (), self.ref[id(op)]))
 
+    def _check_exprs(self, op: O.Op, ins: list[Placement]) -> None:
+        """Every expression a secure stage evaluates is one the engine can
+        (refused here, naming the operator, never mid-protocol)."""
+        if isinstance(op, O.Filter):
+            exprs, schema, cols = [op.predicate], op.input.schema, ins[0].cols
+        elif isinstance(op, O.Project):
+            exprs, schema, cols = [e for _, e in op.exprs], op.input.schema, ins[0].cols
+        elif isinstance(op, O.Join) and op.residual is not None:
+            exprs, schema = [op.residual], op.left.schema.concat(op.right.schema)
+            cols = {**ins[0].cols, **ins[1].cols}
+        else:
+            return
+        for e in exprs:
+            where = {cols[c] for c in e.columns()} - {PUBLIC_PLACE}
+            secret = len(where) > 1 or SECRET_PLACE in where
+            why = unsupported_expr(e, schema, secret)
+            if why:
+                raise UnsupportedError(f"{op.opname} {self.ref[id(op)]}: the secure stages cannot evaluate {why} "
+                                       f"(in {e})")
+
     def step(self, op: O.Op) -> SecureStep:
+        self._check_exprs(op, [self.places[id(i)] for i in op.inputs])
         if self.mpc_only:
             return self._oblivious_step(op)
         ins = [self.places[id(i)] for i in op.inputs]
@@ -494,6 +516,54 @@ class _Chooser:
             raise UnsupportedError(f"{op.opname} {self.ref[id(op)]} is not supported under --mpc-only")
         self.places[id(op)] = out
         return SecureStep(op, mode, None, domain)
+
+
+def unsupported_expr(e: E.Expr, schema, secret: bool) -> str | None:
+    """What in `e` the secure engine cannot evaluate (None: all of it).
+    `secret`: under MPC (some column secret-shared), else in the clear at
+    one holder or by everybody (public columns). Checked at explain time,
+    so nothing fails mid-protocol."""
+    if isinstance(e, E.Lit):
+        if secret and isinstance(e.value, str):
+            return f"the text literal {e.value!r} under MPC"
+        if e.value is not None and not isinstance(e.value, (bool, int, float, str)) and secret:
+            return f"the literal {e} under MPC"
+        return None
+    if isinstance(e, E.Col):
+        return None
+    if isinstance(e, E.Arith) and e.op not in ("+", "-", "*", "/", "%"):
+        return f"the operator {e.op}"
+    if isinstance(e, E.Arith) and e.op == "%" and secret:
+        return "% (modulo) under MPC"
+    if isinstance(e, E.Compare) and e.op not in ("=", "<>", "<", "<=", ">", ">="):
+        return f"the comparison {e.op}"
+    if isinstance(e, E.Cast):
+        src = e.arg.type_in(schema)
+        if not (src == e.to or src.kind == "null" or e.to.kind in ("float64", "decimal") and src.is_numeric
+                or e.to.kind == "int64" and src.kind in ("int64", "bool")):
+            return f"CAST from {src} to {e.to}"
+    elif isinstance(e, E.Func):
+        if e.name != "coalesce":
+            return f"the function {e.name.upper()}"
+    elif not isinstance(e, (E.Arith, E.Compare, E.And, E.Or, E.Not, E.Neg, E.IsNull, E.InList, E.Case)):
+        return f"{type(e).__name__} ({e})"
+    for child in _children(e):
+        why = unsupported_expr(child, schema, secret)
+        if why:
+            return why
+    return None
+
+
+def _children(e: E.Expr) -> list[E.Expr]:
+    out: list[E.Expr] = []
+    for name in e.__dataclass_fields__:  # type: ignore[attr-defined]
+        v = getattr(e, name)
+        for x in (v if isinstance(v, tuple) else (v,)):
+            if isinstance(x, E.Expr):
+                out.append(x)
+            elif isinstance(x, tuple):
+                out += [y for y in x if isinstance(y, E.Expr)]
+    return out
 
 
 def _check_shareable(op: O.Op, ref: dict[int, str]) -> None:

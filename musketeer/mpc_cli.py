@@ -31,7 +31,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             p.add_argument("--output", metavar="PATH", help="recipients: write the result (.csv/.parquet)")
             p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for peers (default 30)")
             p.add_argument("--tls", "--ssl", dest="tls", action="store_true",
-                           help="TLS between the parties (MPyC's --ssl) with keys from `musketeer mpc keys`")
+                           help="TLS between the parties (MPyC's --ssl) with keys from `musketeer mpc keys`; "
+                                "the default when any party is on another machine")
+            p.add_argument("--plain", action="store_true",
+                           help="unencrypted, unauthenticated TCP even across machines (the default only when "
+                                "every party is on this machine's loopback)")
             p.add_argument("--keys", metavar="DIR", help="this party's key files: DIR/NAME/ or DIR "
                                                          "(default: mpc_keys/ next to the parties config)")
             p.add_argument("--metrics", action="store_true", help="print local/secure seconds to stderr")
@@ -103,10 +107,20 @@ def _run(args: argparse.Namespace) -> int:
         args.output = os.path.abspath(args.output)
         output_target("result", args.output)
     tls = None
-    if args.tls:
-        from musketeer.mpc.tls import check_party_keys, key_dir
+    if args.tls and args.plain:
+        from musketeer.mpc.config import ConfigError
 
-        tls = check_party_keys(key_dir(args.keys, config, args.party), config.index(args.party), args.party)
+        raise ConfigError("--tls and --plain contradict each other: choose one")
+    if args.tls or (not args.plain and not _loopback_only(config)):
+        from musketeer.mpc.tls import TLSError, check_party_keys, key_dir
+
+        try:
+            tls = check_party_keys(key_dir(args.keys, config, args.party), config.index(args.party), args.party)
+        except TLSError as e:
+            if args.tls:
+                raise
+            raise TLSError(f"{e}; parties on other machines connect over TLS by default (pass --plain for "
+                           f"unencrypted TCP)") from None
     res = run_party(plan, config, args.party, backend=local_backend(), timeout=args.timeout, tls=tls,
                     progress=args.progress)
     if args.metrics:
@@ -121,6 +135,22 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(res.frame.to_string(index=False))
     return 0
+
+
+def _loopback_only(config) -> bool:
+    """Every party on this machine's loopback (the demo, tests): plain TCP
+    is the default there; anywhere else TLS is."""
+    import ipaddress
+
+    def loopback(host: str) -> bool:
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    return all(loopback(p.host) for p in config.parties)
 
 
 def _keys(args: argparse.Namespace) -> int:

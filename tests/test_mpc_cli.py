@@ -295,3 +295,27 @@ def test_port_in_use_one_line_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stdout == "", proc.stderr
     assert proc.stderr.strip() == (f"musketeer: error: party 'hosp_b': port {ports[1]} is already in use on this "
                                    f"machine (another process, or this party started twice?)")
+
+
+def test_tls_is_the_default_across_machines(tmp_path: Path) -> None:
+    """A party on another machine: without keys the run stops before
+    connecting (one line, exit 2, naming --plain); --plain is the explicit
+    way to unencrypted TCP; loopback-only configs stay plain by default."""
+    ports = free_ports(3)
+    config = write_scenario("patients", str(tmp_path / "p"), 5, ports)
+    query = os.path.join(os.path.dirname(config), "query.sql")
+    text = Path(config).read_text()
+    Path(config).write_text(text.replace(f'host = "127.0.0.1"\nport = {ports[2]}', f'host = "192.0.2.7"\nport = {ports[2]}'))
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "musketeer", "mpc", "run", query, "--parties", config,
+                               "--party", "hosp_a", "--timeout", "3", *extra],
+                              capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+
+    default = run()
+    assert default.returncode == 2 and "TLS by default" in default.stderr and "--plain" in default.stderr
+    assert len(default.stderr.strip().splitlines()) == 1 and "Traceback" not in default.stderr
+    both = run("--tls", "--plain")
+    assert both.returncode == 2 and "contradict" in both.stderr
+    plain = run("--plain")  # gets as far as connecting: nobody answers, so the peer timeout
+    assert plain.returncode == 3 and "could not reach every party" in plain.stderr, plain.stderr
