@@ -103,7 +103,7 @@ def run_parties(script: str, n: int, args: list[str], out_dir: Path, *, env: dic
             if p.poll() is None:
                 p.kill()
     for p, err in zip(procs, errs):
-        assert p.returncode == 0, err[-3000:]
+        assert p.returncode == 0, err[-10000:]
     return [json.loads(out.read_text()) for out in outs]
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from musketeer.ir import operators as O
 from musketeer.mpc.secure import oblivious as ob
 from musketeer.mpc.secure.gather import Roles, fetch, sorted_runs
-from musketeer.mpc.secure.relation import PUBLIC, SECRET, Column, SecRel
+from musketeer.mpc.secure.relation import PUBLIC, SECRET, Column, SecRel, farray
 from musketeer.mpc.split import env_int, gather_labels, gather_roles, onehot_max
 
 BIG = float(2 ** 29)  # stands in for +infinity in masked MIN/MAX
@@ -50,17 +50,17 @@ class AggregateOps:
         mpc, sf = self.mpc, self.sf
         inv_sizes = None  # secret or public 1/group size, where it is known outside MPC
         if step.mode == "global":
-            groups = sf.array(np.ones((1, rel.n))) if rel.n else None
+            groups = farray(sf, np.ones((1, rel.n))) if rel.n else None
             g, keys = 1, {}
         elif step.mode == "public":
             codes, uniq = _groups([rel.cols[k].values for k in op.keys], rel.n)
             g = len(uniq[0]) if uniq else 0
             onehot = np.zeros((g, rel.n))
             onehot[codes, np.arange(rel.n)] = 1.0
-            groups = sf.array(onehot)
+            groups = farray(sf, onehot)
             keys = {k: Column(PUBLIC, u) for k, u in zip(op.keys, uniq)}
             if rel.mask is None and g:  # group sizes are public: AVG divides by a public constant
-                inv_sizes = sf.array(1.0 / np.bincount(codes, minlength=g), integral=False)
+                inv_sizes = farray(sf, 1.0 / np.bincount(codes, minlength=g), integral=False)
         elif step.mode == "hybrid":
             stp = step.stp
             kv = await self._keys_at(stp, rel, op.keys, op.input, "group keys")
@@ -79,7 +79,7 @@ class AggregateOps:
             oh = np.zeros((g, rel.n))
             if self.me == stp:
                 oh[codes, np.arange(rel.n)] = 1.0
-            groups = mpc.input(sf.array(oh), senders=self.chan.idx(stp))
+            groups = mpc.input(farray(sf, oh), senders=self.chan.idx(stp))
             if rel.mask is None and g and any(c.func == "avg" for _, c in op.aggs):
                 inv_sizes = self._stp_inverse_sizes(stp, codes, g)
         elif step.domain is not None and rel.n:  # oblivious, public key domain: one-hot by secure equality
@@ -96,15 +96,15 @@ class AggregateOps:
         args = list(dict.fromkeys(c.arg for _, c in op.aggs if c.arg is not None))
         shared = {a: await self.secret(rel.cols[a], n) for a in args} if n else {}
         valid = {a: shared[a].valid if n else None for a in args}
-        count = groups @ mask if n else sf.array(np.zeros(g))
+        count = groups @ mask if n else farray(sf, np.zeros(g))
         cnts = {a: count if valid[a] is None else groups @ (mask * valid[a]) for a in args} if n else \
             {a: count for a in args}
-        sums = {a: groups @ (shared[a].values * mask) if n else sf.array(np.zeros(g))
+        sums = {a: groups @ (shared[a].values * mask) if n else farray(sf, np.zeros(g))
                 for a in dict.fromkeys(c.arg for _, c in op.aggs if c.func in ("sum", "avg"))}
         extremes: dict[tuple[str, str], Any] = {}
         for func, a in dict.fromkeys((c.func, c.arg) for _, c in op.aggs if c.func in ("min", "max")):
             if not n:
-                extremes[(func, a)] = sf.array(np.zeros(g))
+                extremes[(func, a)] = farray(sf, np.zeros(g))
                 continue
             # rows outside the group, masked out or NULL become +-BIG
             sign = 1.0 if func == "min" else -1.0
@@ -186,7 +186,7 @@ class AggregateOps:
         the STP knows each group's size, so AVG is one product, not a secure
         division."""
         inv = 1.0 / np.bincount(codes, minlength=g) if self.me == stp else np.zeros(g)
-        return self.mpc.input(self.sf.array(inv, integral=False), senders=self.chan.idx(stp))
+        return self.mpc.input(farray(self.sf, inv, integral=False), senders=self.chan.idx(stp))
 
     async def _sorted_hybrid_aggregate(self, op: O.Aggregate, rel: SecRel, keys: dict[str, Column],
                                        codes: np.ndarray | None, g: int, roles: Roles) -> SecRel:
@@ -206,7 +206,7 @@ class AggregateOps:
             last = np.r_[np.flatnonzero(start[1:]), n - 1]  # group j's last row, j = 0..g-1
         stack = [*[shared[a].values for a in args], *[shared[a].valid for a in nullable], mask]
         rows = await fetch(mpc, sf, self.chan, mpc.np_stack(stack), order, n, roles)
-        flags = mpc.input(sf.array(start if self.me == stp else np.zeros(n, dtype=np.int64)),
+        flags = mpc.input(farray(sf, start if self.me == stp else np.zeros(n, dtype=np.int64)),
                           senders=self.chan.idx(stp))
         m = rows[-1]
         live = {a: rows[len(args) + i] * m for i, a in enumerate(nullable)}  # counted: in the filter, not NULL
@@ -293,8 +293,8 @@ class AggregateOps:
         mpc, sf, n = self.mpc, self.sf, rel.n
         nk = len(op.keys)
         if n == 0:
-            return SecRel(0, {name: Column(SECRET, sf.array(np.zeros(0))) for name in op.schema.names},
-                          sf.array(np.zeros(0)))
+            return SecRel(0, {name: Column(SECRET, farray(sf, np.zeros(0))) for name in op.schema.names},
+                          farray(sf, np.zeros(0)))
         mask = rel.mask if rel.mask is not None else self.ones(n)
         argpos = {a: i for i, a in enumerate(dict.fromkeys(c.arg for _, c in op.aggs if c.arg is not None))}
         rows: list[Any] = [1 - mask]
@@ -352,8 +352,8 @@ class AggregateOps:
         sk, ok = (join.right_keys, join.left_keys) if swap else (join.left_keys, join.right_keys)
         n, m = side.n, other.n
         if n == 0 or m == 0:
-            return SecRel(0, {name: Column(SECRET, sf.array(np.zeros(0))) for name in op.schema.names},
-                          sf.array(np.zeros(0)))
+            return SecRel(0, {name: Column(SECRET, farray(sf, np.zeros(0))) for name in op.schema.names},
+                          farray(sf, np.zeros(0)))
         match = None
         for a, b in zip(sk, ok):  # a NULL key matches nothing
             ca, cb = await self.secret(side.cols[a], n), await self.secret(other.cols[b], m)

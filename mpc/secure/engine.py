@@ -24,7 +24,7 @@ from musketeer.mpc.plan import SplitPlan
 from musketeer.mpc.secure import oblivious as ob
 from musketeer.mpc.secure.aggregate import AggregateOps, onehot_block
 from musketeer.mpc.secure.gather import Roles, gather
-from musketeer.mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel
+from musketeer.mpc.secure.relation import PUBLIC, SECRET, Channel, Column, SecRel, farray
 from musketeer.mpc.split import gather_labels, gather_roles, onehot_max, shareable
 
 
@@ -138,9 +138,9 @@ class Engine(AggregateOps):
         if col.place == SECRET:
             return col.values
         if col.place == PUBLIC:
-            return self.sf.array(zero_filled(col.values))
+            return farray(self.sf, zero_filled(col.values))
         src = zero_filled(col.values) if self.me == col.place else np.zeros(n)
-        return self.mpc.input(self.sf.array(src), senders=self.chan.idx(col.place))
+        return self.mpc.input(farray(self.sf, src), senders=self.chan.idx(col.place))
 
     def valid(self, col: Column, n: int) -> Any:
         """The column's secret 0/1 validity, or None where no row is NULL
@@ -149,11 +149,11 @@ class Engine(AggregateOps):
             return col.valid
         if col.place == PUBLIC:
             nulls = isnull(col.values)
-            return self.sf.array((~nulls).astype(float)) if nulls.any() else None
+            return farray(self.sf, (~nulls).astype(float)) if nulls.any() else None
         if not col.nullable:
             return None
         src = (~isnull(col.values)).astype(float) if self.me == col.place else np.zeros(n)
-        return self.mpc.input(self.sf.array(src), senders=self.chan.idx(col.place))
+        return self.mpc.input(farray(self.sf, src), senders=self.chan.idx(col.place))
 
     async def secret(self, col: Column, n: int) -> Column:
         """The column secret-shared with its validity."""
@@ -162,7 +162,7 @@ class Engine(AggregateOps):
         return Column(SECRET, await self.share(col, n), self.valid(col, n))
 
     def ones(self, n: int) -> Any:
-        return self.sf.array(np.ones(n))
+        return farray(self.sf, np.ones(n))
 
     # --- inputs --------------------------------------------------------------
     async def load_inputs(self, frames: dict[str, pd.DataFrame]) -> None:
@@ -212,9 +212,9 @@ class Engine(AggregateOps):
         self._memo: dict[E.Expr, Any] = {}  # equal sub-expressions computed once (divisions are costly)
         x, v = await self._secret(e, rel)
         if not hasattr(x, "shape"):  # a constant
-            x = self.sf.array(np.full(rel.n, x))
+            x = farray(self.sf, np.full(rel.n, x))
         if v is not None and not hasattr(v, "shape"):
-            v = None if v == 1.0 else self.sf.array(np.full(rel.n, v))
+            v = None if v == 1.0 else farray(self.sf, np.full(rel.n, v))
         return Column(SECRET, x, v)
 
     def _clear(self, e: E.Expr, rel: SecRel) -> Any:
@@ -347,14 +347,14 @@ class Engine(AggregateOps):
                 if isinstance(b, float):
                     return a * (1.0 / b) if b else 0.0, v if b else 0.0
                 if isinstance(a, float):
-                    a = sf.array(np.full(rel.n, a))
+                    a = farray(sf, np.full(rel.n, a))
                 if vb is not None:  # a NULL divisor is 0: divide by 1 instead (the result is NULL anyway)
                     b = b + (1 - vb)
                 return mpc.np_divide(a, b), v
             if isinstance(a, float):
-                a = sf.array(np.full(rel.n, a))
+                a = farray(sf, np.full(rel.n, a))
             if isinstance(b, float):
-                b = sf.array(np.full(rel.n, b))
+                b = farray(sf, np.full(rel.n, b))
             if e.op == "=":
                 c = a == b
             elif e.op == "<>":
@@ -440,7 +440,7 @@ class Engine(AggregateOps):
         cols = {}
         for name, c in rel.cols.items():
             if c.place == SECRET:
-                empty = self.sf.array(np.zeros(0))
+                empty = farray(self.sf, np.zeros(0))
                 cols[name] = Column(SECRET, c.values[idx] if len(idx) else empty,
                                     None if c.valid is None else c.valid[idx] if len(idx) else empty)
             else:
@@ -549,7 +549,7 @@ class Engine(AggregateOps):
             onehot = np.zeros((k, rel.n))
             if self.me == stp and k:
                 onehot[np.arange(k), idx] = 1.0
-            sel = self.mpc.input(self.sf.array(onehot), senders=self.chan.idx(stp))
+            sel = self.mpc.input(farray(self.sf, onehot), senders=self.chan.idx(stp))
             picked = [sel @ r for r in rows]
         valid = {secret[i]: picked[len(secret) + j] for j, i in enumerate(nullable)}
         cols = {name: Column(SECRET, picked[secret.index(name)], valid.get(name)) if name in secret

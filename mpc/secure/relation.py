@@ -77,3 +77,12 @@ class Channel:
             self._record(label, out)
             return out
         return None
+
+
+def farray(sf: Any, values: Any, **kw: Any) -> Any:
+    """`sf.array(values)` that also takes an empty array (MPyC infers
+    integrality with np.vectorize, which refuses size 0)."""
+    arr = np.asarray(values)
+    if arr.size == 0:
+        return sf.array(np.zeros(arr.shape, dtype=np.int64))
+    return sf.array(arr, **kw)
