@@ -1,0 +1,215 @@
+"""TPC-DS support for the correctness tests and the benchmark.
+
+Test/bench support code, not part of the product. Everything TPC-DS comes
+from DuckDB's tpcds extension (the ``duckdb-extension-tpcds`` wheel, pinned
+to the duckdb version): the data generator (``CALL dsdgen(sf=...)``) and the
+99 query texts (``tpcds_queries()``), used unchanged. DuckDB is also the
+oracle: ``duckdb_answer`` runs a query over the *same exported parquet
+files* the engine under test reads.
+
+Results are compared with the TPC-H helpers (tests/tpch.py:
+``assert_same_rows``: multisets, ORDER BY order up to ties, floats within a
+relative tolerance). ``query_shape`` here extends TPC-H's for what TPC-DS
+writes and TPC-H does not: ``SELECT *`` over a derived table (the ORDER BY
+keys are then found among the output columns by name) and ORDER BY keys
+that are not output columns (the order is then checked on the longest
+prefix of keys that are: rows sorted on all keys are sorted on a prefix).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tests import tpch
+
+TABLES = (
+    "call_center", "catalog_page", "catalog_returns", "catalog_sales", "customer",
+    "customer_address", "customer_demographics", "date_dim", "household_demographics",
+    "income_band", "inventory", "item", "promotion", "reason", "ship_mode", "store",
+    "store_returns", "store_sales", "time_dim", "warehouse", "web_page", "web_returns",
+    "web_sales", "web_site",
+)
+QUERIES = tuple(range(1, 100))
+
+
+# --------------------------------------------------------------------------- data / queries
+
+def _extension_path() -> Path:
+    import duckdb
+    import duckdb_extension_tpcds
+
+    base = pathlib.Path(duckdb_extension_tpcds.__file__).parent / "extensions"
+    path = base / f"v{duckdb.__version__}" / "tpcds.duckdb_extension"
+    if not path.exists():
+        found = sorted(base.glob("*/tpcds.duckdb_extension"))
+        if not found:
+            raise FileNotFoundError(f"tpcds extension not found under {base}")
+        path = found[-1]
+    return path
+
+
+def _tpcds_connection():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"LOAD '{tpch._sql_str(_extension_path())}'")
+    return con
+
+
+def generate(sf: float, out_dir: Path) -> dict[str, Path]:
+    """Generate TPC-DS data at scale factor `sf` into `out_dir/<table>.parquet`.
+
+    Each file is written under a temporary name and renamed, so an
+    interrupted run never leaves a half-written table behind.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = _tpcds_connection()
+    try:
+        con.execute(f"CALL dsdgen(sf={float(sf)!r})")
+        paths = {}
+        for t in TABLES:
+            final = out_dir / f"{t}.parquet"
+            tmp = out_dir / f".{t}.parquet.tmp"
+            con.execute(f"COPY {t} TO '{tpch._sql_str(tmp)}' (FORMAT parquet)")
+            tmp.replace(final)
+            paths[t] = final
+        return paths
+    finally:
+        con.close()
+
+
+def ensure_data(sf: float, root: Path) -> Path:
+    """root/sf<SF>/ with the 24 parquet tables, generated on first use and
+    reused afterwards (a marker file records a completed generation)."""
+    d = Path(root) / f"sf{tpch.sf_label(sf)}"
+    marker = d / ".complete"
+    if marker.exists() and all((d / f"{t}.parquet").exists() for t in TABLES):
+        return d
+    print(f"generating TPC-DS SF {tpch.sf_label(sf)} into {d} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    generate(sf, d)
+    marker.write_text(f"sf={sf}\n")
+    print(f"  done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return d
+
+
+def queries() -> dict[int, str]:
+    """The 99 TPC-DS query texts, exactly as the extension ships them."""
+    con = _tpcds_connection()
+    try:
+        rows = con.execute("SELECT query_nr, query FROM tpcds_queries() ORDER BY query_nr").fetchall()
+    finally:
+        con.close()
+    return {int(n): q for n, q in rows}
+
+
+def write_query_files(texts: dict[int, str], out_dir: Path) -> dict[int, Path]:
+    """qNN.sql per query (the unchanged texts): Musketeer reads workflow files."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for n, sql in texts.items():
+        p = out_dir / f"q{n:02d}.sql"
+        if not p.exists() or p.read_text() != sql:
+            p.write_text(sql)
+        paths[n] = p
+    return paths
+
+
+def duckdb_connection(data_dir: Path, threads: int | None = None):
+    """A DuckDB connection with one view per TPC-DS table over the exported files."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    for t in TABLES:
+        p = Path(data_dir) / f"{t}.parquet"
+        if not p.exists():
+            raise FileNotFoundError(f"no {t}.parquet in {data_dir}")
+        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{tpch._sql_str(p)}')")
+    return con
+
+
+def duckdb_answer(sql: str, con) -> pd.DataFrame:
+    """The oracle: `sql` in DuckDB over the views of `con` (types kept)."""
+    return tpch.arrow_to_pandas(con.execute(sql).to_arrow_table())
+
+
+# --------------------------------------------------------------------------- comparison
+
+def query_shape(sql: str, columns: list[str]) -> tpch.QueryShape:
+    """ORDER BY keys (as output positions), LIMIT and name-definedness of
+    `sql`'s outermost SELECT, given the result's column names `columns`
+    (from the oracle).
+
+    TPC-H's query_shape, except: a key that is neither a SELECT-list item
+    nor a position is looked up among `columns` by name (``SELECT *`` over a
+    derived table), and the keys stop at the first one that is not an output
+    column (``ORDER BY sum_sales - avg_monthly_sales, ...``): the order is
+    then compared on that prefix of the keys only, which the full order
+    implies. Every column of a ``SELECT *`` has a defined name.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    node = sqlglot.parse_one(sql, read="duckdb")
+    select = node
+    while isinstance(select, (exp.SetOperation, exp.Subquery)):
+        select = select.this
+    if not isinstance(select, exp.Select):
+        select = node.find(exp.Select)
+    if select is None:
+        raise ValueError("no SELECT in query")
+    projections = list(select.expressions)
+    star = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+               for p in projections)
+    if star:
+        names: list[str | None] = list(columns)
+        names_defined = [True] * len(columns)
+    else:
+        names = [p.alias if isinstance(p, exp.Alias) else p.name if isinstance(p, exp.Column) else None
+                 for p in projections]
+        names_defined = [n is not None for n in names]
+    lowered = [c.lower() for c in columns]
+
+    order_by: list[tuple[int, bool]] | None = None
+    order = node.args.get("order")
+    if order is not None:
+        order_by = []
+        for o in order.expressions:
+            key = o.this
+            idx = None if star else tpch._order_key_index(key, projections, names)
+            if idx is None and isinstance(key, exp.Literal) and key.is_int and 1 <= int(key.name) <= len(columns):
+                idx = int(key.name) - 1
+            if idx is None and isinstance(key, exp.Column) and lowered.count(key.name.lower()) == 1:
+                idx = lowered.index(key.name.lower())
+            if idx is None:
+                break  # not an output column: compare the order on the keys so far
+            order_by.append((idx, not bool(o.args.get("desc"))))
+
+    limit = None
+    lim = node.args.get("limit")
+    if lim is not None:
+        val = lim.expression if lim.expression is not None else lim.this
+        try:
+            limit = int(val.name)
+        except (TypeError, ValueError, AttributeError):
+            limit = None
+    return tpch.QueryShape(order_by=order_by, limit=limit, names_defined=names_defined)
+
+
+def assert_query_result(actual: Any, expected: pd.DataFrame, sql: str) -> None:
+    """tpch.assert_same_rows with ORDER BY / LIMIT / name rules derived from `sql`."""
+    shape = query_shape(sql, [str(c) for c in expected.columns])
+    tpch.assert_same_rows(actual, expected, shape.order_by, limit=shape.limit,
+                          check_names=shape.names_defined)
