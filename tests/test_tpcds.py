@@ -179,11 +179,31 @@ def test_query_shape_finds_order_keys_through_select_star() -> None:
     assert shape.names_defined == [True, True, True]
 
 
-def test_query_shape_keeps_the_prefix_of_keys_that_are_output_columns() -> None:
-    sql = "SELECT a, b, SUM(c) FROM t GROUP BY a, b ORDER BY a, b - 1, b"
+def test_query_shape_keeps_the_prefix_of_keys_computable_from_the_output() -> None:
+    sql = "SELECT a, b, SUM(c) FROM t GROUP BY a, b ORDER BY a, c, b"
     shape = tpcds.query_shape(sql, ["a", "b", "sum(c)"])
-    assert shape.order_by == [(0, True)]
+    assert shape.order_by == [(0, True)] and shape.derived == []
     assert shape.names_defined == [True, True, False]
+
+
+def test_query_shape_computes_keys_from_output_columns() -> None:
+    sql = ("SELECT a, b, grouping(a) + grouping(b) AS lvl FROM t GROUP BY ROLLUP (a, b) "
+           "ORDER BY b - a DESC, CASE WHEN grouping(a) + grouping(b) = 0 THEN a END, 2")
+    shape = tpcds.query_shape(sql, ["a", "b", "lvl"])
+    assert shape.order_by == [(3, False), (4, True), (1, True)]
+    assert shape.derived == ['"b" - "a"', 'CASE WHEN "lvl" = 0 THEN "a" END']
+
+
+def test_comparison_checks_the_order_of_a_computed_key() -> None:
+    import pandas as pd
+
+    sql = "SELECT * FROM (SELECT a, b FROM t) x ORDER BY b - a LIMIT 3"
+    expected = pd.DataFrame({"a": [10, 1, 5], "b": [1, 1, 9]})  # b - a: -9, 0, 4
+    tpcds.assert_query_result(expected, expected, sql)
+    with pytest.raises(AssertionError, match="rows differ at row 0"):
+        tpcds.assert_query_result(expected.iloc[[1, 0, 2]].reset_index(drop=True), expected, sql)
+    with pytest.raises(AssertionError, match="column names"):
+        tpcds.assert_query_result(expected.rename(columns={"a": "z"}), expected, sql)
 
 
 def test_comparison_catches_a_wrong_order_through_select_star() -> None:

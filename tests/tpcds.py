@@ -12,8 +12,10 @@ Results are compared with the TPC-H helpers (tests/tpch.py:
 relative tolerance). ``query_shape`` here extends TPC-H's for what TPC-DS
 writes and TPC-H does not: ``SELECT *`` over a derived table (the ORDER BY
 keys are then found among the output columns by name) and ORDER BY keys
-that are not output columns (the order is then checked on the longest
-prefix of keys that are: rows sorted on all keys are sorted on a prefix).
+that are expressions over output columns (computed from both results, so
+the order is still checked on every key); a key that is not computable
+from the output ends the keys compared (rows sorted on all keys are sorted
+on a prefix).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from __future__ import annotations
 import pathlib
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from tests import tpch
 
@@ -147,17 +151,35 @@ def duckdb_answer(sql: str, con) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- comparison
 
-def query_shape(sql: str, columns: list[str]) -> tpch.QueryShape:
-    """ORDER BY keys (as output positions), LIMIT and name-definedness of
-    `sql`'s outermost SELECT, given the result's column names `columns`
-    (from the oracle).
+@dataclass(frozen=True)
+class Shape:
+    """What the comparison needs to know about a query's outermost SELECT.
 
-    TPC-H's query_shape, except: a key that is neither a SELECT-list item
-    nor a position is looked up among `columns` by name (``SELECT *`` over a
-    derived table), and the keys stop at the first one that is not an output
-    column (``ORDER BY sum_sales - avg_monthly_sales, ...``): the order is
-    then compared on that prefix of the keys only, which the full order
-    implies. Every column of a ``SELECT *`` has a defined name.
+    `order_by` holds (column index, ascending) per ORDER BY key; an index
+    past the output columns names `derived[index - len(columns)]`, a key
+    computed from the output columns (a DuckDB expression over their names).
+    """
+
+    order_by: list[tuple[int, bool]] | None
+    limit: int | None
+    names_defined: list[bool]
+    derived: list[str]
+
+
+def query_shape(sql: str, columns: list[str]) -> Shape:
+    """ORDER BY keys, LIMIT and name-definedness of `sql`'s outermost
+    SELECT, given the result's column names `columns` (from the oracle).
+
+    TPC-H's rules (tpch.query_shape), plus what TPC-DS writes:
+    - ``SELECT *`` over a derived table: keys are found among `columns` by
+      name, and every column's name is defined;
+    - a key that is an expression over output columns
+      (``ORDER BY sum_sales - avg_monthly_sales``, ``CASE WHEN grouping(a) +
+      grouping(b) = 0 THEN a END`` with that sum in the SELECT list) is
+      computed from them (`derived`): SELECT-list expressions inside it are
+      replaced by their output names first;
+    - the keys stop at the first one that is neither (the order is then
+      compared on that prefix of keys, which the full order implies).
     """
     import sqlglot
     from sqlglot import exp
@@ -181,8 +203,29 @@ def query_shape(sql: str, columns: list[str]) -> tpch.QueryShape:
                  for p in projections]
         names_defined = [n is not None for n in names]
     lowered = [c.lower() for c in columns]
+    aliased = [] if star else [(p.this, p.alias) for p in projections
+                               if isinstance(p, exp.Alias) and p.alias.lower() in lowered]
+
+    def derive(key: exp.Expression) -> str | None:
+        """`key` as an expression over the output columns, or None."""
+        def swap(n: exp.Expression) -> exp.Expression:
+            for inner, alias in aliased:
+                if n == inner:
+                    return exp.column(alias, quoted=True)
+            return n
+
+        key = key.copy().transform(swap)
+        if key.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Select) is not None:
+            return None
+        refs = list(key.find_all(exp.Column))
+        if not refs or any(c.table or lowered.count(c.name.lower()) != 1 for c in refs):
+            return None
+        for c in refs:
+            c.replace(exp.column(columns[lowered.index(c.name.lower())], quoted=True))
+        return key.sql(dialect="duckdb")
 
     order_by: list[tuple[int, bool]] | None = None
+    derived: list[str] = []
     order = node.args.get("order")
     if order is not None:
         order_by = []
@@ -194,7 +237,11 @@ def query_shape(sql: str, columns: list[str]) -> tpch.QueryShape:
             if idx is None and isinstance(key, exp.Column) and lowered.count(key.name.lower()) == 1:
                 idx = lowered.index(key.name.lower())
             if idx is None:
-                break  # not an output column: compare the order on the keys so far
+                text = derive(key)
+                if text is None:
+                    break  # not computable from the output: compare the order on the keys so far
+                idx = len(columns) + len(derived)
+                derived.append(text)
             order_by.append((idx, not bool(o.args.get("desc"))))
 
     limit = None
@@ -205,11 +252,43 @@ def query_shape(sql: str, columns: list[str]) -> tpch.QueryShape:
             limit = int(val.name)
         except (TypeError, ValueError, AttributeError):
             limit = None
-    return tpch.QueryShape(order_by=order_by, limit=limit, names_defined=names_defined)
+    return Shape(order_by=order_by, limit=limit, names_defined=names_defined, derived=derived)
 
 
-def assert_query_result(actual: Any, expected: pd.DataFrame, sql: str) -> None:
+def with_derived_keys(frame: Any, columns: list[str], derived: list[str]) -> pa.Table:
+    """`frame` (its columns renamed to `columns`, by position) plus one column
+    per derived ORDER BY key, computed by DuckDB row by row in order."""
+    import duckdb
+
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.rename_columns(list(columns))
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 1")
+        con.execute("SET preserve_insertion_order = true")
+        con.register("result_rows", table)
+        keys = ", ".join(f"{text} AS \"__order_key_{i}\"" for i, text in enumerate(derived))
+        extra = con.execute(f"SELECT {keys} FROM result_rows").to_arrow_table()
+    finally:
+        con.close()
+    for i in range(extra.num_columns):
+        table = table.append_column(extra.schema.field(i).name, extra.column(i))
+    return table
+
+
+def assert_query_result(actual: Any, expected: Any, sql: str) -> None:
     """tpch.assert_same_rows with ORDER BY / LIMIT / name rules derived from `sql`."""
-    shape = query_shape(sql, [str(c) for c in expected.columns])
-    tpch.assert_same_rows(actual, expected, shape.order_by, limit=shape.limit,
-                          check_names=shape.names_defined)
+    columns = [str(c) for c in (expected.column_names if isinstance(expected, pa.Table) else expected.columns)]
+    shape = query_shape(sql, columns)
+    names_defined = shape.names_defined
+    actual_width = actual.num_columns if isinstance(actual, pa.Table) else actual.shape[1]
+    if shape.derived and actual_width == len(columns):
+        tpch.assert_same_rows(actual, expected, None, check_names=names_defined)  # names first, unordered
+        actual = with_derived_keys(actual, columns, shape.derived)
+        expected = with_derived_keys(expected, columns, shape.derived)
+        names_defined = list(names_defined) + [False] * len(shape.derived)
+    elif shape.derived:  # the widths differ: assert_same_rows says so (keys up to the first derived one)
+        keys = list(shape.order_by or [])
+        first = next(i for i, (idx, _) in enumerate(keys) if idx >= len(columns))
+        shape = Shape(keys[:first], shape.limit, names_defined, [])
+    tpch.assert_same_rows(actual, expected, shape.order_by, limit=shape.limit, check_names=names_defined)
