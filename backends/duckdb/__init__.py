@@ -9,6 +9,8 @@ machine the fastest engine we have. `DuckDBBackend` implements
 
 from __future__ import annotations
 
+import importlib.util
+
 from musketeer.backends.base import ClusterOption, RunOptions
 from musketeer.backends.common.descriptor import GeneratedProgramBackend
 
@@ -48,13 +50,9 @@ class DuckDBBackend(GeneratedProgramBackend):
     )
 
     def available(self, options: RunOptions | None = None) -> tuple[bool, str]:
-        """The duckdb package (a Musketeer dependency) plus pandas and pyarrow for the results."""
-        missing = []
-        for module in ("duckdb", "pandas", "pyarrow"):
-            try:
-                __import__(module)
-            except ImportError:
-                missing.append(module)
+        """The duckdb package (a Musketeer dependency) plus pandas and pyarrow
+        for the results: found, not imported (compiling needs none of them)."""
+        missing = [module for module in ("duckdb", "pandas", "pyarrow") if importlib.util.find_spec(module) is None]
         if missing:
             return False, f"the DuckDB engine needs {', '.join(missing)}: pip install {' '.join(missing)}"
         return True, ""
