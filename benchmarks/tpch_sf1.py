@@ -17,8 +17,9 @@ against DuckDB's with the test suite's comparison (tests/tpch.py).
 
 With `--baseline REV` the local programs that commit generates (compiled in
 a subprocess from a `git archive` export of it) run too, interleaved with
-the current ones (baseline, local, DuckDB, ...), and are checked against
-DuckDB as well: a before/after comparison of the local engine in one run.
+the current ones (baseline and local take turns going first, then DuckDB),
+with their CPU times, and are checked against DuckDB as well: a
+before/after comparison of the local engine in one run.
 
 Data is generated once into benchmarks/data/sf<SF>/ and reused. Prints a
 Markdown table with geometric means and writes JSON (--out).
@@ -162,14 +163,16 @@ def geomean(xs: list[float]) -> float | None:
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
 
-def timed_run(run, timeout: float | None) -> tuple[float, object]:
-    """(seconds, the first output) of one run() call."""
+def timed_run(run, timeout: float | None) -> tuple[float, float, object]:
+    """(seconds, CPU seconds of the process's threads, the first output) of
+    one run() call. CPU time is less sensitive than wall time to other jobs
+    on a shared machine."""
     gc.collect()
     with time_limit(timeout):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         outputs = run()
-        seconds = time.perf_counter() - t0
-    return seconds, outputs["result"] if "result" in outputs else next(iter(outputs.values()))
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return seconds, cpu, outputs["result"] if "result" in outputs else next(iter(outputs.values()))
 
 
 def bench_query(n: int, sql: str, sql_path: Path, data_dir: Path, con, repeat: int, timeout: float | None, check: bool,
@@ -177,7 +180,7 @@ def bench_query(n: int, sql: str, sql_path: Path, data_dir: Path, con, repeat: i
     rec: dict = {"query": n, "compile_s": [], "local_s": [], "duckdb_s": [], "error": None, "check": None}
     base_run = None
     if baseline is not None:
-        rec.update(baseline_s=[], baseline_error=None, baseline_check=None)
+        rec.update(baseline_s=[], baseline_cpu_s=[], local_cpu_s=[], baseline_error=None, baseline_check=None)
         try:
             base_run = load_program(baseline, f"q{n:02d}_baseline")
         except Exception as e:  # noqa: BLE001
@@ -201,27 +204,27 @@ def bench_query(n: int, sql: str, sql_path: Path, data_dir: Path, con, repeat: i
             rec["traceback"] = traceback.format_exc()
 
     local_out = duck_out = base_out = None
-    for _ in range(repeat):
-        if base_run is not None:
-            try:
-                seconds, base_out = timed_run(base_run, timeout)
-                rec["baseline_s"].append(seconds)
-            except Exception as e:  # noqa: BLE001
-                rec["baseline_error"] = "baseline run: " + one_line(e)
-                base_run = None
-        if run is not None:
-            gc.collect()
-            try:
-                with time_limit(timeout):
-                    t0 = time.perf_counter()
-                    outputs = run()
-                    rec["local_s"].append(time.perf_counter() - t0)
-                local_out = outputs["result"] if "result" in outputs else next(iter(outputs.values()))
-                del outputs
-            except Exception as e:  # noqa: BLE001
-                rec["error"] = "local run: " + one_line(e)
-                rec["traceback"] = traceback.format_exc()
-                run = None  # don't retry a failing / timed-out query
+    for rep in range(repeat):
+        # the two local programs take turns going first (a cache warmed by one helps the other)
+        for which in (("baseline", "local") if rep % 2 == 0 else ("local", "baseline")):
+            if which == "baseline" and base_run is not None:
+                try:
+                    seconds, cpu, base_out = timed_run(base_run, timeout)
+                    rec["baseline_s"].append(seconds)
+                    rec["baseline_cpu_s"].append(cpu)
+                except Exception as e:  # noqa: BLE001
+                    rec["baseline_error"] = "baseline run: " + one_line(e)
+                    base_run = None
+            if which == "local" and run is not None:
+                try:
+                    seconds, cpu, local_out = timed_run(run, timeout)
+                    rec["local_s"].append(seconds)
+                    if baseline is not None:
+                        rec["local_cpu_s"].append(cpu)
+                except Exception as e:  # noqa: BLE001
+                    rec["error"] = "local run: " + one_line(e)
+                    rec["traceback"] = traceback.format_exc()
+                    run = None  # don't retry a failing / timed-out query
         gc.collect()
         t0 = time.perf_counter()
         duck_out = con.execute(sql).to_arrow_table()
@@ -245,6 +248,9 @@ def bench_query(n: int, sql: str, sql_path: Path, data_dir: Path, con, repeat: i
     if baseline is not None:
         ok = rec["baseline_s"] and rec["baseline_error"] is None
         rec["baseline_median_s"] = statistics.median(rec["baseline_s"]) if ok else None
+        rec["baseline_cpu_median_s"] = statistics.median(rec["baseline_cpu_s"]) if ok else None
+        rec["local_cpu_median_s"] = (statistics.median(rec["local_cpu_s"])
+                                     if rec["local_cpu_s"] and rec["error"] is None else None)
     for k in ("compile_s", "local_s", "duckdb_s"):
         vals = rec[k]
         rec[k.replace("_s", "_median_s")] = statistics.median(vals) if vals and (k != "local_s" or rec["error"] is None) else None
@@ -317,11 +323,12 @@ def markdown(results: list[dict], sf: float, repeat: int) -> str:
     lines = [
         f"TPC-H SF {sf_label(sf)}, median of {repeat}. local = Musketeer local engine (pandas + pyarrow); "
         "ratio = local / DuckDB (lower is better for Musketeer)."
-        + (" baseline = the local engine of the --baseline commit; speedup = baseline / local." if based else ""),
+        + (" baseline = the local engine of the --baseline commit; speedup = baseline / local; CPU = "
+           "CPU seconds of all the process's threads." if based else ""),
         "",
         "| query | compile ms |" + (" baseline s |" if based else "") + " local s | DuckDB s |"
-        + (" speedup |" if based else "") + " ratio | rows | check |",
-        "|---:|---:|---:|---:|" + ("---:|---:|" if based else "") + "---:|---:|:---|",
+        + (" speedup | baseline CPU s | local CPU s | CPU speedup |" if based else "") + " ratio | rows | check |",
+        "|---:|---:|---:|---:|" + ("---:|---:|---:|---:|---:|" if based else "") + "---:|---:|:---|",
     ]
     for rec in results:
         status = rec["check"] or ("error: " + rec["error"] if rec["error"] else "-")
@@ -335,7 +342,8 @@ def markdown(results: list[dict], sf: float, repeat: int) -> str:
             extra = f" {s(rec['baseline_median_s'])} |"
         speed = ""
         if based:
-            speed = f" {r(_speedup(rec))} |"
+            speed = (f" {r(_speedup(rec))} | {s(rec['baseline_cpu_median_s'])} | {s(rec['local_cpu_median_s'])} |"
+                     f" {r(_speedup(rec, 'cpu_'))} |")
         lines.append(
             f"| Q{rec['query']:02d} | {ms(rec['compile_median_s'])} |{extra} {s(rec['local_median_s'])} | "
             f"{s(rec['duckdb_median_s'])} |{speed} {r(rec['ratio'])} | {rec['rows'] if rec['rows'] is not None else '-'} | {status} |"
@@ -354,16 +362,20 @@ def markdown(results: list[dict], sf: float, repeat: int) -> str:
             timed = [x for x in sel if x.get("baseline_median_s")]
             g_base = geomean([x["baseline_median_s"] for x in timed])
             g_speed = geomean([_speedup(x) for x in timed])
+            g_bcpu = geomean([x["baseline_cpu_median_s"] for x in timed])
+            g_lcpu = geomean([x["local_cpu_median_s"] for x in timed])
+            g_cspeed = geomean([_speedup(x, "cpu_") for x in timed])
             note += f"; baseline {len(timed)}"
             lines.append(f"| **{label}** ({note}) | {ms(g_compile)} | {s(g_base)} | {s(g_local)} | {s(g_duck)} | "
-                         f"{r(g_speed)} | {r(g_ratio)} | | |")
+                         f"{r(g_speed)} | {s(g_bcpu)} | {s(g_lcpu)} | {r(g_cspeed)} | {r(g_ratio)} | | |")
         else:
             lines.append(f"| **{label}** ({note}) | {ms(g_compile)} | {s(g_local)} | {s(g_duck)} | {r(g_ratio)} | | |")
     return "\n".join(lines)
 
 
-def _speedup(rec: dict) -> float | None:
-    base, local = rec.get("baseline_median_s"), rec["local_median_s"]
+def _speedup(rec: dict, kind: str = "") -> float | None:
+    """baseline / local, of the wall times or (kind "cpu_") the CPU times."""
+    base, local = rec.get(f"baseline_{kind}median_s"), rec.get(f"local_{kind}median_s")
     return base / local if base and local else None
 
 
@@ -383,6 +395,7 @@ def summary(results: list[dict]) -> dict:
             out["geomean_baseline_s"] = geomean([x["baseline_median_s"] for x in timed])
             out["geomean_speedup"] = geomean([_speedup(x) for x in timed])
             out["baseline_ratio"] = geomean([x["baseline_median_s"] / x["duckdb_median_s"] for x in timed])
+            out["geomean_cpu_speedup"] = geomean([_speedup(x, "cpu_") for x in timed])
         return out
 
     return {
@@ -477,6 +490,11 @@ def main(argv: list[str] | None = None) -> int:
             baselines = baseline_programs(args.baseline, [qdir / f"q{n:02d}.sql" for n in args.queries],
                                           data_dir, Path(work))
         info["baseline"] = args.baseline
+        # One untimed run of a program first: pyarrow loads parts of itself
+        # (parquet, acero) on first use, which would be billed to whichever
+        # program ran first.
+        with contextlib.suppress(Exception):
+            load_program(compile_query(qdir / f"q{args.queries[0]:02d}.sql", data_dir)[0], "warmup")()
 
     results = []
     for n in args.queries:
