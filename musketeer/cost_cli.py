@@ -68,9 +68,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """Exit 0: all engines agree. 2: a usage error before anything ran, or
+    every engine gave the same user error (bad input). 1: engines disagree or
+    one failed on its own (crash, internal error). The report (--report) and
+    the Markdown summary are written in every case once the engines ran."""
     from musketeer import api
     from musketeer.backends.base import RunOptions
-    from musketeer.compare import ResultsDiffer, compare, html_report
+    from musketeer.compare import compare_all, html_report
     from musketeer.cost_model import load_profile
     from musketeer.outputs import check_destination, commit_text_files
 
@@ -79,18 +83,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     workflow = api.plan_workflow(args.workflow, data_dir=args.data_dir, tables=args.tables)
     options = RunOptions(extra=dict(args.options))
-    try:
-        runs, skipped, summary = compare(workflow, profile, args.backends, options)
-    except ResultsDiffer as e:  # the report still shows what each engine did
-        if args.report:
-            commit_text_files({args.report: html_report(workflow, profile, e.runs, e.skipped, options)})
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    if args.report:
-        commit_text_files({args.report: html_report(workflow, profile, runs, skipped, options)})
-    sys.stdout.write(summary)
-    failed = [r for r in runs if r.error is not None]
-    if failed:  # every engine failed alike (a data error): that is the answer, as `run` reports it
-        print(f"{PROG}: error: {failed[0].error}", file=sys.stderr)
-        return 2
-    return 0
+    result = compare_all(workflow, profile, args.backends, options)
+    sys.stdout.write(result.summary)
+    sys.stdout.flush()
+    if args.report:  # the report shows what each engine did, failed or not
+        commit_text_files({args.report: html_report(workflow, profile, result.runs, result.skipped, options,
+                                                    result.problem, result.differences)})
+    if result.exit_code:
+        print(f"{PROG}: error: {result.error}", file=sys.stderr)
+    return result.exit_code

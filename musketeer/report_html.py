@@ -91,9 +91,11 @@ def machine(runs: Sequence[Any]) -> list[tuple[str, str]]:
 
 
 def render(workflow: Workflow, profile: Profile, runs: Sequence[Any], skipped: Sequence[tuple[str, str]],
-           plan: Plan | None = None, differ: str | None = None) -> str:
+           plan: Plan | None = None, differ: str | None = None, differences: Sequence[Any] = ()) -> str:
     """The whole page. `runs` are compare.BackendRun (an `error` marks a
-    failed backend); `differ` says how results disagreed, if they did."""
+    failed backend); `differ` says how results disagreed, if they did, and
+    `differences` (compare.RowsDiffer) which engines' rows differ, with a
+    few rows found on only one side."""
     ok = [r for r in runs if r.error is None]
     failed = [r for r in runs if r.error is not None]
     fastest = min(ok, key=lambda r: r.measured).backend if ok else None
@@ -126,7 +128,7 @@ def render(workflow: Workflow, profile: Profile, runs: Sequence[Any], skipped: S
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
     return template.render(
         name=workflow.name, profile=profile.source, verdict=verdict, verdict_class=verdict_class,
-        fastest=fastest, runs=runs, skipped=skipped, busy=busy,
+        fastest=fastest, runs=runs, skipped=skipped, busy=busy, differences=differences,
         totals_svg=totals_chart(runs) if runs else "", breakdown_svg=breakdown_chart(runs),
         plan_text=plan_text, plan_svg=svg, stages_svg=stages, machine=machine(runs),
         code={r.backend: highlight(r.code) for r in runs if r.code}, code_css=code_css(),
