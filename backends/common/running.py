@@ -28,7 +28,13 @@ def program_error(module: types.ModuleType, exc: BaseException) -> MusketeerErro
     udf_error = getattr(module, "UDFError", None)
     if udf_error is not None and isinstance(exc, udf_error):
         return MusketeerError(str(exc))
+    if type(exc).__name__ == "ArrowInvalid" and str(exc).strip() == "overflow":
+        return DataError(OVERFLOW)  # a checked integer kernel (pc.add_checked, ...): a data error, as in DuckDB
     return None
+
+
+#: The one line an integer result that does not fit int64 becomes.
+OVERFLOW = "integer overflow: a result does not fit in int64"
 
 
 #: The line that ends a traceback raised by the program's or the user's own errors.
@@ -41,7 +47,7 @@ def error_in_traceback(text: str) -> MusketeerError | None:
     function as DataError, UDF failures as MusketeerError; None for other errors."""
     found = _ERROR_LINE.search(text)
     if found is None:
-        return None
+        return DataError(OVERFLOW) if re.search(r"\bArrowInvalid: overflow\s*$", text, re.M) else None
     message = found.group(2).strip()
     return MusketeerError(message) if found.group(1) == "UDFError" else DataError(message)
 

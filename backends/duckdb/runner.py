@@ -13,7 +13,7 @@ import re
 import types
 
 from musketeer.backends.base import Program, RunOptions, RunResult
-from musketeer.backends.common.running import program_error, run_loaded_program
+from musketeer.backends.common.running import OVERFLOW, program_error, run_loaded_program
 from musketeer.ir.types import DataError, MusketeerError
 
 
@@ -22,6 +22,9 @@ def _error(module: types.ModuleType, exc: BaseException) -> MusketeerError | Non
     if error is not None:
         return error
     duckdb = module.duckdb
+    if isinstance(exc, duckdb.OutOfRangeException) and re.match(r"Out of Range Error: Overflow in \w+ of INT64",
+                                                                 module.first_line(exc)):
+        return DataError(OVERFLOW)  # worded as the other engines word it
     if isinstance(exc, (duckdb.OutOfRangeException, duckdb.InvalidInputException, duckdb.ConversionException)):
         return DataError(re.sub(r"^[A-Za-z ]+ Error: ", "", module.first_line(exc)))  # without "Out of Range Error: "
     return None
