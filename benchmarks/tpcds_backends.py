@@ -145,6 +145,7 @@ def summary(results: list[dict], engines: list[str]) -> dict:
     for e in engines:
         es = [(r["query"], r["engines"][e]) for r in results if e in r["engines"]]
         out[e] = {s: [q for q, x in es if x["status"] == s] for s in STATUSES}
+        out[e]["queries_run"] = len(es)
         out[e]["run_s_total"] = sum(x["run_s"] for _, x in es if x["run_s"] is not None)
         out[e]["run_s_total_ok"] = sum(x["run_s"] for _, x in es if x["status"] == "ok")
     out["duckdb_native_s_total"] = sum(r["duckdb_native_s"] for r in results)
@@ -156,18 +157,18 @@ def markdown(results: list[dict], engines: list[str], sf: float, startup: dict[s
     s = summary(results, engines)
     n = len(results)
     lines = [
-        f"TPC-DS SF {tpch.sf_label(sf)}, {n} queries, each run once per engine. run s: the sum over all "
-        "queries of codegen + the generated program's run (planning excluded: shared, below); "
+        f"TPC-DS SF {tpch.sf_label(sf)}, {n} queries, each run once per engine. run s: the sum over the "
+        "queries run of codegen + the generated program's run (planning excluded: shared, below); "
         "ok / refused / wrong / error as classified by benchmarks/tpcds_backends.py.",
         "",
-        "| engine | ok | refused | wrong | error | run s (all) | run s (ok only) |",
-        "|:---|---:|---:|---:|---:|---:|---:|",
+        "| engine | queries run | ok | refused | wrong | error | run s (all) | run s (ok only) |",
+        "|:---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in engines:
         x = s[e]
-        lines.append(f"| {e} | {len(x['ok'])} | {len(x['refused'])} | {len(x['wrong'])} | {len(x['error'])} "
-                     f"| {x['run_s_total']:.1f} | {x['run_s_total_ok']:.1f} |")
-    lines.append(f"| DuckDB itself (the oracle) | | | | | {s['duckdb_native_s_total']:.1f} | |")
+        lines.append(f"| {e} | {x['queries_run']} | {len(x['ok'])} | {len(x['refused'])} | {len(x['wrong'])} "
+                     f"| {len(x['error'])} | {x['run_s_total']:.1f} | {x['run_s_total_ok']:.1f} |")
+    lines.append(f"| DuckDB itself (the oracle) | {n} | | | | | {s['duckdb_native_s_total']:.1f} | |")
     lines.append("")
     lines.append(f"Planning (parse + lower + IR passes, once per query, shared by the engines): "
                  f"{s['plan_s_total']:.1f} s in total.")
@@ -183,6 +184,31 @@ def markdown(results: list[dict], engines: list[str], sf: float, startup: dict[s
     if notes:
         lines += ["", "Not ok:", ""] + [f"- {t}" for t in notes]
     return "\n".join(lines)
+
+
+def report(paths: list[Path]) -> int:
+    """Print the summary of earlier runs' JSON files (partial ones too).
+
+    Why: a run cut short, or engines run as separate processes (Spark alone,
+    say), still make one honest table: each engine's counts cover the
+    queries it ran, which the table shows."""
+    docs = [json.loads(p.read_text()) for p in paths]
+    if len({d["sf"] for d in docs}) != 1:
+        raise SystemExit("--report: the files differ in --sf")
+    engines = list(dict.fromkeys(e for d in docs for e in d["backends"]))
+    by_query: dict[int, dict] = {}
+    for d in docs:
+        for q in d["queries"]:
+            rec = by_query.setdefault(q["query"], {**q, "engines": {}})
+            rec["engines"].update(q["engines"])
+    results = [by_query[n] for n in sorted(by_query)]
+    startup = {k: v for d in docs for k, v in d["machine"].get("startup_excluded_s", {}).items()}
+    print(markdown(results, engines, docs[0]["sf"], startup))
+    for p, d in zip(paths, docs):
+        print(f"\n{p}: {d['command']} ({'complete' if d['complete'] else 'partial'}: "
+              f"{len(d['queries'])} queries; commit {d['machine'].get('git_commit')}, "
+              f"started {d['machine'].get('date')}, load {d['machine'].get('loadavg_at_start')})")
+    return 0
 
 
 def parse_queries(text: str) -> list[int]:
@@ -220,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="JSON results file (default benchmarks/results/tpcds_backends_sf<SF>.json)")
     ap.add_argument("--data-root", type=Path, default=REPO / "benchmarks" / "data" / "tpcds",
                     help="where generated data is cached (default benchmarks/data/tpcds)")
+    ap.add_argument("--report", type=Path, nargs="+", default=None, metavar="JSON",
+                    help="run nothing: print the summary of earlier runs' JSON files (partial ones too), "
+                         "each engine counted over the queries it ran")
     args = ap.parse_args(argv)
+    if args.report is not None:
+        return report(args.report)
     engines: list[str] = args.backends
     out = args.out or REPO / "benchmarks" / "results" / f"tpcds_backends_sf{tpch.sf_label(args.sf)}.json"
 
