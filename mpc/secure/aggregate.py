@@ -120,7 +120,10 @@ class AggregateOps:
             inv_sizes = None  # group sizes count NULLs too
         cols, nonempty = self._columns(op, keys, count, sums, extremes, inv_sizes=inv_sizes, masked=masked,
                                        cnts=cnts, nullable=nullable)
-        return SecRel(g, cols, nonempty if masked else None)
+        order = None
+        if step.mode in ("public", "hybrid") and op.keys:
+            order = (frozenset({"*"} if step.mode == "public" else {step.stp}), tuple(op.keys))
+        return SecRel(g, cols, nonempty if masked else None, order=order)
 
     def _columns(self, op: O.Aggregate, keys: dict[str, Column], count: Any, sums: dict[str, Any],
                  extremes: dict[tuple[str, str], Any], nonempty: Any = None, inv_sizes: Any = None,
@@ -231,7 +234,7 @@ class AggregateOps:
         masked = rel.mask is not None
         cols, nonempty = self._columns(op, keys, count, sums, extremes, inv_sizes=inv_sizes, masked=masked,
                                        cnts=cnts, nullable=set(nullable))
-        return SecRel(g, cols, nonempty if masked else None)
+        return SecRel(g, cols, nonempty if masked else None, order=(frozenset({stp}), tuple(op.keys)))
 
     async def _onehot_aggregate(self, op: O.Aggregate, rel: SecRel, domain: tuple) -> SecRel:
         """GROUP BY secret keys over a public domain: a secret (g, n) one-hot

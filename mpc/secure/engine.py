@@ -434,7 +434,7 @@ class Engine(AggregateOps):
         if col.place != SECRET:  # held: the holder's TRUE rows, as a secret 0/1 mask
             col = Column(col.place, None if col.values is None else (floats(col.values) == 1.0).astype(float))
         b = await self.share(col, rel.n)  # a secret boolean's value is 1 exactly when it is TRUE
-        return SecRel(rel.n, rel.cols, b if rel.mask is None else rel.mask * b)
+        return SecRel(rel.n, rel.cols, b if rel.mask is None else rel.mask * b, order=rel.order)
 
     async def _take(self, rel: SecRel, idx: np.ndarray, holder: str | None = None) -> SecRel:
         cols = {}
@@ -447,7 +447,7 @@ class Engine(AggregateOps):
                 cols[name] = Column(c.place, None if c.values is None else np.asarray(c.values)[idx],
                                     nullable=c.nullable)
         mask = rel.mask[idx] if rel.mask is not None else None
-        return SecRel(len(idx), cols, mask)
+        return SecRel(len(idx), cols, mask, order=rel.order)  # public positions: the order stays known
 
     async def _project(self, op: O.Project, ins: list[SecRel], step: Any) -> SecRel:
         rel = ins[0]
@@ -459,7 +459,12 @@ class Engine(AggregateOps):
                 vals = c.values if c.values is None or np.ndim(c.values) else np.full(rel.n, c.values)
                 c = await self.secret(Column(c.place, vals, nullable=c.nullable), rel.n)
             cols[n] = c
-        return SecRel(rel.n, cols, rel.mask)
+        order = None
+        if rel.order is not None:  # kept where every order column survives as a plain column
+            renamed = {e.name: n for n, e in op.exprs if isinstance(e, E.Col)}
+            if all(k in renamed for k in rel.order[1]):
+                order = (rel.order[0], tuple(renamed[k] for k in rel.order[1]))
+        return SecRel(rel.n, cols, rel.mask, order=order)
 
     async def _union(self, op: O.Union, ins: list[SecRel], step: Any) -> SecRel:
         a, b = ins
@@ -682,7 +687,11 @@ class Engine(AggregateOps):
             # valid rows first, canonical order: the recipients see the
             # result and its size, not which input rows produced it; every
             # party still sees only the public size n
-            if not rel.packed and all(shareable(f.dtype) for f in op.schema):
+            known = rel.order is not None and ("*" in rel.order[0] or set(recipients) <= rel.order[0]) \
+                and set(rel.order[1]) <= set(op.schema.names)
+            # (where every recipient knows which row is which, by columns the
+            # result shows anyway, the mask shows nothing more: no sort)
+            if not rel.packed and not known and all(shareable(f.dtype) for f in op.schema):
                 rel = await self._compact(rel)  # (public strings and dates cannot be shared, so not permuted)
             mask = await self.chan.reveal(rel.mask, recipients, lab)
         revealed: set[str] = set()  # came out of MPC as fixed-point floats

@@ -32,6 +32,11 @@ class SecRel:
     cols: dict[str, Column]
     mask: Any = None  # secure 0/1 array, or None when every row is valid (public fact)
     packed: bool = False  # valid rows first, in a canonical order (an oblivious Sort made it so)
+    # who knows which row is which, and by which columns (unique, sorted):
+    # public or hybrid GROUP BY output, kept by filters and renames. When every
+    # recipient knows the order and those columns are in the result, the
+    # reveal needs no oblivious compaction (HAVING after a hybrid GROUP BY)
+    order: tuple[frozenset[str], tuple[str, ...]] | None = None
 
 
 @dataclass
