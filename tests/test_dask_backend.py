@@ -46,6 +46,8 @@ from tests.test_local_backend import (  # noqa: F401 - fixtures and test cases c
     EXPRESSIONS, NUMS, _write_nums, con, depts, paths, people,
     test_aggregate, test_aggregate_over_empty_input, test_bad_csv_row_names_file_line_and_column,
     test_constant_filters_and_literal_columns, test_cross_join, test_csv_empty_fields_are_null_like_duckdb,
+    test_float_join_keys_match_negative_zero, test_negative_zero_and_nan_group_match_and_dedupe_as_in_duckdb,
+    test_self_join_on_every_key_type,
     test_csv_scan_matches_parquet, test_filter_keeps_only_true_rows,
     test_group_keys_only_and_distinct, test_injection_attempts_stay_data, test_join,
     test_join_keys_of_different_types, test_join_on_residual_only_and_two_keys, test_joins_with_an_empty_side,
@@ -78,6 +80,9 @@ _ACROSS_PARTITIONS = {
     "test_set_operations", "test_set_operations_with_an_empty_side", "test_sort_is_stable",
     "test_sort_with_per_key_null_placement", "test_udf_row_and_partition", "test_union_promotes_types_and_takes_left_names",
     "test_while_fixpoint_transitive_closure", "test_while_with_data_dependent_stop",
+    "test_float_join_keys_match_negative_zero", "test_self_join_on_every_key_type",
+    # (not yet test_negative_zero_and_nan_group_match_and_dedupe_as_in_duckdb: dask's groupby of a float
+    # key holding NULL and NaN over 3 partitions fails inside pandas, "Cannot yet unify dictionaries with nulls")
 }
 
 
