@@ -25,7 +25,9 @@ time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -35,8 +37,34 @@ from typing import Any
 
 from musketeer import __version__
 
+LAYERS = ("musketeer", "musketeer.ir", "musketeer.frontends", "musketeer.backends",
+          "musketeer.cost_model", "musketeer.mpc")
+
 CACHED_SUFFIXES = (".sql", ".json")
 FORMAT = 1
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The version string plus a fingerprint of the code that generates
+    programs: every module and template file's name, size and mtime.
+
+    `__version__` alone stays the same across edits of a checkout (and
+    across upgrades that forget to bump it), and a program cached by older
+    code would then keep running after a fix: a stale, possibly wrong
+    answer. Stat-ing the few hundred files costs a few milliseconds."""
+    digest = hashlib.sha256(__version__.encode())
+    for name in LAYERS:
+        spec = importlib.util.find_spec(name)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for root, dirs, files in os.walk(folder):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                for file in sorted(files):
+                    if file.endswith((".py", ".j2")):
+                        stat = os.stat(os.path.join(root, file))
+                        digest.update(f"{name}/{os.path.relpath(os.path.join(root, file), folder)}"
+                                      f":{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()
 
 
 def cache_dir() -> Path:
@@ -72,7 +100,7 @@ def key(path: str | os.PathLike[str], backend: str, data_dir: str | None, tables
     except (OSError, UnicodeDecodeError):
         return None
     parts = {
-        "format": FORMAT, "version": __version__, "backend": backend, "workflow": os.path.abspath(path),
+        "format": FORMAT, "version": code_version(), "backend": backend, "workflow": os.path.abspath(path),
         "text": text, "data_dir": os.path.abspath(data_dir) if data_dir else None, "listing": listing,
         "tables": sorted((k, os.path.abspath(v)) for k, v in (tables or {}).items()),
         "profile": options.get("profile") or os.environ.get("MUSKETEER_PROFILE"), "cwd": os.getcwd(),
@@ -86,7 +114,7 @@ def lookup(entry_key: str) -> Hit | None:
         entry = json.loads((cache_dir() / f"{entry_key}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if entry.get("format") != FORMAT or entry.get("version") != __version__:
+    if entry.get("format") != FORMAT or entry.get("version") != code_version():
         return None
     for item in entry["inputs"]:
         if not _still_fits(item):
@@ -123,7 +151,7 @@ def store(entry_key: str, backend: str, program: str, workflow: Any) -> None:
                 item = inputs.setdefault(op.path, {"table": op.table, "path": op.path, "size": stat.st_size,
                                                    "mtime_ns": stat.st_mtime_ns, "columns": []})
                 item["columns"] += [[c.source, str(c.dtype)] for c in op.columns]
-        entry = {"format": FORMAT, "version": __version__, "backend": backend, "program": program,
+        entry = {"format": FORMAT, "version": code_version(), "backend": backend, "program": program,
                  "workflow": workflow.to_json(indent=None), "inputs": list(inputs.values())}
         directory = cache_dir()
         directory.mkdir(parents=True, exist_ok=True)

@@ -103,3 +103,32 @@ def test_the_cli_reuses_the_program_across_processes(work: Path) -> None:
     second = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and "cache: hit" in second.stderr, second.stderr
     assert pq.read_table(work / "r.parquet").num_rows == 3  # keys 1, 2 and NULL
+
+
+def test_changed_musketeer_code_compiles_again(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fix to a code generator must not be hidden by a program the old code
+    cached: `__version__` stays the same across edits of a checkout, so the
+    key also covers the code itself (here: a different fingerprint)."""
+    from musketeer import cache
+
+    run(work)
+    monkeypatch.setattr(cache, "code_version", lambda: "other code")
+    again = run(work)
+    assert "cache" not in again.result.metrics
+
+
+def test_the_code_fingerprint_follows_the_source_files(tmp_path: Path) -> None:
+    from musketeer import cache
+
+    cache.code_version.cache_clear()
+    before = cache.code_version()
+    module = Path(cache.__file__)
+    stat = module.stat()
+    try:
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        cache.code_version.cache_clear()
+        assert cache.code_version() != before
+    finally:
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        cache.code_version.cache_clear()
+    assert cache.code_version() == before
