@@ -65,6 +65,9 @@ def test_judge_counts_refusals_but_flags_the_rest() -> None:
     assert [b for b, _ in oracle.judge(q, rows, {"local": other})] == ["local"]
     assert oracle.judge(q, bad, {"local": bad}) == []
     assert [b for b, _ in oracle.judge(q, bad, {"local": rows})] == ["local"]
+    assert [b for b, _ in oracle.judge(q, rows, {"local": bad})] == ["local"]
+    empty = oracle.Outcome("rows", pd.DataFrame({"c0": []}))
+    assert oracle.judge(q + " ORDER BY 1 LIMIT 0", empty, {"local": bad}) == []  # DuckDB evaluates nothing
     assert [b for b, _ in oracle.judge(q, rows, {"local": oracle.Outcome("crash", message="ArrowInvalid")})] == \
         ["local"]
 

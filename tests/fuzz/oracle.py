@@ -21,6 +21,7 @@ must report a DataError too.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -145,6 +146,9 @@ def judge(sql: str, expected: Outcome, engines: dict[str, Outcome]) -> list[tupl
             continue
         elif expected.kind == "data_error" and o.kind != "data_error":
             problems.append((b, f"DuckDB reports a data error ({expected.short()}) but {b} gave {o.short()}"))
+        elif expected.kind == "rows" and o.kind == "data_error" and len(expected.frame) == 0 \
+                and re.search(r"\bLIMIT 0\s*$", sql):
+            continue  # DuckDB never evaluates a LIMIT 0 query's values; SQL leaves that unspecified
         elif expected.kind == "rows" and o.kind == "data_error":
             problems.append((b, f"{o.short()} where DuckDB answered {expected.short()}"))
         elif expected.kind == "rows" and o.kind == "rows":
