@@ -57,9 +57,7 @@ def _on_duckdb(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the backend contract and the program's shape ----------------------------------------
 def test_duckdb_descriptor() -> None:
     assert DUCKDB.name == "duckdb" and isinstance(DUCKDB, DuckDBBackend)
-    # every operator but Values (VALUES lists, WITH RECURSIVE seeds: new IR, not translated yet; the
-    # capabilities say so and the conformance suite expects the refusal)
-    assert set(O.OPERATORS) - {"Values"} <= DUCKDB.capabilities.operators
+    assert set(O.OPERATORS) <= DUCKDB.capabilities.operators
     assert DUCKDB.available() == (True, "")
 
 

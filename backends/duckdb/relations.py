@@ -64,6 +64,20 @@ class RelationBuilder:
             raise UnsupportedError(f"operator {op.opname} in the {ENGINE}")
         return method(op, ref)
 
+    # --- constants --------------------------------------------------------------
+    def op_Values(self, op: O.Values, ref: Ref) -> exp.Query:
+        """Constant rows: `SELECT * FROM (VALUES (...), ...) AS v(columns)`, each
+        value a typed constant; no rows: a typed NULL row filtered away."""
+        compiler = SqlExprCompiler(op.schema)
+        names = [ident(f.name) for f in op.schema]
+        if not op.rows:
+            items = [exp.alias_(compiler.null(f.dtype), ident(f.name)) for f in op.schema]
+            return exp.select(*items).where(exp.false(), copy=False)
+        rows = [exp.Tuple(expressions=[compiler.literal(v, f.dtype) for v, f in zip(row, op.schema)])
+                for row in op.rows]
+        values = exp.Values(expressions=rows, alias=exp.TableAlias(this=exp.to_identifier("v"), columns=names))
+        return star_from(values)
+
     # --- row-wise ---------------------------------------------------------------
     def op_Filter(self, op: O.Filter, ref: Ref) -> exp.Query:
         predicate = SqlExprCompiler(op.input.schema).compile(op.predicate, BOOL)
