@@ -4,7 +4,7 @@ time with one line; never a wrong answer, never a mid-protocol failure.
 
 Quick run here (one random config, a few queries); the slow suite runs
 more (`MUSKETEER_MPC_FUZZ_SESSIONS` configs x `MUSKETEER_MPC_FUZZ_QUERIES`
-queries; the long run in benchmarks/README.md used 25 x 20).
+queries; benchmarks/README.md reports the long run).
 """
 
 from __future__ import annotations
