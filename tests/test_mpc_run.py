@@ -119,8 +119,11 @@ def test_credit_hybrid_join_and_aggregation_records(tmp_path):
         allowed = {leak.text for leak in plan.leakage(p)}
         assert {label for label, _ in got} <= allowed
         pads = {leak.text for leak in plan.leakage(p) if leak.kind == "pad"}
-        if p != "regulator":  # banks learn sizes (single integers); bank_c also the gather's random pads
-            assert all(isinstance(v, int) for label, v in got if label not in pads)
+        nulls = {leak.text for leak in plan.leakage(p) if leak.kind == "nulls"}
+        if p != "regulator":  # banks learn sizes (single integers), one has-NULLs bit per input column,
+            # and bank_c the gather's random pads
+            assert all(isinstance(v, int) for label, v in got if label not in pads | nulls)
+            assert all(isinstance(b, bool) for label, v in got if label in nulls for b in v)
         if pads:  # the padded gather ran (3 parties): its values never repeat a score in the clear
             scores = set(pd.concat([pd.read_csv(os.path.join(os.path.dirname(query), f"scores_{b}.csv"))
                                     for b in "bc"])["score"])
