@@ -304,7 +304,7 @@ class ExprCompiler(BaseExprCompiler[Code]):
             return Code(args[0]) if len(args) == 1 else Code(f"F.coalesce({', '.join(args)})")
         if name == "single_value":  # a scalar subquery's value; several rows are an error
             rows, value = self.column(self.code(e.args[0])).text, self.column(self.code(e.args[1], t)).text
-            message = "DataError: more than one row returned by a subquery used as an expression"
+            message = "more than one row returned by a subquery used as an expression"
             return Code(f"F.when({rows} > 1, F.raise_error(F.lit({message!r})).cast({cast_type(t)!r}))"
                         f".otherwise({value})")
         if name == "concat_ws":  # Spark's concat_ws also skips NULLs; a NULL separator gives NULL
