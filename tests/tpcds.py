@@ -21,8 +21,6 @@ on a prefix).
 from __future__ import annotations
 
 import pathlib
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,26 +91,12 @@ def generate(sf: float, out_dir: Path) -> dict[str, Path]:
 def ensure_data(sf: float, root: Path) -> Path:
     """root/sf<SF>/ with the 24 parquet tables, generated on first use and
     reused afterwards (a marker file records a completed generation)."""
-    d = Path(root) / f"sf{tpch.sf_label(sf)}"
-    marker = d / ".complete"
-    if marker.exists() and all((d / f"{t}.parquet").exists() for t in TABLES):
-        return d
-    print(f"generating TPC-DS SF {tpch.sf_label(sf)} into {d} ...", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    generate(sf, d)
-    marker.write_text(f"sf={sf}\n")
-    print(f"  done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    return d
+    return tpch.ensure_generated(root, sf, TABLES, "TPC-DS", lambda d: generate(sf, d))
 
 
 def queries() -> dict[int, str]:
     """The 99 TPC-DS query texts, exactly as the extension ships them."""
-    con = _tpcds_connection()
-    try:
-        rows = con.execute("SELECT query_nr, query FROM tpcds_queries() ORDER BY query_nr").fetchall()
-    finally:
-        con.close()
-    return {int(n): q for n, q in rows}
+    return tpch.shipped_queries(_tpcds_connection, "tpcds_queries")
 
 
 def write_query_files(texts: dict[int, str], out_dir: Path) -> dict[int, Path]:

@@ -94,16 +94,23 @@ def sf_label(sf: float) -> str:
 def ensure_data(sf: float, root: Path) -> Path:
     """root/sf<SF>/ with the 8 parquet tables, generated on first use and
     reused afterwards (a marker file records a completed generation)."""
+    return ensure_generated(root, sf, TABLES, "TPC-H", lambda d: generate(sf, d, fmt="parquet"))
+
+
+def ensure_generated(root: Path, sf: float, tables, benchmark: str, make) -> Path:  # type: ignore[no-untyped-def]
+    """root/sf<SF>/ holding `tables` as parquet files: `make(dir)` writes
+    them on first use; a marker file records a completed generation, so an
+    interrupted one is redone. Shared by the TPC-H and TPC-DS helpers."""
     import sys
     import time
 
     d = Path(root) / f"sf{sf_label(sf)}"
     marker = d / ".complete"
-    if marker.exists() and all((d / f"{t}.parquet").exists() for t in TABLES):
+    if marker.exists() and all((d / f"{t}.parquet").exists() for t in tables):
         return d
-    print(f"generating TPC-H SF {sf_label(sf)} into {d} ...", file=sys.stderr, flush=True)
+    print(f"generating {benchmark} SF {sf_label(sf)} into {d} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    generate(sf, d, fmt="parquet")
+    make(d)
     marker.write_text(f"sf={sf}\n")
     print(f"  done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     return d
@@ -111,9 +118,15 @@ def ensure_data(sf: float, root: Path) -> Path:
 
 def queries() -> dict[int, str]:
     """The 22 standard TPC-H query texts, exactly as the extension ships them."""
-    con = _tpch_connection()
+    return shipped_queries(_tpch_connection, "tpch_queries")
+
+
+def shipped_queries(connect, function: str) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    """query number -> text from a DuckDB benchmark extension's table
+    function (tpch_queries, tpcds_queries), on a connection from `connect()`."""
+    con = connect()
     try:
-        rows = con.execute("SELECT query_nr, query FROM tpch_queries() ORDER BY query_nr").fetchall()
+        rows = con.execute(f"SELECT query_nr, query FROM {function}() ORDER BY query_nr").fetchall()
     finally:
         con.close()
     return {int(n): q for n, q in rows}
