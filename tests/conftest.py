@@ -14,6 +14,34 @@ os.environ.setdefault("MUSKETEER_CACHE", "off")
 
 TPCH_TEST_SF = 0.01
 
+#: A two-table join the cost-model, report and browser tests plan and run.
+SMALL_JOIN_SQL = ("SELECT d.name, SUM(f.v) AS total\nFROM f JOIN d ON f.k = d.dk\n"
+                  "WHERE f.v < 500\nGROUP BY d.name\nORDER BY d.name;\n")
+
+
+def write_small_join(root: Path, rows: int = 1000) -> Path:
+    """root/q.sql (SMALL_JOIN_SQL) over root/data/{f,d}.parquet: `rows` fact
+    rows with keys 0-9 and a 10-row dimension table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = root / "data"
+    data.mkdir()
+    pq.write_table(pa.table({"k": [i % 10 for i in range(rows)], "v": [float(i) for i in range(rows)]}),
+                   data / "f.parquet")
+    pq.write_table(pa.table({"dk": list(range(10)), "name": [f"n{i}" for i in range(10)]}), data / "d.parquet")
+    (root / "q.sql").write_text(SMALL_JOIN_SQL)
+    return root
+
+
+@pytest.fixture()
+def small(tmp_path: Path) -> Path:
+    """The small join workflow, with the cost model's statistics caches cleared."""
+    from musketeer.cost_model.stats import clear_caches
+
+    clear_caches()
+    return write_small_join(tmp_path)
+
 
 @pytest.fixture(scope="session")
 def tpch_queries() -> dict[int, str]:

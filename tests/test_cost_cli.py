@@ -7,35 +7,17 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from musketeer.backends.local import BACKEND
 from musketeer.cost_model import Profile, load_profile
 from musketeer.cost_model.costs import default_profiles, save_profile
-from musketeer.cost_model.stats import clear_caches
 from musketeer import api, cli
 from musketeer.calibrate import calibrate
 from musketeer.costreport import cost_section
 
 GOLDEN = Path(__file__).parent / "golden" / "explain_costs.txt"
 GOLDEN_MIXED = Path(__file__).parent / "golden" / "explain_costs_mixed.txt"
-SQL = ("SELECT d.name, SUM(f.v) AS total\nFROM f JOIN d ON f.k = d.dk\n"
-       "WHERE f.v < 500\nGROUP BY d.name\nORDER BY d.name;\n")
-
-
-@pytest.fixture()
-def small(tmp_path: Path) -> Path:
-    clear_caches()
-    data = tmp_path / "data"
-    data.mkdir()
-    pq.write_table(pa.table({"k": [i % 10 for i in range(1000)], "v": [float(i) for i in range(1000)]}),
-                   data / "f.parquet")
-    pq.write_table(pa.table({"dk": list(range(10)), "name": [f"n{i}" for i in range(10)]}), data / "d.parquet")
-    (tmp_path / "q.sql").write_text(SQL)
-    return tmp_path
-
 
 def _fixed_profile() -> Profile:
     """Numbers written out here, not the shipped defaults (which change

@@ -17,11 +17,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from musketeer import cli
+from tests.conftest import write_small_join
 
 pytestmark = pytest.mark.slow
 
@@ -85,14 +84,7 @@ def _screenshot(page: Path, png: Path):
 
 @pytest.fixture()
 def small(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    pq.write_table(pa.table({"k": [i % 10 for i in range(5000)], "v": [float(i) for i in range(5000)]}),
-                   data / "f.parquet")
-    pq.write_table(pa.table({"dk": list(range(10)), "name": [f"n{i}" for i in range(10)]}), data / "d.parquet")
-    (tmp_path / "q.sql").write_text("SELECT d.name, SUM(f.v) AS total FROM f JOIN d ON f.k = d.dk "
-                                    "WHERE f.v < 500 GROUP BY d.name ORDER BY d.name;\n")
-    return tmp_path
+    return write_small_join(tmp_path, rows=5000)
 
 
 @needs_chromium

@@ -11,8 +11,6 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from musketeer import api, cli
@@ -20,26 +18,11 @@ from musketeer.autoplan import available_engines, supports
 from musketeer.compare import BackendRun, compare
 from musketeer.cost_model import Cardinality, Profile, single_backend_seconds
 from musketeer.cost_model.costs import default_profiles
-from musketeer.cost_model.stats import clear_caches
 from musketeer.costreport import cost_section
 from musketeer.report_charts import seconds_label
 from musketeer.report_html import render
 
-SQL = "SELECT d.name, SUM(f.v) AS total FROM f JOIN d ON f.k = d.dk WHERE f.v < 500 GROUP BY d.name ORDER BY d.name;\n"
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-@pytest.fixture()
-def small(tmp_path: Path) -> Path:
-    clear_caches()
-    data = tmp_path / "data"
-    data.mkdir()
-    pq.write_table(pa.table({"k": [i % 10 for i in range(1000)], "v": [float(i) for i in range(1000)]}),
-                   data / "f.parquet")
-    pq.write_table(pa.table({"dk": list(range(10)), "name": [f"n{i}" for i in range(10)]}), data / "d.parquet")
-    (tmp_path / "q.sql").write_text(SQL)
-    return tmp_path
-
 
 def _svgs(html: str) -> dict[str, ET.Element]:
     """figure id -> the parsed SVG inside it."""

@@ -76,14 +76,7 @@ def generate(sf: float, out_dir: Path) -> dict[str, Path]:
     con = _tpcds_connection()
     try:
         con.execute(f"CALL dsdgen(sf={float(sf)!r})")
-        paths = {}
-        for t in TABLES:
-            final = out_dir / f"{t}.parquet"
-            tmp = out_dir / f".{t}.parquet.tmp"
-            con.execute(f"COPY {t} TO '{tpch._sql_str(tmp)}' (FORMAT parquet)")
-            tmp.replace(final)
-            paths[t] = final
-        return paths
+        return tpch.export_tables(con, TABLES, out_dir)
     finally:
         con.close()
 

@@ -74,17 +74,23 @@ def generate(sf: float, out_dir: Path, fmt: str = "parquet") -> dict[str, Path]:
     con = _tpch_connection()
     try:
         con.execute(f"CALL dbgen(sf={float(sf)!r})")
-        paths = {}
-        for t in TABLES:
-            final = out_dir / f"{t}.{fmt}"
-            tmp = out_dir / f".{t}.{fmt}.tmp"
-            opts = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
-            con.execute(f"COPY {t} TO '{_sql_str(tmp)}' ({opts})")
-            tmp.replace(final)
-            paths[t] = final
-        return paths
+        return export_tables(con, TABLES, out_dir, fmt)
     finally:
         con.close()
+
+
+def export_tables(con, tables, out_dir: Path, fmt: str = "parquet") -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """COPY each of `tables` from a DuckDB connection to out_dir/<table>.<fmt>,
+    each under a temporary name renamed into place. Returns table -> path."""
+    paths = {}
+    for t in tables:
+        final = out_dir / f"{t}.{fmt}"
+        tmp = out_dir / f".{t}.{fmt}.tmp"
+        opts = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+        con.execute(f"COPY {t} TO '{_sql_str(tmp)}' ({opts})")
+        tmp.replace(final)
+        paths[t] = final
+    return paths
 
 
 def sf_label(sf: float) -> str:
