@@ -301,15 +301,7 @@ class AggregateOps:
         mask = rel.mask if rel.mask is not None else self.ones(n)
         argpos = {a: i for i, a in enumerate(dict.fromkeys(c.arg for _, c in op.aggs if c.arg is not None))}
         rows: list[Any] = [1 - mask]
-        keypos: list[tuple[int, int | None]] = []
-        for k in op.keys:  # a nullable key sorts by its validity, then its value: NULLs form one group
-            c = await self.secret(rel.cols[k], n)
-            vi = None
-            if c.valid is not None:
-                vi = len(rows)
-                rows.append(c.valid)
-            keypos.append((len(rows), vi))
-            rows.append(c.values)
+        keypos = ob.stack_keys(rows, [await self.secret(rel.cols[k], n) for k in op.keys])
         nsort = len(rows)
         shared = {a: await self.secret(rel.cols[a], n) for a in argpos}
         nullable = [a for a in argpos if shared[a].valid is not None]
@@ -402,14 +394,7 @@ class AggregateOps:
         else:
             valid = count > 0.5  # rows that matched nothing are no group's
             rows: list[Any] = [1 - valid]
-            keypos: list[tuple[int, int | None]] = []
-            for c in keys:
-                vi = None
-                if c.valid is not None:
-                    vi = len(rows)
-                    rows.append(c.valid)
-                keypos.append((len(rows), vi))
-                rows.append(c.values)
+            keypos = ob.stack_keys(rows, keys)
             nsort = len(rows)
             rows += [*[partial[a] for a in names], *[cnt_rows[a] for a in nullable], count, valid]
             srt = ob.sort_valid_first(mpc, rows, nsort)

@@ -635,15 +635,7 @@ class Engine(AggregateOps):
         n = rel.n
         mask = rel.mask if rel.mask is not None else self.ones(n)
         rows: list[Any] = [1 - mask]
-        where: list[tuple[int, int | None]] = []
-        for name in names:
-            c = await self.secret(rel.cols[name], n)
-            vi = None
-            if c.valid is not None:
-                vi = len(rows)
-                rows.append(c.valid)
-            where.append((len(rows), vi))
-            rows.append(c.values)
+        where = ob.stack_keys(rows, [await self.secret(rel.cols[name], n) for name in names])
         nkeys = len(rows)
         rows.append(mask)
         return ob.sort_valid_first(self.mpc, rows, nkeys), where

@@ -123,6 +123,21 @@ def adjacent_equal(mpc: Any, rows: Sec, nkeys: int, bits: int = 0) -> Sec:
     return eq
 
 
+def stack_keys(rows: list[Any], keys: Sequence[Any]) -> list[tuple[int, int | None]]:
+    """Append each key's sort rows to `rows`: its validity row first when it
+    is nullable (so NULLs sort together and form one group), then its
+    values. Returns (values row, validity row or None) per key."""
+    where: list[tuple[int, int | None]] = []
+    for c in keys:
+        vi = None
+        if c.valid is not None:
+            vi = len(rows)
+            rows.append(c.valid)
+        where.append((len(rows), vi))
+        rows.append(c.values)
+    return where
+
+
 def sort_valid_first(mpc: Any, rows: Sequence[Sec], nkeys: int) -> Sec:
     """`rows` stacked and sorted by their first `nkeys` rows, the first of
     which is the 0/1 "invalid" flag (1 - mask): valid rows come first, in
